@@ -1,0 +1,69 @@
+//! Finstage's Leptos app: the dashboard's routes, components and server functions.
+//!
+//! The crate is compiled twice. With feature `ssr` it lives inside the server,
+//! renders pages to HTML and runs the server functions; with feature `hydrate` it
+//! lives inside the wasm bundle, takes over the server-rendered page and keeps it
+//! live over the `/ws` feed.
+//!
+//! Layout:
+//! - [`model`]: the data the pages show (quotes, charts), shared by both sides.
+//! - [`api`]: server functions and, under `ssr`, the [`api::ssr::Backend`] port the
+//!   server implements to answer them.
+//! - [`live`]: the WebSocket protocol and, in the browser, the reconnecting client.
+//! - `pages` and `components`: the views.
+
+pub mod api;
+pub mod live;
+pub mod model;
+
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{ParamSegment, StaticSegment};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The root component: stylesheet, navigation and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/finstage.css"/>
+        <Title text="Finstage"/>
+        <Router>
+            <header class="topbar">
+                <A href="/" attr:class="brand">"Finstage"</A>
+                <span class="tagline">"market data and trading signals"</span>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
+                    <Route path=StaticSegment("") view=pages::Dashboard/>
+                    <Route
+                        path=(StaticSegment("symbol"), ParamSegment("symbol"))
+                        view=pages::SymbolPage
+                    />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

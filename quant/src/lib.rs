@@ -1,0 +1,23 @@
+//! Finstage's market engine: the one place where numbers about markets are computed.
+//!
+//! The crate is pure: no I/O, no async, no clock and no global state, so the same
+//! code runs inside the server (live signals, server backtests) and compiled to
+//! WebAssembly in the browser (what-if backtests), with identical results.
+//!
+//! Layout:
+//! - [`bar`]: the OHLCV [`Bar`] and the [`Timeframe`] it belongs to.
+//! - [`indicators`]: streaming indicators (O(1) per bar, explicit warm-up) and their
+//!   batch forms over slices.
+//! - [`error`]: the crate's one error type, [`ParamError`].
+//!
+//! Conventions shared by every indicator:
+//! - A batch function returns exactly one output per input; positions still in
+//!   warm-up hold `f64::NAN` (the "empty" cells of TA-Lib's output).
+//! - A streaming indicator's `next` returns `None` until warm-up is complete.
+
+pub mod bar;
+pub mod error;
+pub mod indicators;
+
+pub use bar::{Bar, Timeframe};
+pub use error::ParamError;

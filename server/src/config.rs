@@ -1,0 +1,328 @@
+//! Typed configuration, read once at start-up.
+//!
+//! Sources, later ones winning: built-in defaults, a TOML file (`--config PATH`,
+//! else `$FINSTAGE_CONFIG`, else `./finstage.toml` when it exists), `DATABASE_URL`,
+//! then `FINSTAGE_*` environment variables (`FINSTAGE_SIM__SEED` for `sim.seed`).
+//! Every key is documented in the README. A bad value fails start-up with a
+//! message that names the key; nothing here panics.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use quant::Timeframe;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::symbol::Symbol;
+
+/// The whole configuration of one `finstage` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (the default, a file created on first use) or `postgres://...`.
+    pub database_url: DatabaseUrl,
+    /// Where market data comes from.
+    pub feed: Feed,
+    /// Symbols followed by the feed and shown on the dashboard, in display order.
+    #[serde(deserialize_with = "symbol_list")]
+    pub watchlist: Vec<Symbol>,
+    /// A `tracing` filter, e.g. `info` or `finstage=debug,sqlx=warn`.
+    pub log: String,
+    /// Log format: `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// Directory with the built site (`pkg/` with the wasm, JS and CSS).
+    pub site_root: PathBuf,
+    /// Settings of the simulated feed.
+    pub sim: SimConfig,
+}
+
+/// Settings of the built-in market simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Seed of the simulation: the same seed gives the same history.
+    pub seed: u64,
+    /// Length of the live intraday bars; one is emitted per interval.
+    pub interval: Timeframe,
+    /// Calendar days of daily history backfilled at start-up.
+    pub history_days: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self { seed: 42, interval: Timeframe::S5, history_days: 5 * 365 }
+    }
+}
+
+/// The source of market data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feed {
+    /// The built-in simulator: offline, seeded, labelled as simulated everywhere.
+    Sim,
+    /// No live feed: serve what is stored (CSV imports, earlier runs).
+    None,
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A database URL. Its `Debug` and `Display` hide any password, so it can be logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host -> scheme://user:***@host
+        if let Some((scheme, rest)) = self.0.split_once("://")
+            && let Some((credentials, host)) = rest.split_once('@')
+            && let Some((user, _password)) = credentials.split_once(':')
+        {
+            return write!(f, "{scheme}://{user}:***@{host}");
+        }
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: DatabaseUrl::from("sqlite://finstage.db"),
+            feed: Feed::Sim,
+            watchlist: ["AAPL", "MSFT", "GOOGL", "TSLA", "NVDA", "SPY", "BTC-USD"]
+                .into_iter()
+                .map(|s| Symbol::parse(s).expect("built-in watchlist symbols are valid"))
+                .collect(),
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            site_root: PathBuf::from("target/site"),
+            sim: SimConfig::default(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type or spelling.
+    #[error("{}", describe(.0))]
+    Source(#[from] Box<figment::Error>),
+    /// The file named by `--config` or `FINSTAGE_CONFIG` does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A value parsed but is not acceptable.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid {
+        /// The offending key, e.g. `sim.interval`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the configuration from the file and the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key that is wrong.
+    pub fn load(explicit_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env_file = std::env::var_os("FINSTAGE_CONFIG").map(PathBuf::from);
+        let file = match explicit_file.map(Path::to_path_buf).or(env_file) {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path)),
+            Some(path) => Some(path),
+            None => Some(PathBuf::from("finstage.toml")).filter(|p| p.exists()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("FINSTAGE_").ignore(&["CONFIG"]).split("__"));
+        Self::from_figment(&figment)
+    }
+
+    /// Extracts and validates a configuration from any figment (tests build their own).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key that is wrong.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                message: format!("`{}` is neither sqlite://PATH nor postgres://...", self.database_url),
+            });
+        }
+        if !self.sim.interval.is_intraday() {
+            return Err(ConfigError::Invalid {
+                key: "sim.interval",
+                message: format!("`{}` is not an intraday timeframe", self.sim.interval),
+            });
+        }
+        if self.sim.history_days == 0 || self.sim.history_days > crate::providers::simulated::MAX_HISTORY_DAYS {
+            return Err(ConfigError::Invalid {
+                key: "sim.history_days",
+                message: format!(
+                    "{} is outside 1..={}",
+                    self.sim.history_days,
+                    crate::providers::simulated::MAX_HISTORY_DAYS
+                ),
+            });
+        }
+        if self.watchlist.is_empty() && self.feed == Feed::Sim {
+            return Err(ConfigError::Invalid {
+                key: "watchlist",
+                message: "the simulated feed needs at least one symbol".into(),
+            });
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return Err(ConfigError::Invalid { key: "log", message: e.to_string() });
+        }
+        Ok(())
+    }
+}
+
+/// One line per problem, naming the key as written in the TOML file and, for
+/// values from the environment, the exact variable.
+fn describe(errors: &figment::Error) -> String {
+    errors
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let from_env = e.metadata.as_ref().is_some_and(|m| m.name.contains("environment"));
+            let origin = match &e.metadata {
+                _ if key.is_empty() => String::new(),
+                Some(_) if from_env && key == "database_url" => " (DATABASE_URL or FINSTAGE_DATABASE_URL)".to_owned(),
+                Some(_) if from_env => format!(" (FINSTAGE_{})", key.to_ascii_uppercase().replace('.', "__")),
+                Some(m) => {
+                    format!(" (from {})", m.source.as_ref().map_or_else(|| m.name.to_string(), ToString::to_string))
+                }
+                None => String::new(),
+            };
+            if key.is_empty() { e.kind.to_string() } else { format!("invalid value for `{key}`{origin}: {}", e.kind) }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Accepts a list of symbols as a TOML/JSON array or as one comma-separated
+/// string (the natural form in an environment variable).
+fn symbol_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Symbol>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Raw::Many(v) => v,
+    };
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(items.len());
+    for item in items {
+        let symbol = Symbol::parse(&item).map_err(serde::de::Error::custom)?;
+        if !symbols.contains(&symbol) {
+            symbols.push(symbol);
+        }
+    }
+    Ok(symbols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn figment_with(pairs: &[(&str, &str)]) -> Figment {
+        let mut toml = String::new();
+        for (k, v) in pairs {
+            toml.push_str(&format!("{k} = {v}\n"));
+        }
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&toml))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let config = Config::from_figment(&figment_with(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert!(config.database_url.expose().starts_with("sqlite:"));
+        assert_eq!(config.feed, Feed::Sim);
+        assert_eq!(config.watchlist.len(), 7);
+    }
+
+    #[test]
+    fn watchlist_accepts_a_comma_separated_string() {
+        let config = Config::from_figment(&figment_with(&[("watchlist", "\"aapl, msft,AAPL\"")])).unwrap();
+        let names: Vec<&str> = config.watchlist.iter().map(Symbol::as_str).collect();
+        assert_eq!(names, ["AAPL", "MSFT"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("listen", "\"not an address\"")], "listen"),
+            (&[("database_url", "\"mysql://x\"")], "database_url"),
+            (&[("feed", "\"bloomberg\"")], "feed"),
+            (&[("log", "\"=[\"")], "log"),
+            (&[("watchlist", "\"AAPL,bad symbol!\"")], "watchlist"),
+            (&[("nonsense", "1")], "nonsense"),
+        ];
+        for (pairs, key) in cases {
+            let err = Config::from_figment(&figment_with(pairs)).unwrap_err().to_string();
+            assert!(err.contains(key), "error for {pairs:?} should name `{key}`: {err}");
+        }
+        let sim =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string("[sim]\ninterval = \"1d\""));
+        let err = Config::from_figment(&sim).unwrap_err().to_string();
+        assert!(err.contains("sim.interval"), "{err}");
+    }
+
+    #[test]
+    fn database_url_hides_its_password() {
+        let url = DatabaseUrl::from("postgres://finstage:hunter2@db:5432/finstage");
+        assert_eq!(url.to_string(), "postgres://finstage:***@db:5432/finstage");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.expose(), "postgres://finstage:hunter2@db:5432/finstage");
+    }
+}

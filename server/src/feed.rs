@@ -1,0 +1,157 @@
+//! Runs the configured live feed: today, the simulator.
+//!
+//! Start-up backfills daily history for the watchlist, then every
+//! `sim.interval` the bar that just closed is generated for each symbol, folded
+//! into the day's daily bar, written in one transaction, and only then published
+//! on the bus (so nothing is shown that is not stored). Shutdown is checked
+//! between ticks, so a write in flight always completes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use app::live::protocol::{BarUpdate, Quote};
+use chrono::{DateTime, Utc};
+use quant::{Bar, Timeframe};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::config::SimConfig;
+use crate::providers::simulated::{self, Walker};
+use crate::storage::bars::{self, NewBar};
+use crate::storage::{Db, StorageError, symbols};
+use crate::symbol::Symbol;
+
+/// Display names for the default watchlist; other symbols show their ticker.
+const KNOWN_NAMES: &[(&str, &str)] = &[
+    ("AAPL", "Apple"),
+    ("MSFT", "Microsoft"),
+    ("GOOGL", "Alphabet"),
+    ("TSLA", "Tesla"),
+    ("NVDA", "NVIDIA"),
+    ("SPY", "S&P 500 ETF"),
+    ("BTC-USD", "Bitcoin"),
+];
+
+/// Per-symbol live state of the simulator.
+#[derive(Debug)]
+struct Tape {
+    walker: Walker,
+    /// Today's daily bar, as rolled up so far.
+    today: Option<Bar>,
+    /// The close of the last completed day.
+    prev_close: Option<f64>,
+}
+
+/// Writes `history_days` of daily bars ending yesterday for every symbol.
+/// Idempotent: the history for a seed is fixed, and unchanged rows are not rewritten.
+///
+/// # Errors
+/// [`StorageError`] when the database refuses the writes.
+pub async fn backfill(db: &Db, watchlist: &[Symbol], sim: &SimConfig, now: DateTime<Utc>) -> Result<u64, StorageError> {
+    let yesterday = now.date_naive().pred_opt().unwrap_or(now.date_naive());
+    let mut written = 0;
+    for symbol in watchlist {
+        let name = KNOWN_NAMES.iter().find(|(s, _)| *s == symbol.as_str()).map(|(_, n)| *n);
+        symbols::upsert(db, symbol, name, true).await?;
+        let history = simulated::daily_history(sim.seed, symbol.as_str(), yesterday, sim.history_days);
+        let rows: Vec<NewBar<'_>> =
+            history.iter().map(|&bar| NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar }).collect();
+        written += bars::upsert(db, &rows).await?;
+    }
+    Ok(written)
+}
+
+/// Backfills, then emits live bars until `shutdown` is cancelled.
+///
+/// # Errors
+/// [`StorageError`] when the backfill fails; live-tick write failures are logged
+/// and the tick is skipped.
+pub async fn run_simulated(
+    db: Db,
+    bus: Bus,
+    watchlist: Vec<Symbol>,
+    sim: SimConfig,
+    shutdown: CancellationToken,
+) -> Result<(), StorageError> {
+    let started = Utc::now();
+    let written = backfill(&db, &watchlist, &sim, started).await?;
+    tracing::info!(symbols = watchlist.len(), written, days = sim.history_days, "simulated history backfilled");
+
+    let interval = sim.interval;
+    let mut tapes = HashMap::with_capacity(watchlist.len());
+    for symbol in &watchlist {
+        tapes.insert(symbol.clone(), resume(&db, symbol, &sim, started).await?);
+    }
+    loop {
+        let now = Utc::now().timestamp_millis();
+        let next_close_ms = (interval.bucket_start(now / 1000) + interval.seconds()) * 1000;
+        let wait = Duration::from_millis(u64::try_from(next_close_ms - now).unwrap_or(0));
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let bar_ts = next_close_ms / 1000 - interval.seconds();
+        if let Err(e) = tick(&db, &bus, &watchlist, &mut tapes, interval, bar_ts).await {
+            tracing::error!(error = %e, "simulated tick not stored; skipping it");
+        }
+    }
+    tracing::info!("simulated feed stopped");
+    Ok(())
+}
+
+/// Picks up where the stored data ends: today's daily bar if there is one, else
+/// the last daily close.
+async fn resume(db: &Db, symbol: &Symbol, sim: &SimConfig, now: DateTime<Utc>) -> Result<Tape, StorageError> {
+    let recent = bars::latest(db, symbol.as_str(), Timeframe::D1, 2).await?;
+    let today_ts = Timeframe::D1.bucket_start(now.timestamp());
+    let (today, prev_close) = match recent.as_slice() {
+        [.., prev, last] if last.ts == today_ts => (Some(*last), Some(prev.close)),
+        [last] if last.ts == today_ts => (Some(*last), None),
+        [.., last] => (None, Some(last.close)),
+        [] => (None, None),
+    };
+    let start =
+        today.map(|b| b.close).or(prev_close).unwrap_or(simulated::Profile::for_symbol(symbol.as_str()).start_price);
+    let stream = u64::try_from(now.timestamp()).unwrap_or_default();
+    Ok(Tape { walker: Walker::new(sim.seed, symbol.as_str(), stream, start), today, prev_close })
+}
+
+/// One interval: generate, store, then publish.
+async fn tick(
+    db: &Db,
+    bus: &Bus,
+    watchlist: &[Symbol],
+    tapes: &mut HashMap<Symbol, Tape>,
+    interval: Timeframe,
+    bar_ts: i64,
+) -> Result<(), StorageError> {
+    let mut produced = Vec::with_capacity(watchlist.len());
+    for symbol in watchlist {
+        let Some(tape) = tapes.get_mut(symbol) else { continue };
+        let bar = tape.walker.next_bar(bar_ts, interval.seconds() as f64);
+        let day = Timeframe::D1.bucket_start(bar_ts);
+        if let Some(done) = tape.today.filter(|t| t.ts != day) {
+            tape.prev_close = Some(done.close);
+        }
+        let daily = simulated::roll_into_daily(tape.today, &bar);
+        tape.today = Some(daily);
+        produced.push((symbol, bar, daily, tape.prev_close));
+    }
+    let rows: Vec<NewBar<'_>> = produced
+        .iter()
+        .flat_map(|(symbol, bar, daily, _)| {
+            [
+                NewBar { symbol: symbol.as_str(), timeframe: interval, bar: *bar },
+                NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar: *daily },
+            ]
+        })
+        .collect();
+    bars::upsert(db, &rows).await?;
+    for (symbol, bar, daily, prev_close) in produced {
+        let symbol = symbol.as_str().to_owned();
+        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: interval, bar });
+        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: Timeframe::D1, bar: daily });
+        bus.publish_quote(Quote { symbol, price: bar.close, prev_close, ts: bar.ts + interval.seconds() });
+    }
+    Ok(())
+}

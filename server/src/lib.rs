@@ -1,0 +1,24 @@
+//! Finstage's server: configuration, storage, market-data providers, the live
+//! feed, the HTTP and WebSocket surfaces, and the command line.
+//!
+//! Layering (imports point down): `cli`/`serve` → `http`, `ws`, `dashboard` →
+//! `feed` → `bus`, `providers`, `storage` → `config`, `symbol`. Nothing in
+//! `providers` or `storage` knows about HTTP or WebSockets; `quant` knows
+//! nothing of any of it.
+//!
+//! Errors: each library module has its own `thiserror` enum (`StorageError`,
+//! `ConfigError`, ...); `anyhow` is used only in `serve` and `main`, where
+//! errors are reported and the process exits.
+
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod dashboard;
+pub mod feed;
+pub mod http;
+pub mod providers;
+pub mod serve;
+pub mod state;
+pub mod storage;
+pub mod symbol;
+pub mod ws;

@@ -1,0 +1,82 @@
+//! `finstage serve`: open the database, start the feed, serve HTTP, and shut
+//! down in order on SIGTERM or Ctrl-C.
+//!
+//! Shutdown order: stop accepting connections and close every WebSocket with a
+//! close frame (both driven by one cancellation token), let in-flight requests
+//! finish, wait for the feed to finish its current write, close the database.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Feed};
+use crate::feed;
+use crate::http;
+use crate::state::AppState;
+use crate::storage::Db;
+
+/// Runs the server until a shutdown signal arrives.
+///
+/// # Errors
+/// When the database cannot be opened or migrated, or the address cannot be bound.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
+    db.migrate().await.context("applying migrations")?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(config, db.clone(), shutdown.clone());
+
+    let feed = match state.config.feed {
+        Feed::Sim => Some(tokio::spawn(feed::run_simulated(
+            db.clone(),
+            state.bus.clone(),
+            state.config.watchlist.clone(),
+            state.config.sim.clone(),
+            shutdown.clone(),
+        ))),
+        Feed::None => None,
+    };
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %state.config.database_url, feed = ?state.config.feed, "finstage listening on http://{addr}");
+    axum::serve(listener, http::router(state)).with_graceful_shutdown(wait_for_signal(shutdown.clone())).await?;
+
+    shutdown.cancel();
+    if let Some(feed) = feed {
+        match feed.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "feed stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "feed task panicked"),
+        }
+    }
+    db.close().await;
+    tracing::info!("finstage stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, SIGTERM or an earlier cancellation, and cancels `token`
+/// so every task sees the same shutdown.
+async fn wait_for_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+        () = token.cancelled() => {}
+    }
+    token.cancel();
+}

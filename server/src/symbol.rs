@@ -1,0 +1,86 @@
+//! Ticker symbols: validated once at the boundary, then trusted everywhere.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest symbol accepted (Yahoo's longest tickers, e.g. futures, fit).
+pub const MAX_SYMBOL_LEN: usize = 20;
+
+/// An upper-case ticker such as `AAPL`, `BRK.B`, `BTC-USD`, `^GSPC` or `EURUSD=X`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Symbol(String);
+
+/// Why a text is not a symbol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolError {
+    /// Empty, or longer than [`MAX_SYMBOL_LEN`].
+    #[error("symbol `{0}` must be 1 to {MAX_SYMBOL_LEN} characters")]
+    Length(String),
+    /// Contains a character outside `A-Z 0-9 . - = ^ _`.
+    #[error("symbol `{0}` may only contain letters, digits and . - = ^ _")]
+    Character(String),
+}
+
+impl Symbol {
+    /// Validates and upper-cases `text`.
+    ///
+    /// # Errors
+    /// [`SymbolError`] when `text` is not a plausible ticker.
+    pub fn parse(text: &str) -> Result<Self, SymbolError> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > MAX_SYMBOL_LEN {
+            return Err(SymbolError::Length(text.to_owned()));
+        }
+        if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=' | '^' | '_')) {
+            return Err(SymbolError::Character(text.to_owned()));
+        }
+        Ok(Self(text.to_ascii_uppercase()))
+    }
+
+    /// The ticker text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Symbol {
+    type Error = SymbolError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Symbol> for String {
+    fn from(s: Symbol) -> Self {
+        s.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_world_tickers() {
+        for t in ["AAPL", "brk.b", "BTC-USD", "^GSPC", "EURUSD=X"] {
+            assert_eq!(Symbol::parse(t).unwrap().as_str(), t.to_ascii_uppercase());
+        }
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_ticker() {
+        assert!(matches!(Symbol::parse(""), Err(SymbolError::Length(_))));
+        assert!(matches!(Symbol::parse("A".repeat(21).as_str()), Err(SymbolError::Length(_))));
+        assert!(matches!(Symbol::parse("AA PL"), Err(SymbolError::Character(_))));
+        assert!(matches!(Symbol::parse("x'; DROP TABLE bars"), Err(SymbolError::Character(_))));
+    }
+}

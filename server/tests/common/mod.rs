@@ -1,0 +1,87 @@
+//! Test databases: every test gets its own SQLite file or its own PostgreSQL
+//! database (created on the local server and dropped afterwards), so tests run
+//! in parallel and never depend on what a server already holds.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use server::config::DatabaseUrl;
+use server::storage::Db;
+use sqlx::Connection;
+
+/// The PostgreSQL server tests create their databases on; override with
+/// `FINSTAGE_TEST_POSTGRES`.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FINSTAGE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A migrated database that exists for one test.
+pub struct TestDb {
+    pub db: Db,
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin: String, name: String },
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::from(format!("sqlite://{}", dir.path().join("test.db").display()).as_str());
+        let db = Db::connect(&url).await.expect("open sqlite");
+        db.migrate().await.expect("migrate sqlite");
+        Self { db, url, cleanup: Cleanup::Sqlite(dir) }
+    }
+
+    pub async fn postgres() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin = postgres_admin_url();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("finstage_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin} for the test suite (see README): {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        conn.close().await.ok();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        let url = DatabaseUrl::from(format!("{base}/{name}").as_str());
+        let db = Db::connect(&url).await.expect("open postgres");
+        db.migrate().await.expect("migrate postgres");
+        Self { db, url, cleanup: Cleanup::Postgres { admin, name } }
+    }
+
+    /// Closes the pools and removes the database.
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Cleanup::Postgres { admin, name } = self.cleanup {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            }
+        }
+    }
+}
+
+/// Runs an `async fn(&Db)` test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let t = $crate::common::TestDb::sqlite().await;
+                super::$name(&t.db).await;
+                t.cleanup().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let t = $crate::common::TestDb::postgres().await;
+                super::$name(&t.db).await;
+                t.cleanup().await;
+            }
+        }
+    )+};
+}

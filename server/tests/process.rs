@@ -1,0 +1,123 @@
+//! The `finstage` binary as users run it: configuration errors, `migrate`, and a
+//! live `serve` that feeds a WebSocket client and shuts down cleanly on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_finstage");
+
+fn finstage(dir: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .env("FINSTAGE_DATABASE_URL", format!("sqlite://{}", dir.path().join("f.db").display()))
+        .env("FINSTAGE_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("FINSTAGE_CONFIG");
+    cmd
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, expected) in [
+        ("FINSTAGE_LISTEN", "not-an-address", "listen"),
+        ("FINSTAGE_SIM__INTERVAL", "1d", "sim.interval"),
+        ("FINSTAGE_WATCHLIST", "AAPL,no good", "watchlist"),
+        ("FINSTAGE_TYPO", "1", "typo"),
+    ] {
+        let out = finstage(&dir).arg("migrate").env(key, value).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        assert!(stderr.contains(expected), "{key}: stderr should name `{expected}`: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = finstage(&dir).args(["--config", "missing.toml", "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    assert!(!dir.path().join("f.db").exists(), "bad configuration must change nothing");
+}
+
+#[test]
+fn migrate_creates_the_schema_and_reads_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("finstage.toml"), "log = \"error\"\n[sim]\nseed = 7\n").unwrap();
+    let out = finstage(&dir).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    let out = Command::new("sqlite3").arg(dir.path().join("f.db")).arg(".tables").output();
+    if let Ok(out) = out {
+        let tables = String::from_utf8_lossy(&out.stdout);
+        assert!(tables.contains("bars") && tables.contains("symbols"), "{tables}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_streams_live_bars_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = finstage(&dir)
+        .arg("serve")
+        .env("FINSTAGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FINSTAGE_WATCHLIST", "AAPL,BTC-USD")
+        .env("FINSTAGE_SIM__INTERVAL", "1s")
+        .env("FINSTAGE_SIM__HISTORY_DAYS", "30")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Wait for the listener (bounded), then open the live feed.
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut socket = None;
+    for _ in 0..100 {
+        if let Ok((s, _)) = tokio_tungstenite::connect_async(&url).await {
+            socket = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut socket = socket.expect("server did not start listening");
+    let next_json = |msg: Option<Result<Message, _>>| -> serde_json::Value {
+        match msg {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    };
+    assert_eq!(next_json(socket.next().await)["type"], "hello");
+    socket.send(Message::Text(r#"{"type":"subscribe","channel":"bars","symbols":["AAPL"]}"#.into())).await.unwrap();
+    assert_eq!(next_json(socket.next().await)["type"], "subscribed");
+    // Snapshot, then bars for AAPL only: one 1s bar and the day's rolled-up bar per tick.
+    let mut seen_intraday = 0;
+    while seen_intraday < 2 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("no live bar");
+        let json = next_json(msg);
+        if json["type"] == "bar" {
+            assert_eq!(json["symbol"], "AAPL");
+            if json["timeframe"] == "1s" {
+                seen_intraday += 1;
+            }
+        }
+    }
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    // The session ends with a close frame saying the server is going away.
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("no close frame") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+    let exit = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(exit.status.code(), Some(0), "{}", String::from_utf8_lossy(&exit.stderr));
+}

@@ -1,4 +1,5 @@
 //! The router, exercised in-process with `tower::ServiceExt::oneshot`.
+#![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
 mod common;
 

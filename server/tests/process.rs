@@ -1,5 +1,6 @@
 //! The `finstage` binary as users run it: configuration errors, `migrate`, and a
 //! live `serve` that feeds a WebSocket client and shuts down cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! Storage behaviour, identical on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
 mod common;
 

@@ -3,7 +3,11 @@
 //! Prices follow geometric Brownian motion whose volatility switches between a
 //! calm and a turbulent regime (a two-state Markov chain), which gives the
 //! clustered volatility real markets show. Each bar is built as:
-//! - close = previous close * exp((mu - sigma^2 / 2) + sigma * Z);
+//! - close = previous close * exp(mu + kappa * (fair - ln close) + sigma * Z),
+//!   where `fair` grows by mu per day: the drift sets the median path, and a
+//!   weak pull (half-life about two years) towards it keeps a fourteen-year
+//!   history in a plausible range. (With the usual -sigma^2/2 term, crypto-level
+//!   volatility drags the median price towards zero over a decade.)
 //! - open  = previous close * exp(gap), a small overnight (or inter-bar) gap;
 //! - high / low extend max(open, close) / min(open, close) by a half-normal wick;
 //! - volume is log-normal around a per-symbol base, higher in turbulent regimes
@@ -35,6 +39,10 @@ pub const MAX_HISTORY_DAYS: u32 = 365 * 14;
 /// volatility down to intraday bars.
 const SESSION_SECONDS: f64 = 23_400.0;
 
+/// Daily strength of the pull of log price towards its fair value (half-life
+/// ln 2 / kappa, about 1.9 years).
+const MEAN_REVERSION: f64 = 0.001;
+
 /// Volatility regimes as (daily sigma multiplier, probability of leaving per day).
 const CALM: (f64, f64) = (1.0, 0.02);
 const TURBULENT: (f64, f64) = (2.6, 0.08);
@@ -63,8 +71,8 @@ impl Profile {
         let unit = |shift: u32| ((h >> shift) & 0xFFFF) as f64 / 65_535.0;
         Self {
             start_price: if crypto { 2_000.0 + unit(0) * 8_000.0 } else { 15.0 + unit(0) * 185.0 },
-            daily_sigma: if crypto { 0.025 + unit(16) * 0.015 } else { 0.009 + unit(16) * 0.008 },
-            daily_drift: 0.0002 + unit(32) * 0.0003,
+            daily_sigma: if crypto { 0.02 + unit(16) * 0.012 } else { 0.009 + unit(16) * 0.008 },
+            daily_drift: 0.000_05 + unit(32) * 0.000_25,
             base_volume: if crypto { 20_000.0 } else { 2_000_000.0 + unit(48) * 30_000_000.0 },
             trades_every_day: crypto,
         }
@@ -77,6 +85,7 @@ pub struct Walker {
     profile: Profile,
     rng: ChaCha8Rng,
     close: f64,
+    fair_log: f64,
     turbulent: bool,
 }
 
@@ -86,7 +95,13 @@ impl Walker {
     #[must_use]
     pub fn new(seed: u64, symbol: &str, stream: u64, close: f64) -> Self {
         let key = seed ^ fnv1a(symbol.as_bytes()).rotate_left(17) ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self { profile: Profile::for_symbol(symbol), rng: ChaCha8Rng::seed_from_u64(key), close, turbulent: false }
+        Self {
+            profile: Profile::for_symbol(symbol),
+            rng: ChaCha8Rng::seed_from_u64(key),
+            close,
+            fair_log: close.ln(),
+            turbulent: false,
+        }
     }
 
     /// The last close produced (or the starting price).
@@ -111,7 +126,9 @@ impl Walker {
         let noise: f64 = StandardNormal.sample(&mut self.rng);
 
         let open = self.close * (0.2 * sigma * gap).exp();
-        let log_return = drift - sigma * sigma / 2.0 + sigma * z;
+        self.fair_log += drift;
+        let pull = MEAN_REVERSION * days * (self.fair_log - self.close.ln());
+        let log_return = drift + pull + sigma * z;
         let close = self.close * log_return.exp();
         let high = open.max(close) * (0.4 * sigma * up_wick.abs()).exp();
         let low = open.min(close) * (-0.4 * sigma * down_wick.abs()).exp();
@@ -224,6 +241,17 @@ mod tests {
         assert_eq!(weekdays.len(), 20);
         assert_eq!(all_days.len(), 28);
         assert!(weekdays.windows(2).all(|w| w[0].ts < w[1].ts));
+    }
+
+    #[test]
+    fn prices_stay_in_a_plausible_range_over_the_whole_history() {
+        for symbol in ["AAPL", "MSFT", "GOOGL", "TSLA", "NVDA", "SPY", "BTC-USD", "ETH-USD"] {
+            let profile = Profile::for_symbol(symbol);
+            let bars = daily_history(42, symbol, day(2026, 1, 1), MAX_HISTORY_DAYS);
+            let last = bars.last().unwrap().close;
+            let ratio = last / profile.start_price;
+            assert!((0.05..50.0).contains(&ratio), "{symbol}: {} -> {last}", profile.start_price);
+        }
     }
 
     #[test]

@@ -57,10 +57,10 @@ impl TestDb {
     /// Closes the pools and removes the database.
     pub async fn cleanup(self) {
         self.db.close().await;
-        if let Cleanup::Postgres { admin, name } = self.cleanup {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-            }
+        if let Cleanup::Postgres { admin, name } = self.cleanup
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
         }
     }
 }

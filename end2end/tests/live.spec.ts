@@ -1,0 +1,61 @@
+import { expect, test, type Page } from "@playwright/test";
+
+// Any page error or console error fails the test: a broken hydration shows up
+// only there, while the server-rendered HTML still looks right.
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  return errors;
+}
+
+test("the watchlist goes live, a symbol opens, and new prices arrive without a reload", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/");
+
+  // Server-rendered watchlist of the default symbols, labelled as simulated.
+  const watchlist = page.getByTestId("watchlist");
+  await expect(watchlist).toBeVisible();
+  await expect(watchlist.locator("tbody tr")).toHaveCount(7);
+  await expect(page.getByTestId("simulated-banner")).toBeVisible();
+
+  // Mark this document: a reload would lose the mark.
+  await page.evaluate(() => ((window as unknown as { finstageMark: number }).finstageMark = 1));
+
+  // A new quote arrives over the WebSocket and updates the row in place.
+  const aapl = watchlist.locator('tr[data-symbol="AAPL"]');
+  const before = await aapl.getAttribute("data-ts");
+  await expect.poll(() => aapl.getAttribute("data-ts")).not.toBe(before);
+  await expect(aapl.getByTestId("price")).toHaveText(/^\d+\.\d{2}$/);
+
+  // Client-side navigation (needs a hydrated router) to the symbol page.
+  await aapl.getByRole("link", { name: "AAPL" }).click();
+  await expect(page).toHaveURL(/\/symbol\/AAPL$/);
+  await expect(page.locator("svg path.close-line")).toHaveAttribute("d", /^M[\d.]+,[\d.]+ L/);
+  await expect(page.locator("svg path.sma-line")).toHaveAttribute("d", /^M/);
+
+  // The symbol page's price updates live too.
+  const quote = page.getByTestId("quote");
+  const quoteBefore = await quote.getAttribute("data-ts");
+  await expect.poll(() => quote.getAttribute("data-ts")).not.toBe(quoteBefore);
+  await expect(page.getByTestId("last-price")).toHaveText(/^\d+\.\d{2}$/);
+
+  // The intraday chart grows bar by bar without a reload.
+  await page.getByRole("link", { name: "1s", exact: true }).click();
+  await expect(page).toHaveURL(/tf=1s$/);
+  const count = page.getByTestId("bar-count");
+  const barsBefore = Number((await count.textContent())?.split(" ")[0]);
+  await expect.poll(async () => Number((await count.textContent())?.split(" ")[0])).toBeGreaterThan(barsBefore);
+
+  expect(await page.evaluate(() => (window as unknown as { finstageMark?: number }).finstageMark)).toBe(1);
+  expect(errors).toEqual([]);
+});
+
+test("an unknown symbol shows a clear message", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/symbol/NOSUCH");
+  await expect(page.getByTestId("error")).toHaveText("not found: symbol NOSUCH");
+  expect(errors).toEqual([]);
+});

@@ -114,8 +114,8 @@ impl Timeframe {
     /// Weekly bars open on Monday 00:00 UTC.
     #[must_use]
     pub const fn bucket_start(self, ts: i64) -> i64 {
-        // 1970-01-01 was a Thursday; Monday-aligned weeks start 3 days later.
-        let offset = if matches!(self, Self::W1) { 3 * 86_400 } else { 0 };
+        // 1970-01-01 was a Thursday; the first Monday was 4 days later.
+        let offset = if matches!(self, Self::W1) { 4 * 86_400 } else { 0 };
         let len = self.seconds();
         (ts - offset).div_euclid(len) * len + offset
     }
@@ -179,6 +179,8 @@ mod tests {
         assert_eq!(Timeframe::D1.bucket_start(ts), 1_704_240_000);
         // Monday 2024-01-01 00:00 UTC.
         assert_eq!(Timeframe::W1.bucket_start(ts), 1_704_067_200);
+        assert_eq!(Timeframe::W1.bucket_start(1_704_067_200), 1_704_067_200);
+        assert_eq!(Timeframe::W1.bucket_start(1_704_067_199), 1_704_067_200 - 604_800);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The error type for everything in `quant` that can refuse its input.
 
-/// A parameter that an indicator, strategy or backtest cannot work with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A parameter or specification that an indicator, strategy or backtest cannot
+/// work with. Nothing in `quant` panics on bad parameters; it returns this.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
     /// A length parameter (period, window) below its minimum.
     #[error("{name} must be at least {min}, got {value}")]
@@ -13,6 +14,18 @@ pub enum ParamError {
         /// The value that was given.
         value: usize,
     },
+    /// A real-valued parameter outside its accepted range.
+    #[error("{name} must be within {min}..={max}, got {value}")]
+    OutOfRange {
+        /// The parameter's name, e.g. `nbdevup`.
+        name: &'static str,
+        /// Smallest accepted value.
+        min: f64,
+        /// Largest accepted value.
+        max: f64,
+        /// The value that was given.
+        value: f64,
+    },
     /// A text that should name a known value (a timeframe, an indicator) does not.
     #[error("unknown {kind} `{value}`; expected one of: {expected}")]
     Unknown {
@@ -22,5 +35,13 @@ pub enum ParamError {
         value: String,
         /// The accepted spellings, comma-separated.
         expected: &'static str,
+    },
+    /// A specification such as `MACD(12,26,9)` that does not parse.
+    #[error("invalid specification `{spec}`: {reason}")]
+    Spec {
+        /// The text as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }

@@ -1,10 +1,116 @@
-//! Technical indicators, each a streaming state machine plus a batch function.
+//! Technical indicators: each a streaming state machine with a batch form.
 //!
-//! Streaming: `new(params) -> Result<Self, ParamError>`, `next(input) -> Option<output>`
-//! (O(1) per bar, `None` during warm-up) and `reset()`. Batch: a free function over
-//! a slice whose output has the input's length, `NAN` where warm-up is not done.
-//! Both forms share one state machine, so batch output equals streaming output.
+//! Every indicator implements [`Indicator`]: `next` consumes one input in O(1)
+//! and returns `None` until its warm-up ([`Indicator::lookback`] inputs) is over;
+//! `reset` returns it to its fresh state. Batch functions (`sma`, `macd`, ...)
+//! run the same state machine over a slice and return one value per input, with
+//! `NAN` in the warm-up cells, so batch output equals streaming output by
+//! construction (and a property test checks it).
+//!
+//! Where TA-Lib defines a function, the implementation follows TA-Lib's C code's
+//! conventions (lookback, seeding of EMAs and Wilder averages, SAR's start), and
+//! the `talib_golden` test compares every output with TA-Lib's to 1e-9 relative.
+//!
+//! Inputs: price indicators take `f64` (TA-Lib's "real", the close when fed bars);
+//! the others take a whole [`Bar`]. [`catalog`] builds any indicator from a text
+//! specification such as `MACD(12,26,9)` behind one object-safe interface.
+//!
+//! Non-finite input policy: inputs are not checked per step (that would cost
+//! every caller on every bar, and stored bars are validated on the way in). A NaN
+//! or infinite input propagates by IEEE rules: every output that depends on it is
+//! NaN, and indicators that carry running sums or recursive averages stay NaN
+//! until [`Indicator::reset`]. This is also what TA-Lib does.
 
+pub mod catalog;
+mod ema;
 mod sma;
 
+pub use ema::{Ema, ema};
 pub use sma::{Sma, sma};
+
+use crate::bar::Bar;
+
+/// A streaming indicator.
+pub trait Indicator {
+    /// What one step consumes: `f64` for a price series, [`Bar`] for OHLCV.
+    type Input: Copy;
+    /// What one step produces once warmed up.
+    type Output: Copy;
+
+    /// Consumes one input; `None` while warming up.
+    fn next(&mut self, input: Self::Input) -> Option<Self::Output>;
+
+    /// Returns to the freshly constructed state.
+    fn reset(&mut self);
+
+    /// How many inputs are consumed before the first output (TA-Lib's lookback).
+    fn lookback(&self) -> usize;
+}
+
+/// Values an indicator can be fed from a bar.
+pub trait FromBar: Copy {
+    /// Extracts the input from a bar.
+    fn from_bar(bar: &Bar) -> Self;
+}
+
+impl FromBar for f64 {
+    /// Price indicators read the close, as TA-Lib's "real" input does by default.
+    fn from_bar(bar: &Bar) -> Self {
+        bar.close
+    }
+}
+
+impl FromBar for Bar {
+    fn from_bar(bar: &Bar) -> Self {
+        *bar
+    }
+}
+
+/// An indicator's output, as named columns of `f64`.
+pub trait Outputs: Copy {
+    /// Output names, in TA-Lib's order and spelling (`real` for a single output).
+    const NAMES: &'static [&'static str];
+    /// Writes the values into `out` (of length `NAMES.len()`), in `NAMES` order.
+    fn write(&self, out: &mut [f64]);
+}
+
+impl Outputs for f64 {
+    const NAMES: &'static [&'static str] = &["real"];
+    fn write(&self, out: &mut [f64]) {
+        out[0] = *self;
+    }
+}
+
+/// Runs `indicator` over `inputs`: one output per input, `NAN` during warm-up.
+pub fn batch<I>(mut indicator: I, inputs: &[I::Input]) -> Vec<f64>
+where
+    I: Indicator<Output = f64>,
+{
+    inputs.iter().map(|&x| indicator.next(x).unwrap_or(f64::NAN)).collect()
+}
+
+/// Runs a multi-output `indicator` over `inputs`; returns one column per output
+/// (in [`Outputs::NAMES`] order), each as long as `inputs`.
+pub fn batch_columns<I>(mut indicator: I, inputs: &[I::Input]) -> Vec<Vec<f64>>
+where
+    I: Indicator,
+    I::Output: Outputs,
+{
+    let width = <I::Output as Outputs>::NAMES.len();
+    let mut columns = vec![vec![f64::NAN; inputs.len()]; width];
+    let mut row = vec![f64::NAN; width];
+    for (i, &x) in inputs.iter().enumerate() {
+        if let Some(out) = indicator.next(x) {
+            out.write(&mut row);
+            for (column, &value) in columns.iter_mut().zip(&row) {
+                column[i] = value;
+            }
+        }
+    }
+    columns
+}
+
+/// Checks a length parameter.
+pub(crate) fn at_least(name: &'static str, value: usize, min: usize) -> Result<usize, crate::ParamError> {
+    if value < min { Err(crate::ParamError::TooSmall { name, min, value }) } else { Ok(value) }
+}

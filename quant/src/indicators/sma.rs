@@ -1,16 +1,17 @@
-//! Simple moving average: the arithmetic mean of the last `period` values.
+//! SMA, the simple moving average: the arithmetic mean of the last `period` values.
 
+use super::{Indicator, at_least, batch};
 use crate::error::ParamError;
 
 /// Streaming simple moving average over a ring buffer of the last `period` inputs.
 ///
-/// The running sum is updated by adding the new value and subtracting the one
-/// that leaves the window, as TA-Lib does, so each update is O(1).
+/// The running sum adds the new value and subtracts the one leaving the window,
+/// as TA-Lib does, so each update is O(1) and the rounding matches TA-Lib's.
 #[derive(Debug, Clone)]
 pub struct Sma {
     period: usize,
     window: Vec<f64>,
-    next_slot: usize,
+    slot: usize,
     filled: usize,
     sum: f64,
 }
@@ -21,37 +22,42 @@ impl Sma {
     /// # Errors
     /// [`ParamError::TooSmall`] when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ParamError> {
-        if period == 0 {
-            return Err(ParamError::TooSmall { name: "period", min: 1, value: period });
+        let period = at_least("period", period, 1)?;
+        Ok(Self { period, window: vec![0.0; period], slot: 0, filled: 0, sum: 0.0 })
+    }
+}
+
+impl Indicator for Sma {
+    type Input = f64;
+    type Output = f64;
+
+    fn next(&mut self, value: f64) -> Option<f64> {
+        let leaving = std::mem::replace(&mut self.window[self.slot], value);
+        self.slot += 1;
+        if self.slot == self.period {
+            self.slot = 0;
         }
-        Ok(Self { period, window: vec![0.0; period], next_slot: 0, filled: 0, sum: 0.0 })
-    }
-
-    /// The number of inputs consumed before the first output.
-    #[must_use]
-    pub fn lookback(&self) -> usize {
-        self.period - 1
-    }
-
-    /// Feeds one value; returns the average once `period` values have been seen.
-    pub fn next(&mut self, value: f64) -> Option<f64> {
-        let leaving = std::mem::replace(&mut self.window[self.next_slot], value);
-        self.next_slot = (self.next_slot + 1) % self.period;
         if self.filled < self.period {
             self.filled += 1;
             self.sum += value;
+            if self.filled < self.period {
+                return None;
+            }
         } else {
             self.sum += value - leaving;
         }
-        (self.filled == self.period).then(|| self.sum / self.period as f64)
+        Some(self.sum / self.period as f64)
     }
 
-    /// Forgets every input, as if newly created.
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.window.fill(0.0);
-        self.next_slot = 0;
+        self.slot = 0;
         self.filled = 0;
         self.sum = 0.0;
+    }
+
+    fn lookback(&self) -> usize {
+        self.period - 1
     }
 }
 
@@ -60,8 +66,7 @@ impl Sma {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn sma(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
-    let mut state = Sma::new(period)?;
-    Ok(values.iter().map(|&v| state.next(v).unwrap_or(f64::NAN)).collect())
+    Ok(batch(Sma::new(period)?, values))
 }
 
 #[cfg(test)]

@@ -1,0 +1,211 @@
+//! Indicators by name: parses specifications such as `MACD(12,26,9)` and builds
+//! the indicator behind one object-safe interface, [`DynIndicator`].
+//!
+//! Names, parameter order, defaults and output names follow TA-Lib's
+//! (`BBANDS(timeperiod, nbdevup, nbdevdn, matype)` with outputs `upperband`,
+//! `middleband`, `lowerband`). Trailing parameters may be left out; they take
+//! TA-Lib's defaults. The CLI, the golden tests and (later) the dashboard all go
+//! through here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Ema, FromBar, Indicator, Outputs, Sma};
+use crate::bar::Bar;
+use crate::error::ParamError;
+
+/// A parsed specification: a function name and the parameters as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Upper-cased function name, e.g. `MACD`.
+    pub name: String,
+    /// Parameter values in TA-Lib's order; may be shorter than the full list.
+    pub params: Vec<f64>,
+    /// The parameters as written, for display (`BBANDS(20,2,2)` stays so).
+    written: Vec<String>,
+}
+
+impl Spec {
+    /// A specification from a name and parameter values.
+    #[must_use]
+    pub fn new(name: &str, params: &[f64]) -> Self {
+        Self {
+            name: name.to_ascii_uppercase(),
+            params: params.to_vec(),
+            written: params.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl FromStr for Spec {
+    type Err = ParamError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: &str| ParamError::Spec { spec: text.to_owned(), reason: reason.to_owned() };
+        let text_trimmed = text.trim();
+        let (name, args) = match text_trimmed.split_once('(') {
+            None => (text_trimmed, None),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix(')').ok_or_else(|| bad("missing closing parenthesis"))?;
+                (name.trim(), Some(inner))
+            }
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("the name must be letters, digits and underscores, e.g. RSI(14)"));
+        }
+        let mut params = Vec::new();
+        let mut written = Vec::new();
+        if let Some(args) = args.filter(|a| !a.trim().is_empty()) {
+            for arg in args.split(',') {
+                let arg = arg.trim();
+                let value: f64 = arg.parse().map_err(|_| bad(&format!("`{arg}` is not a number")))?;
+                if !value.is_finite() {
+                    return Err(bad(&format!("`{arg}` is not a finite number")));
+                }
+                params.push(value);
+                written.push(arg.to_owned());
+            }
+        }
+        Ok(Self { name: name.to_ascii_uppercase(), params, written })
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name, self.written.join(","))
+    }
+}
+
+/// Any indicator, fed whole bars, writing its outputs into a slice.
+pub trait DynIndicator: fmt::Debug + Send {
+    /// Output names in TA-Lib's order and spelling.
+    fn outputs(&self) -> &'static [&'static str];
+    /// Bars consumed before the first output.
+    fn lookback(&self) -> usize;
+    /// Consumes one bar; when warmed up, writes the outputs into `out` (length
+    /// `outputs().len()`) and returns `true`; otherwise leaves `out` alone.
+    fn update(&mut self, bar: &Bar, out: &mut [f64]) -> bool;
+    /// Returns to the fresh state.
+    fn reset(&mut self);
+}
+
+impl<I> DynIndicator for I
+where
+    I: Indicator + fmt::Debug + Send,
+    I::Input: FromBar,
+    I::Output: Outputs,
+{
+    fn outputs(&self) -> &'static [&'static str] {
+        <I::Output as Outputs>::NAMES
+    }
+
+    fn lookback(&self) -> usize {
+        Indicator::lookback(self)
+    }
+
+    fn update(&mut self, bar: &Bar, out: &mut [f64]) -> bool {
+        match self.next(I::Input::from_bar(bar)) {
+            Some(values) => {
+                values.write(out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn reset(&mut self) {
+        Indicator::reset(self);
+    }
+}
+
+/// Every name [`build`] accepts.
+pub const NAMES: &str = "EMA, SMA";
+
+/// Builds the indicator a specification names.
+///
+/// # Errors
+/// [`ParamError`] for an unknown name, too many parameters, or a parameter the
+/// indicator refuses.
+pub fn build(spec: &Spec) -> Result<Box<dyn DynIndicator>, ParamError> {
+    let mut p = Params { spec, next: 0 };
+    let indicator: Box<dyn DynIndicator> = match spec.name.as_str() {
+        "EMA" => Box::new(Ema::new(p.period("timeperiod", 30)?)?),
+        "SMA" => Box::new(Sma::new(p.period("timeperiod", 30)?)?),
+        _ => return Err(ParamError::Unknown { kind: "indicator", value: spec.name.clone(), expected: NAMES }),
+    };
+    p.finish()?;
+    Ok(indicator)
+}
+
+/// Reads a specification's parameters in order, with TA-Lib's defaults.
+struct Params<'a> {
+    spec: &'a Spec,
+    next: usize,
+}
+
+impl Params<'_> {
+    fn take(&mut self) -> Option<f64> {
+        let value = self.spec.params.get(self.next).copied();
+        self.next += 1;
+        value
+    }
+
+    fn error(&self, reason: String) -> ParamError {
+        ParamError::Spec { spec: self.spec.to_string(), reason }
+    }
+
+    /// A whole-number parameter (a period).
+    fn period(&mut self, name: &'static str, default: usize) -> Result<usize, ParamError> {
+        match self.take() {
+            None => Ok(default),
+            Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= 1e9 => Ok(v as usize),
+            Some(v) => Err(self.error(format!("{name} must be a whole number, got {v}"))),
+        }
+    }
+
+    /// A real-valued parameter.
+    #[expect(dead_code, reason = "used as indicators with real parameters are added")]
+    fn real(&mut self, _name: &'static str, default: f64) -> Result<f64, ParamError> {
+        Ok(self.take().unwrap_or(default))
+    }
+
+    /// Fails when more parameters were given than the function takes.
+    fn finish(&self) -> Result<(), ParamError> {
+        if self.spec.params.len() > self.next {
+            return Err(self.error(format!("{} takes at most {} parameters", self.spec.name, self.next)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_display_as_written() {
+        let spec: Spec = " bbands( 20, 2 ,2 ) ".parse().unwrap();
+        assert_eq!(spec.name, "BBANDS");
+        assert_eq!(spec.params, vec![20.0, 2.0, 2.0]);
+        assert_eq!(spec.to_string(), "BBANDS(20,2,2)");
+        assert_eq!("RSI".parse::<Spec>().unwrap().to_string(), "RSI()");
+    }
+
+    #[test]
+    fn malformed_specs_are_errors() {
+        for bad in ["", "RSI(14", "RSI(x)", "R SI(3)", "RSI(inf)"] {
+            assert!(bad.parse::<Spec>().is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn build_applies_defaults_and_refuses_bad_parameters() {
+        let sma = build(&"SMA".parse().unwrap()).unwrap();
+        assert_eq!(sma.lookback(), 29);
+        assert_eq!(sma.outputs(), &["real"]);
+        assert!(matches!(build(&"SMA(0)".parse().unwrap()), Err(ParamError::TooSmall { .. })));
+        assert!(matches!(build(&"SMA(2.5)".parse().unwrap()), Err(ParamError::Spec { .. })));
+        assert!(matches!(build(&"SMA(5,6)".parse().unwrap()), Err(ParamError::Spec { .. })));
+        assert!(matches!(build(&"NOPE(1)".parse().unwrap()), Err(ParamError::Unknown { .. })));
+    }
+}

@@ -8,6 +8,9 @@
 //! - [`bar`]: the OHLCV [`Bar`] and the [`Timeframe`] it belongs to.
 //! - [`indicators`]: streaming indicators (O(1) per bar, explicit warm-up) and their
 //!   batch forms over slices.
+//! - [`strategy`]: [`strategy::Signal`] and the [`strategy::Strategy`] interface.
+//! - [`strategies`]: the catalog of strategies, built by name from JSON parameters.
+//! - [`backtest`]: the engine that replays signals into trades, equity and metrics.
 //! - [`error`]: the crate's one error type, [`ParamError`].
 //!
 //! Conventions shared by every indicator:
@@ -15,9 +18,12 @@
 //!   warm-up hold `f64::NAN` (the "empty" cells of TA-Lib's output).
 //! - A streaming indicator's `next` returns `None` until warm-up is complete.
 
+pub mod backtest;
 pub mod bar;
 pub mod error;
 pub mod indicators;
+pub mod strategies;
+pub mod strategy;
 
 pub use bar::{Bar, Timeframe};
 pub use error::ParamError;

@@ -23,4 +23,15 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Compute indicators over a CSV file of bars and print them as CSV.
+    Indicators {
+        /// CSV file with OHLCV bars.
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// An indicator in TA-Lib notation, e.g. `RSI(14)` or `MACD(12,26,9)`; repeatable.
+        #[arg(long = "ind", value_name = "SPEC", required = true)]
+        ind: Vec<String>,
+    },
+    /// Backtest a strategy over a CSV file of bars.
+    Backtest(crate::analysis::BacktestArgs),
 }

@@ -10,6 +10,7 @@
 //! `ConfigError`, ...); `anyhow` is used only in `serve` and `main`, where
 //! errors are reported and the process exits.
 
+pub mod analysis;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -30,12 +30,15 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => server::serve::run(config).await,
             Command::Migrate => migrate(&config).await,
+            Command::Indicators { csv, ind } => {
+                Ok(server::analysis::indicators(&csv, &ind, &mut std::io::stdout().lock())?)
+            }
+            Command::Backtest(args) => Ok(server::analysis::backtest(&args, &mut std::io::stdout().lock())?),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("finstage: {e:#}");
             ExitCode::FAILURE
         }

@@ -1,0 +1,237 @@
+//! Summary statistics of a backtest.
+//!
+//! Conventions:
+//! - Per-bar returns are `equity[t] / equity[t-1] - 1` over the equity marked at
+//!   each close; volatility is their sample standard deviation (n - 1) times
+//!   `sqrt(periods_per_year)`.
+//! - The risk-free rate is converted to a per-bar rate
+//!   `(1 + rf)^(1 / periods_per_year) - 1`. Sharpe is the mean excess per-bar
+//!   return over its standard deviation, times `sqrt(periods_per_year)`; Sortino
+//!   uses the downside deviation `sqrt(mean(min(r - rf, 0)^2))` instead.
+//! - CAGR uses calendar time between the first and the last bar
+//!   (365.25-day years); Calmar is CAGR over the maximum drawdown.
+//! - Drawdown is measured from the running peak of equity. Its duration is in
+//!   bars, from the peak to the recovery (or to the end when not recovered). The
+//!   average drawdown is the mean depth of the separate drawdown episodes.
+//! - Trade statistics include a position closed at the end of data.
+//!   Profit factor is gross profit over gross loss; expectancy is the mean
+//!   profit per trade in currency; SQN is `sqrt(n) * mean(pnl) / std(pnl)`.
+//! - Undefined values (a ratio over zero, statistics of no trades) are `NAN`,
+//!   which JSON output writes as `null`.
+//! - Buy-and-hold is the last close over the first close, minus one.
+//!
+//! Fractions are plain fractions: 0.12 means 12%.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, Trade};
+use crate::bar::Bar;
+
+const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
+
+/// A backtest's summary statistics (fractions, not percentages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Final equity over initial cash, minus one.
+    pub total_return: f64,
+    /// Compound annual growth rate.
+    pub cagr: f64,
+    /// Annualised volatility of per-bar returns.
+    pub volatility: f64,
+    /// Annualised Sharpe ratio.
+    pub sharpe: f64,
+    /// Annualised Sortino ratio.
+    pub sortino: f64,
+    /// CAGR over maximum drawdown.
+    pub calmar: f64,
+    /// Largest fall from a peak of equity (0.25 = 25%).
+    pub max_drawdown: f64,
+    /// Longest time under a previous peak, in bars.
+    pub max_drawdown_bars: usize,
+    /// Mean depth of the drawdown episodes.
+    pub avg_drawdown: f64,
+    /// Share of trades with a positive profit.
+    pub win_rate: f64,
+    /// Gross profit over gross loss.
+    pub profit_factor: f64,
+    /// Mean profit per trade, in currency.
+    pub expectancy: f64,
+    /// Van Tharp's system quality number.
+    pub sqn: f64,
+    /// Share of bars that ended in the market.
+    pub exposure: f64,
+    /// Number of round trips.
+    pub trades: usize,
+    /// Best trade's return.
+    pub best_trade: f64,
+    /// Worst trade's return.
+    pub worst_trade: f64,
+    /// Mean trade return.
+    pub avg_trade: f64,
+    /// Final equity.
+    pub final_equity: f64,
+    /// Return of holding the asset from the first to the last close.
+    pub buy_and_hold_return: f64,
+}
+
+impl Metrics {
+    /// The value of a metric by its field name, for ranking sweeps.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "total_return" => self.total_return,
+            "cagr" => self.cagr,
+            "volatility" => self.volatility,
+            "sharpe" => self.sharpe,
+            "sortino" => self.sortino,
+            "calmar" => self.calmar,
+            "max_drawdown" => self.max_drawdown,
+            "avg_drawdown" => self.avg_drawdown,
+            "win_rate" => self.win_rate,
+            "profit_factor" => self.profit_factor,
+            "expectancy" => self.expectancy,
+            "sqn" => self.sqn,
+            "exposure" => self.exposure,
+            "trades" => self.trades as f64,
+            "final_equity" => self.final_equity,
+            _ => return None,
+        })
+    }
+}
+
+/// Computes the statistics of a finished run.
+#[must_use]
+pub fn compute(bars: &[Bar], equity: &[f64], trades: &[Trade], bars_in_market: usize, config: &Config) -> Metrics {
+    let initial = config.initial_cash;
+    let final_equity = equity.last().copied().unwrap_or(initial);
+    let total_return = final_equity / initial - 1.0;
+
+    let years = match (bars.first(), bars.last()) {
+        (Some(a), Some(b)) if b.ts > a.ts => (b.ts - a.ts) as f64 / SECONDS_PER_YEAR,
+        _ => f64::NAN,
+    };
+    let cagr =
+        if years > 0.0 && final_equity > 0.0 { libm::pow(final_equity / initial, 1.0 / years) - 1.0 } else { f64::NAN };
+
+    let returns: Vec<f64> = std::iter::once(initial)
+        .chain(equity.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] / w[0] - 1.0)
+        .collect();
+    let ppy = config.periods_per_year;
+    let rf = libm::pow(1.0 + config.risk_free_rate, 1.0 / ppy) - 1.0;
+    let mean = mean(&returns);
+    let sd = sample_std(&returns, mean);
+    let annual = ppy.sqrt();
+    let downside = if returns.is_empty() {
+        f64::NAN
+    } else {
+        (returns.iter().map(|r| (r - rf).min(0.0).powi(2)).sum::<f64>() / returns.len() as f64).sqrt()
+    };
+    let (max_drawdown, max_drawdown_bars, avg_drawdown) = drawdowns(equity);
+
+    let pnls: Vec<f64> = trades.iter().map(|t| t.pnl).collect();
+    let trade_returns: Vec<f64> = trades.iter().map(|t| t.return_pct).collect();
+    let gross_profit: f64 = pnls.iter().filter(|p| **p > 0.0).sum();
+    let gross_loss: f64 = -pnls.iter().filter(|p| **p < 0.0).sum::<f64>();
+    let pnl_mean = mean_or_nan(&pnls);
+    let pnl_sd = sample_std(&pnls, pnl_mean);
+
+    Metrics {
+        total_return,
+        cagr,
+        volatility: sd * annual,
+        sharpe: ratio(mean - rf, sd) * annual,
+        sortino: ratio(mean - rf, downside) * annual,
+        calmar: ratio(cagr, max_drawdown),
+        max_drawdown,
+        max_drawdown_bars,
+        avg_drawdown,
+        win_rate: ratio(pnls.iter().filter(|p| **p > 0.0).count() as f64, pnls.len() as f64),
+        profit_factor: ratio(gross_profit, gross_loss),
+        expectancy: pnl_mean,
+        sqn: ratio(pnl_mean, pnl_sd) * (pnls.len() as f64).sqrt(),
+        exposure: ratio(bars_in_market as f64, bars.len() as f64),
+        trades: trades.len(),
+        best_trade: trade_returns.iter().copied().fold(f64::NAN, f64::max),
+        worst_trade: trade_returns.iter().copied().fold(f64::NAN, f64::min),
+        avg_trade: mean_or_nan(&trade_returns),
+        final_equity,
+        buy_and_hold_return: match (bars.first(), bars.last()) {
+            (Some(a), Some(b)) => b.close / a.close - 1.0,
+            _ => f64::NAN,
+        },
+    }
+}
+
+/// `a / b`, or `NAN` when `b` is zero or undefined.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 || b.is_nan() { f64::NAN } else { a / b }
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+}
+
+fn mean_or_nan(xs: &[f64]) -> f64 {
+    if xs.is_empty() { f64::NAN } else { mean(xs) }
+}
+
+fn sample_std(xs: &[f64], mean: f64) -> f64 {
+    if xs.len() < 2 {
+        return f64::NAN;
+    }
+    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
+}
+
+/// (maximum depth, longest duration in bars, mean episode depth).
+fn drawdowns(equity: &[f64]) -> (f64, usize, f64) {
+    let mut peak = f64::NEG_INFINITY;
+    let mut peak_index = 0;
+    let (mut max_depth, mut max_bars) = (0.0_f64, 0usize);
+    let (mut episode_depth, mut episodes, mut depth_sum) = (0.0_f64, 0usize, 0.0);
+    for (i, &e) in equity.iter().enumerate() {
+        if e >= peak {
+            if episode_depth > 0.0 {
+                episodes += 1;
+                depth_sum += episode_depth;
+                episode_depth = 0.0;
+            }
+            peak = e;
+            peak_index = i;
+        } else {
+            let depth = 1.0 - e / peak;
+            episode_depth = episode_depth.max(depth);
+            max_depth = max_depth.max(depth);
+            max_bars = max_bars.max(i - peak_index);
+        }
+    }
+    if episode_depth > 0.0 {
+        episodes += 1;
+        depth_sum += episode_depth;
+    }
+    let avg = if episodes == 0 { 0.0 } else { depth_sum / episodes as f64 };
+    (max_depth, max_bars, avg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawdown_episodes_are_measured_from_their_peaks() {
+        // Peak 100, down to 80 (-20%), recover to 110, down to 99 (-10%), end.
+        let equity = [100.0, 90.0, 80.0, 100.0, 110.0, 99.0, 105.0];
+        let (max, bars, avg) = drawdowns(&equity);
+        assert!((max - 0.2).abs() < 1e-12);
+        assert_eq!(bars, 2);
+        assert!((avg - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ratios_over_zero_are_undefined_not_infinite() {
+        assert!(ratio(1.0, 0.0).is_nan());
+        assert_eq!(ratio(1.0, 4.0), 0.25);
+    }
+}

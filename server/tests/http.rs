@@ -27,11 +27,19 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
     send(state, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
+/// One request through the router. Bounded in time so that a stalled response
+/// fails the test naming the request instead of hanging the suite.
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
-    let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let what = format!("{} {}", request.method(), request.uri());
+    let exchange = async {
+        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not complete within 30 s"))
 }
 
 #[tokio::test]

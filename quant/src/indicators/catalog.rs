@@ -10,6 +10,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::stoch::sma_only;
+use super::{
+    Ad, AdOsc, Adx, Aroon, AroonOsc, Cci, Cmo, Macd, Mfi, MinusDi, Mom, Obv, PlusDi, Roc, Rsi, Stoch, StochRsi, Ultosc,
+    Willr,
+};
+use super::{
+    Atr, Bbands, Dema, Donchian, Ichimoku, Kama, Keltner, Linearreg, MaType, Medprice, Natr, Ppo, Sar, Stddev,
+    SuperTrend, Tema, Trange, Trix, Typprice, Var, Vwap, VwapAnchor, Wma,
+};
 use super::{Ema, FromBar, Indicator, Outputs, Sma};
 use crate::bar::Bar;
 use crate::error::ParamError;
@@ -119,7 +128,7 @@ where
 }
 
 /// Every name [`build`] accepts.
-pub const NAMES: &str = "EMA, SMA";
+pub const NAMES: &str = "AD, ADOSC, ADX, AROON, AROONOSC, ATR, BBANDS, CCI, CMO, DEMA, DONCHIAN, EMA, ICHIMOKU, KAMA, KELTNER, LINEARREG, MACD, MEDPRICE, MFI, MINUS_DI, MOM, NATR, OBV, PLUS_DI, PPO, ROC, RSI, SAR, SMA, STDDEV, STOCH, STOCHRSI, SUPERTREND, TEMA, TRANGE, TRIX, TYPPRICE, ULTOSC, VAR, VWAP, WILLR, WMA";
 
 /// Builds the indicator a specification names.
 ///
@@ -129,8 +138,89 @@ pub const NAMES: &str = "EMA, SMA";
 pub fn build(spec: &Spec) -> Result<Box<dyn DynIndicator>, ParamError> {
     let mut p = Params { spec, next: 0 };
     let indicator: Box<dyn DynIndicator> = match spec.name.as_str() {
+        "AD" => Box::new(Ad::new()),
+        "ADOSC" => Box::new(AdOsc::new(p.period("fastperiod", 3)?, p.period("slowperiod", 10)?)?),
+        "ADX" => Box::new(Adx::new(p.period("timeperiod", 14)?)?),
+        "AROON" => Box::new(Aroon::new(p.period("timeperiod", 14)?)?),
+        "AROONOSC" => Box::new(AroonOsc::new(p.period("timeperiod", 14)?)?),
+        "ATR" => Box::new(Atr::new(p.period("timeperiod", 14)?)?),
+        "BBANDS" => {
+            let period = p.period("timeperiod", 5)?;
+            let (up, down) = (p.real("nbdevup", 2.0)?, p.real("nbdevdn", 2.0)?);
+            Box::new(Bbands::new(period, up, down, MaType::from_code(p.period("matype", 0)?)?)?)
+        }
+        "CCI" => Box::new(Cci::new(p.period("timeperiod", 14)?)?),
+        "CMO" => Box::new(Cmo::new(p.period("timeperiod", 14)?)?),
+        "DEMA" => Box::new(Dema::new(p.period("timeperiod", 30)?)?),
+        "DONCHIAN" => Box::new(Donchian::new(p.period("timeperiod", 20)?)?),
         "EMA" => Box::new(Ema::new(p.period("timeperiod", 30)?)?),
+        "ICHIMOKU" => {
+            let (tenkan, kijun) = (p.period("tenkan_period", 9)?, p.period("kijun_period", 26)?);
+            let (span_b, shift) = (p.period("senkou_b_period", 52)?, p.period("displacement", 26)?);
+            Box::new(Ichimoku::new(tenkan, kijun, span_b, shift)?)
+        }
+        "KAMA" => Box::new(Kama::new(p.period("timeperiod", 30)?)?),
+        "KELTNER" => {
+            let (period, atr_period) = (p.period("timeperiod", 20)?, p.period("atr_period", 10)?);
+            Box::new(Keltner::new(period, atr_period, p.real("multiplier", 2.0)?)?)
+        }
+        "LINEARREG" => Box::new(Linearreg::new(p.period("timeperiod", 14)?)?),
+        "MACD" => {
+            Box::new(Macd::new(p.period("fastperiod", 12)?, p.period("slowperiod", 26)?, p.period("signalperiod", 9)?)?)
+        }
+        "MEDPRICE" => Box::new(Medprice::new()),
+        "MFI" => Box::new(Mfi::new(p.period("timeperiod", 14)?)?),
+        "MINUS_DI" => Box::new(MinusDi::new(p.period("timeperiod", 14)?)?),
+        "MOM" => Box::new(Mom::new(p.period("timeperiod", 10)?)?),
+        "NATR" => Box::new(Natr::new(p.period("timeperiod", 14)?)?),
+        "OBV" => Box::new(Obv::new()),
+        "PLUS_DI" => Box::new(PlusDi::new(p.period("timeperiod", 14)?)?),
+        "PPO" => {
+            let (fast, slow) = (p.period("fastperiod", 12)?, p.period("slowperiod", 26)?);
+            // TA-Lib 0.8's default matype for PPO is 1 (EMA).
+            Box::new(Ppo::new(fast, slow, MaType::from_code(p.period("matype", 1)?)?)?)
+        }
+        "ROC" => Box::new(Roc::new(p.period("timeperiod", 10)?)?),
+        "RSI" => Box::new(Rsi::new(p.period("timeperiod", 14)?)?),
+        "SAR" => Box::new(Sar::new(p.real("acceleration", 0.02)?, p.real("maximum", 0.2)?)?),
         "SMA" => Box::new(Sma::new(p.period("timeperiod", 30)?)?),
+        "STDDEV" => Box::new(Stddev::new(p.period("timeperiod", 5)?, p.real("nbdev", 1.0)?)?),
+        "STOCH" => {
+            let fastk = p.period("fastk_period", 5)?;
+            let slowk = p.period("slowk_period", 3)?;
+            sma_only("slowk_matype", p.period("slowk_matype", 0)?)?;
+            let slowd = p.period("slowd_period", 3)?;
+            sma_only("slowd_matype", p.period("slowd_matype", 0)?)?;
+            Box::new(Stoch::new(fastk, slowk, slowd)?)
+        }
+        "STOCHRSI" => {
+            let period = p.period("timeperiod", 14)?;
+            let fastk = p.period("fastk_period", 5)?;
+            let fastd = p.period("fastd_period", 3)?;
+            sma_only("fastd_matype", p.period("fastd_matype", 0)?)?;
+            Box::new(StochRsi::new(period, fastk, fastd)?)
+        }
+        "SUPERTREND" => Box::new(SuperTrend::new(p.period("timeperiod", 10)?, p.real("multiplier", 3.0)?)?),
+        "TEMA" => Box::new(Tema::new(p.period("timeperiod", 30)?)?),
+        "TRANGE" => Box::new(Trange::new()),
+        "TRIX" => Box::new(Trix::new(p.period("timeperiod", 30)?)?),
+        "TYPPRICE" => Box::new(Typprice::new()),
+        "ULTOSC" => Box::new(Ultosc::new(
+            p.period("timeperiod1", 7)?,
+            p.period("timeperiod2", 14)?,
+            p.period("timeperiod3", 28)?,
+        )?),
+        "VAR" => Box::new(Var::new(p.period("timeperiod", 5)?, p.real("nbdev", 1.0)?)?),
+        "VWAP" => {
+            // 0 (the default): reset each UTC day; n > 0: the last n bars.
+            let anchor = match p.period("timeperiod", 0)? {
+                0 => VwapAnchor::Session(crate::Timeframe::D1),
+                n => VwapAnchor::Rolling(n),
+            };
+            Box::new(Vwap::new(anchor)?)
+        }
+        "WILLR" => Box::new(Willr::new(p.period("timeperiod", 14)?)?),
+        "WMA" => Box::new(Wma::new(p.period("timeperiod", 30)?)?),
         _ => return Err(ParamError::Unknown { kind: "indicator", value: spec.name.clone(), expected: NAMES }),
     };
     p.finish()?;
@@ -164,7 +254,6 @@ impl Params<'_> {
     }
 
     /// A real-valued parameter.
-    #[expect(dead_code, reason = "used as indicators with real parameters are added")]
     fn real(&mut self, _name: &'static str, default: f64) -> Result<f64, ParamError> {
         Ok(self.take().unwrap_or(default))
     }

@@ -1,0 +1,133 @@
+//! ATR, Wilder's average true range, seeded as TA-Lib seeds it.
+//!
+//! The first bar has no true range (no previous close). The first output, at
+//! bar `period`, is the mean of the true ranges of bars `1..=period`; each later
+//! one is `(atr_prev * (period - 1) + tr) / period`. With `period == 1` the
+//! output is the true range itself.
+
+use super::trange::true_range;
+use super::{Indicator, at_least, batch};
+use crate::bar::Bar;
+use crate::error::ParamError;
+
+/// Streaming average true range.
+#[derive(Debug, Clone)]
+pub struct Atr {
+    period: usize,
+    prev_close: Option<f64>,
+    seen: usize,
+    value: f64,
+}
+
+impl Atr {
+    /// A new ATR over `period` true ranges.
+    ///
+    /// # Errors
+    /// [`ParamError::TooSmall`] when `period` is 0.
+    pub fn new(period: usize) -> Result<Self, ParamError> {
+        let period = at_least("period", period, 1)?;
+        Ok(Self { period, prev_close: None, seen: 0, value: 0.0 })
+    }
+}
+
+impl Indicator for Atr {
+    type Input = Bar;
+    type Output = f64;
+
+    fn next(&mut self, bar: Bar) -> Option<f64> {
+        let tr = true_range(&bar, self.prev_close.replace(bar.close)?);
+        if self.period == 1 {
+            return Some(tr);
+        }
+        if self.seen < self.period {
+            // Seeding: sum the first `period` true ranges, then take their mean.
+            self.seen += 1;
+            self.value += tr;
+            if self.seen < self.period {
+                return None;
+            }
+            self.value /= self.period as f64;
+        } else {
+            // Wilder's smoothing, as three steps in TA-Lib's order.
+            self.value *= (self.period - 1) as f64;
+            self.value += tr;
+            self.value /= self.period as f64;
+        }
+        Some(self.value)
+    }
+
+    fn reset(&mut self) {
+        self.prev_close = None;
+        self.seen = 0;
+        self.value = 0.0;
+    }
+
+    fn lookback(&self) -> usize {
+        self.period
+    }
+}
+
+/// The ATR of `bars`, one output per bar, `NAN` during the first `period`.
+///
+/// # Errors
+/// [`ParamError::TooSmall`] when `period` is 0.
+pub fn atr(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
+    Ok(batch(Atr::new(period)?, bars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::trange;
+
+    fn bars(n: usize) -> Vec<Bar> {
+        (0..n)
+            .map(|i| {
+                let c = 50.0 + (i as f64 * 0.5).sin() * 4.0;
+                Bar {
+                    ts: i as i64 * 60,
+                    open: c - 0.3,
+                    high: c + 1.0 + (i % 3) as f64,
+                    low: c - 1.0,
+                    close: c,
+                    volume: 10.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seeds_with_the_mean_then_smooths_like_wilder() {
+        let bars = bars(40);
+        let tr = trange(&bars);
+        let got = atr(&bars, 5).unwrap();
+        assert!(got[..5].iter().all(|v| v.is_nan()));
+        let mut want = tr[1..=5].iter().sum::<f64>() / 5.0;
+        assert!((got[5] - want).abs() < 1e-12);
+        for i in 6..bars.len() {
+            want = (want * 4.0 + tr[i]) / 5.0;
+            assert!((got[i] - want).abs() < 1e-9, "index {i}");
+        }
+    }
+
+    #[test]
+    fn period_one_is_the_true_range_and_flat_bars_give_zero() {
+        let bars = bars(10);
+        let (a, t) = (atr(&bars, 1).unwrap(), trange(&bars));
+        assert_eq!(format!("{a:?}"), format!("{t:?}"));
+        let flat = vec![Bar { ts: 0, open: 5.0, high: 5.0, low: 5.0, close: 5.0, volume: 0.0 }; 6];
+        assert!(atr(&flat, 3).unwrap()[3..].iter().all(|&v| v == 0.0));
+        assert!(Atr::new(0).is_err());
+    }
+
+    #[test]
+    fn reset_equals_a_fresh_instance() {
+        let bars = bars(30);
+        let mut used = Atr::new(4).unwrap();
+        for &b in &bars {
+            used.next(b);
+        }
+        used.reset();
+        assert_eq!(format!("{:?}", batch(used, &bars)), format!("{:?}", atr(&bars, 4).unwrap()));
+    }
+}

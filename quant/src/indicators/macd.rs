@@ -1,0 +1,147 @@
+//! MACD, the moving average convergence/divergence, seeded as TA-Lib seeds it.
+
+use super::{Ema, Indicator, Outputs, at_least, batch_columns};
+use crate::error::ParamError;
+
+/// One MACD output: the MACD line, its signal line and their difference.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MacdOutput {
+    /// Fast EMA minus slow EMA.
+    pub macd: f64,
+    /// EMA of the MACD line.
+    pub signal: f64,
+    /// `macd - signal`.
+    pub hist: f64,
+}
+
+impl Outputs for MacdOutput {
+    const NAMES: &'static [&'static str] = &["macd", "macdsignal", "macdhist"];
+    fn write(&self, out: &mut [f64]) {
+        out[0] = self.macd;
+        out[1] = self.signal;
+        out[2] = self.hist;
+    }
+}
+
+/// Streaming MACD(fast, slow, signal).
+///
+/// TA-Lib seeds both price EMAs so that their seed windows end on the same bar:
+/// the slow EMA starts from the mean of the first `slow` inputs and the fast EMA
+/// from the mean of the `fast` inputs that end that window (the first
+/// `slow - fast` inputs never reach it). So the fast EMA here simply skips the
+/// first `slow - fast` inputs. The signal EMA is seeded with the mean of the
+/// first `signal` MACD values. If `slow < fast` the two are swapped, as in TA-Lib.
+#[derive(Debug, Clone)]
+pub struct Macd {
+    fast: Ema,
+    slow: Ema,
+    signal: Ema,
+    skip: usize,
+    skipped: usize,
+}
+
+impl Macd {
+    /// A new MACD; TA-Lib's defaults are `(12, 26, 9)`.
+    ///
+    /// # Errors
+    /// [`ParamError::TooSmall`] when `fast` or `slow` is below 2 or `signal` is 0.
+    pub fn new(fast: usize, slow: usize, signal: usize) -> Result<Self, ParamError> {
+        let fast = at_least("fastperiod", fast, 2)?;
+        let slow = at_least("slowperiod", slow, 2)?;
+        let signal = at_least("signalperiod", signal, 1)?;
+        let (fast, slow) = if slow < fast { (slow, fast) } else { (fast, slow) };
+        Ok(Self {
+            fast: Ema::new(fast)?,
+            slow: Ema::new(slow)?,
+            signal: Ema::new(signal)?,
+            skip: slow - fast,
+            skipped: 0,
+        })
+    }
+}
+
+impl Indicator for Macd {
+    type Input = f64;
+    type Output = MacdOutput;
+
+    fn next(&mut self, value: f64) -> Option<MacdOutput> {
+        let slow = self.slow.next(value);
+        let fast = if self.skipped < self.skip {
+            self.skipped += 1;
+            None
+        } else {
+            self.fast.next(value)
+        };
+        let macd = fast? - slow?;
+        let signal = self.signal.next(macd)?;
+        Some(MacdOutput { macd, signal, hist: macd - signal })
+    }
+
+    fn reset(&mut self) {
+        self.fast.reset();
+        self.slow.reset();
+        self.signal.reset();
+        self.skipped = 0;
+    }
+
+    fn lookback(&self) -> usize {
+        self.slow.lookback() + self.signal.lookback()
+    }
+}
+
+/// The three MACD columns, `(macd, macdsignal, macdhist)`.
+pub type MacdColumns = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// The MACD of `values` as `(macd, macdsignal, macdhist)`, each one output per
+/// input with `NAN` during the first `slow - 1 + signal - 1`.
+///
+/// # Errors
+/// As [`Macd::new`].
+pub fn macd(values: &[f64], fast: usize, slow: usize, signal: usize) -> Result<MacdColumns, ParamError> {
+    let mut columns = batch_columns(Macd::new(fast, slow, signal)?, values).into_iter();
+    let mut column = || columns.next().unwrap_or_default();
+    Ok((column(), column(), column()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::ema;
+
+    #[test]
+    fn fast_ema_is_seeded_on_the_slow_window_end() {
+        let values: Vec<f64> = (0..60).map(|i| 50.0 + (f64::from(i) * 0.3).sin() * 4.0 + f64::from(i) * 0.1).collect();
+        let (line, signal, hist) = macd(&values, 3, 7, 4).unwrap();
+        let slow = ema(&values, 7).unwrap();
+        let fast = ema(&values[4..], 3).unwrap();
+        let lines: Vec<f64> = (6..values.len()).map(|i| fast[i - 4] - slow[i]).collect();
+        let sig = ema(&lines, 4).unwrap();
+        assert!(line[..9].iter().all(|v| v.is_nan()));
+        for i in 9..values.len() {
+            assert_eq!(line[i], lines[i - 6]);
+            assert_eq!(signal[i], sig[i - 6]);
+            assert_eq!(hist[i], line[i] - signal[i]);
+        }
+    }
+
+    #[test]
+    fn swapped_periods_and_reset() {
+        let values: Vec<f64> = (0..50).map(|i| 10.0 + (f64::from(i) * 0.5).cos()).collect();
+        assert_eq!(macd(&values, 26, 12, 9).unwrap().0[40], macd(&values, 12, 26, 9).unwrap().0[40]);
+        let mut m = Macd::new(5, 9, 3).unwrap();
+        assert_eq!(m.lookback(), 10);
+        for &v in &values[..20] {
+            m.next(v);
+        }
+        m.reset();
+        let again: Vec<f64> = values.iter().map(|&v| m.next(v).map_or(f64::NAN, |o| o.hist)).collect();
+        let (_, _, hist) = macd(&values, 5, 9, 3).unwrap();
+        assert_eq!(format!("{again:?}"), format!("{hist:?}"));
+    }
+
+    #[test]
+    fn bad_periods_are_errors() {
+        assert!(matches!(Macd::new(1, 26, 9), Err(ParamError::TooSmall { name: "fastperiod", .. })));
+        assert!(matches!(Macd::new(12, 26, 0), Err(ParamError::TooSmall { name: "signalperiod", .. })));
+    }
+}

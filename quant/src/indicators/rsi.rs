@@ -1,0 +1,202 @@
+//! RSI (Wilder's relative strength index) and CMO (Chande momentum oscillator),
+//! both built on Wilder-smoothed average gains and losses, as TA-Lib computes them.
+
+use super::{Indicator, at_least, batch};
+use crate::error::ParamError;
+
+/// Wilder's average gain and loss over `period` price changes.
+///
+/// The first averages are the plain means of the first `period` changes (so
+/// `period + 1` inputs); each later one is `(prev * (period - 1) + change) / period`,
+/// in that order of operations, as TA-Lib does.
+#[derive(Debug, Clone)]
+struct WilderGainLoss {
+    period: usize,
+    seen: usize,
+    prev: f64,
+    gain: f64,
+    loss: f64,
+}
+
+impl WilderGainLoss {
+    fn new(period: usize) -> Self {
+        Self { period, seen: 0, prev: f64::NAN, gain: 0.0, loss: 0.0 }
+    }
+
+    /// Consumes one value; returns `(average gain, average loss)` once warmed up.
+    fn next(&mut self, value: f64) -> Option<(f64, f64)> {
+        let change = value - self.prev;
+        self.prev = value;
+        let n = self.period as f64;
+        if self.seen <= self.period {
+            self.seen += 1;
+            if self.seen == 1 {
+                return None;
+            }
+            if change < 0.0 {
+                self.loss -= change;
+            } else {
+                self.gain += change;
+            }
+            if self.seen <= self.period {
+                return None;
+            }
+            self.loss /= n;
+            self.gain /= n;
+        } else {
+            self.loss *= n - 1.0;
+            self.gain *= n - 1.0;
+            if change < 0.0 {
+                self.loss -= change;
+            } else {
+                self.gain += change;
+            }
+            self.loss /= n;
+            self.gain /= n;
+        }
+        Some((self.gain, self.loss))
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.period);
+    }
+}
+
+/// Streaming RSI: `100 * gain / (gain + loss)` on Wilder's averages.
+///
+/// A window without any change (gain and loss both zero) gives 0, as in TA-Lib.
+#[derive(Debug, Clone)]
+pub struct Rsi {
+    core: WilderGainLoss,
+}
+
+impl Rsi {
+    /// A new RSI over `period` changes (TA-Lib's range starts at 2).
+    ///
+    /// # Errors
+    /// [`ParamError::TooSmall`] when `period` is below 2.
+    pub fn new(period: usize) -> Result<Self, ParamError> {
+        Ok(Self { core: WilderGainLoss::new(at_least("period", period, 2)?) })
+    }
+}
+
+impl Indicator for Rsi {
+    type Input = f64;
+    type Output = f64;
+
+    fn next(&mut self, value: f64) -> Option<f64> {
+        let (gain, loss) = self.core.next(value)?;
+        let total = gain + loss;
+        Some(if total == 0.0 { 0.0 } else { 100.0 * (gain / total) })
+    }
+
+    fn reset(&mut self) {
+        self.core.reset();
+    }
+
+    fn lookback(&self) -> usize {
+        self.core.period
+    }
+}
+
+/// The RSI of `values`, one output per input, `NAN` during the first `period`.
+///
+/// # Errors
+/// [`ParamError::TooSmall`] when `period` is below 2.
+pub fn rsi(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
+    Ok(batch(Rsi::new(period)?, values))
+}
+
+/// Streaming CMO: `100 * (gain - loss) / (gain + loss)`.
+///
+/// TA-Lib's CMO uses Wilder-smoothed gains and losses, exactly like its RSI,
+/// rather than Chande's plain sums over the window; this follows TA-Lib.
+#[derive(Debug, Clone)]
+pub struct Cmo {
+    core: WilderGainLoss,
+}
+
+impl Cmo {
+    /// A new CMO over `period` changes (TA-Lib's range starts at 2).
+    ///
+    /// # Errors
+    /// [`ParamError::TooSmall`] when `period` is below 2.
+    pub fn new(period: usize) -> Result<Self, ParamError> {
+        Ok(Self { core: WilderGainLoss::new(at_least("period", period, 2)?) })
+    }
+}
+
+impl Indicator for Cmo {
+    type Input = f64;
+    type Output = f64;
+
+    fn next(&mut self, value: f64) -> Option<f64> {
+        let (gain, loss) = self.core.next(value)?;
+        let total = gain + loss;
+        Some(if total == 0.0 { 0.0 } else { 100.0 * ((gain - loss) / total) })
+    }
+
+    fn reset(&mut self) {
+        self.core.reset();
+    }
+
+    fn lookback(&self) -> usize {
+        self.core.period
+    }
+}
+
+/// The CMO of `values`, one output per input, `NAN` during the first `period`.
+///
+/// # Errors
+/// [`ParamError::TooSmall`] when `period` is below 2.
+pub fn cmo(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
+    Ok(batch(Cmo::new(period)?, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_with_plain_means_then_smooths() {
+        // Changes: +1, -2, +3, then +1: gains (1+3)/3, losses 2/3.
+        let out = rsi(&[10.0, 11.0, 9.0, 12.0, 13.0], 3).unwrap();
+        assert!(out[..3].iter().all(|v| v.is_nan()));
+        assert!((out[3] - 100.0 * (4.0 / 3.0) / 2.0).abs() < 1e-12);
+        let (gain, loss) = ((4.0 / 3.0 * 2.0 + 1.0) / 3.0, (2.0 / 3.0 * 2.0) / 3.0);
+        assert!((out[4] - 100.0 * gain / (gain + loss)).abs() < 1e-12);
+        let c = cmo(&[10.0, 11.0, 9.0, 12.0, 13.0], 3).unwrap();
+        assert!((c[4] - 100.0 * (gain - loss) / (gain + loss)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_losses_reads_100_and_no_changes_reads_0() {
+        let rising: Vec<f64> = (0..10).map(f64::from).collect();
+        assert!(rsi(&rising, 2).unwrap()[2..].iter().all(|&v| v == 100.0));
+        assert!(cmo(&rising, 2).unwrap()[2..].iter().all(|&v| v == 100.0));
+        let flat = [5.0; 6];
+        assert!(rsi(&flat, 2).unwrap()[2..].iter().all(|&v| v == 0.0));
+        assert!(cmo(&flat, 2).unwrap()[2..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn reset_matches_a_fresh_instance() {
+        let values: Vec<f64> = (0..40).map(|i| 100.0 + (f64::from(i) * 0.7).sin()).collect();
+        let mut r = Rsi::new(5).unwrap();
+        for &v in &values[..17] {
+            r.next(v);
+        }
+        r.reset();
+        assert_eq!(format!("{:?}", batch(r, &values)), format!("{:?}", rsi(&values, 5).unwrap()));
+        let mut c = Cmo::new(5).unwrap();
+        c.next(3.0);
+        c.reset();
+        assert_eq!(format!("{:?}", batch(c, &values)), format!("{:?}", cmo(&values, 5).unwrap()));
+    }
+
+    #[test]
+    fn period_below_two_is_an_error() {
+        assert_eq!(Rsi::new(1).unwrap_err(), ParamError::TooSmall { name: "period", min: 2, value: 1 });
+        assert!(Cmo::new(0).is_err());
+    }
+}

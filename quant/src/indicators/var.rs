@@ -1,0 +1,211 @@
+//! VAR, the population variance of the last `period` values, as TA-Lib 0.8
+//! computes it: accurately, so that a flat window gives exactly 0.
+//!
+//! The running sums are kept on the values minus a shift taken from the window
+//! itself (`sum(x - k)`, `sum((x - k)^2)`), and every `period` inputs the shift
+//! moves to the newest value and the sums are recomputed from the window: O(1)
+//! amortised, and free of the cancellation of the textbook `mean(x^2) -
+//! mean(x)^2` on raw prices (TA-Lib 0.4's formula, whose rounding noise on a flat
+//! stretch becomes a visible standard deviation once a square root is taken).
+
+use super::{Indicator, at_least, batch};
+use crate::error::ParamError;
+
+/// TA-Lib's tolerance for "zero or negative" (`TA_EPSILON` in TA-Lib 0.8).
+pub(crate) const EPSILON: f64 = 1e-14;
+
+/// Running mean and variance of the last `period` values.
+#[derive(Debug, Clone)]
+pub(crate) struct Moments {
+    period: usize,
+    window: Vec<f64>,
+    slot: usize,
+    filled: usize,
+    since_rebase: usize,
+    shift: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Moments {
+    pub(crate) fn new(period: usize) -> Self {
+        let period = period.max(1);
+        Self {
+            period,
+            window: vec![0.0; period],
+            slot: 0,
+            filled: 0,
+            since_rebase: 0,
+            shift: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+        }
+    }
+
+    /// Adds `value`; once `period` values are in, returns `(mean, variance)`.
+    pub(crate) fn next(&mut self, value: f64) -> Option<(f64, f64)> {
+        if self.filled == 0 {
+            self.shift = value;
+        }
+        let leaving = std::mem::replace(&mut self.window[self.slot], value);
+        self.slot = (self.slot + 1) % self.period;
+        if self.filled < self.period {
+            self.filled += 1;
+            let d = value - self.shift;
+            self.sum += d;
+            self.sum_sq += d * d;
+            if self.filled < self.period {
+                return None;
+            }
+        } else {
+            self.since_rebase += 1;
+            if self.since_rebase >= self.period {
+                self.rebase(value);
+            } else {
+                let (d_in, d_out) = (value - self.shift, leaving - self.shift);
+                self.sum += d_in - d_out;
+                self.sum_sq += d_in * d_in - d_out * d_out;
+            }
+        }
+        let p = self.period as f64;
+        let mean_d = self.sum / p;
+        let variance = self.sum_sq / p - mean_d * mean_d;
+        // Rounding can leave a flat window slightly negative (NaN stays NaN).
+        let variance = if variance < 0.0 { 0.0 } else { variance };
+        Some((self.shift + mean_d, variance))
+    }
+
+    /// Moves the shift to `shift` and recomputes the sums from the window.
+    fn rebase(&mut self, shift: f64) {
+        self.since_rebase = 0;
+        self.shift = shift;
+        self.sum = 0.0;
+        self.sum_sq = 0.0;
+        for &x in &self.window {
+            let d = x - shift;
+            self.sum += d;
+            self.sum_sq += d * d;
+        }
+    }
+
+    /// The standard deviation of a variance, 0 when TA-Lib considers the
+    /// variance zero (below 1e-14).
+    pub(crate) fn deviation(variance: f64) -> f64 {
+        if variance < EPSILON { 0.0 } else { variance.sqrt() }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new(self.period);
+    }
+}
+
+/// Streaming population variance.
+///
+/// TA-Lib's `VAR` takes an `nbdev` parameter and ignores it: the output is the
+/// plain variance. [`Var::new`] takes it for parity and ignores it likewise.
+#[derive(Debug, Clone)]
+pub struct Var {
+    moments: Moments,
+}
+
+impl Var {
+    /// A new variance over `period` values; `nbdev` is accepted and ignored, as in
+    /// TA-Lib.
+    ///
+    /// # Errors
+    /// [`ParamError::TooSmall`] when `period` is 0; [`ParamError::OutOfRange`]
+    /// when `nbdev` is not finite.
+    pub fn new(period: usize, nbdev: f64) -> Result<Self, ParamError> {
+        let period = at_least("period", period, 1)?;
+        finite("nbdev", nbdev)?;
+        Ok(Self { moments: Moments::new(period) })
+    }
+}
+
+/// Checks that a real parameter is finite.
+pub(crate) fn finite(name: &'static str, value: f64) -> Result<f64, ParamError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ParamError::OutOfRange { name, min: f64::MIN, max: f64::MAX, value })
+    }
+}
+
+impl Indicator for Var {
+    type Input = f64;
+    type Output = f64;
+
+    fn next(&mut self, value: f64) -> Option<f64> {
+        self.moments.next(value).map(|(_, variance)| variance)
+    }
+
+    fn reset(&mut self) {
+        self.moments.reset();
+    }
+
+    fn lookback(&self) -> usize {
+        self.moments.period - 1
+    }
+}
+
+/// The variance of `values`, one output per input, `NAN` during the first
+/// `period - 1`.
+///
+/// # Errors
+/// As [`Var::new`].
+pub fn var(values: &[f64], period: usize, nbdev: f64) -> Result<Vec<f64>, ParamError> {
+    Ok(batch(Var::new(period, nbdev)?, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(values: &[f64], period: usize) -> Vec<f64> {
+        (0..values.len())
+            .map(|i| {
+                if i + 1 < period {
+                    return f64::NAN;
+                }
+                let w = &values[i + 1 - period..=i];
+                let mean = w.iter().sum::<f64>() / period as f64;
+                w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / period as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_two_pass_population_variance() {
+        let values: Vec<f64> = (0..200).map(|i| 10.0 + (i as f64 * 0.7).sin() * 2.0).collect();
+        for period in [1, 2, 5, 20] {
+            let got = var(&values, period, 1.0).unwrap();
+            for (i, (g, w)) in got.iter().zip(naive(&values, period)).enumerate() {
+                assert_eq!(g.is_nan(), w.is_nan(), "period {period}, index {i}");
+                if !w.is_nan() {
+                    assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "period {period}, index {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nbdev_is_ignored_like_talib_and_period_one_is_zero() {
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0, 4.0];
+        assert_eq!(var(&values, 5, 1.0).unwrap()[4..], var(&values, 5, 2.0).unwrap()[4..]);
+        assert_eq!(var(&values, 5, 1.0).unwrap()[4], 2.0);
+        assert!(var(&values, 1, 1.0).unwrap().iter().all(|&v| v == 0.0));
+        assert!(Var::new(0, 1.0).is_err());
+        assert!(matches!(Var::new(5, f64::NAN), Err(ParamError::OutOfRange { .. })));
+    }
+
+    #[test]
+    fn reset_equals_a_fresh_instance() {
+        let values: Vec<f64> = (0..30).map(|i| (i as f64).sin()).collect();
+        let mut used = Var::new(4, 1.0).unwrap();
+        for &v in &values {
+            used.next(v);
+        }
+        used.reset();
+        assert_eq!(format!("{:?}", batch(used, &values)), format!("{:?}", var(&values, 4, 1.0).unwrap()));
+    }
+}

@@ -49,7 +49,7 @@ async fn health_and_readiness() {
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, r#"{"status":"ok"}"#.into()));
     assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, r#"{"status":"ready"}"#.into()));
     // With the database gone, the process is alive but not ready.
-    t.db.close().await;
+    tokio::time::timeout(std::time::Duration::from_secs(30), t.db.close()).await.expect("pool close hung");
     assert_eq!(get(&state, "/healthz").await.0, StatusCode::OK);
     let (status, body) = get(&state, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

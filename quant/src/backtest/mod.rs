@@ -28,10 +28,12 @@
 //! go through `libm`).
 
 mod metrics;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
 pub use metrics::{Metrics, compute as compute_metrics};
+pub use sweep::{Grid, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, combinations, sweep, walk_forward};
 
 use serde::{Deserialize, Serialize};
 

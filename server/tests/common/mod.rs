@@ -54,9 +54,13 @@ impl TestDb {
         Self { db, url, cleanup: Cleanup::Postgres { admin, name } }
     }
 
-    /// Closes the pools and removes the database.
+    /// Closes the pools and removes the database. Closing waits for every
+    /// checked-out connection, so it is bounded: a connection still held by a
+    /// stray task fails the test by name instead of hanging the suite.
     pub async fn cleanup(self) {
-        self.db.close().await;
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.db.close())
+            .await
+            .expect("closing the test database took over 30 s: a connection is still checked out");
         if let Cleanup::Postgres { admin, name } = self.cleanup
             && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
         {

@@ -1,0 +1,94 @@
+//! Native and wasm32 give bit-identical results.
+//!
+//! This file is compiled for both targets: natively by `cargo test`, and for
+//! wasm32 by `cargo test -p quant --target wasm32-unknown-unknown --test parity`
+//! (run under Node by `wasm-bindgen-test-runner`). It fingerprints, bit for bit,
+//! every catalog indicator's output and every catalog strategy's backtest
+//! (equity curve, trades and metrics) and a sweep, over a generated series, and
+//! compares the fingerprint with one constant. Both targets passing means both
+//! produced exactly the same bits.
+//!
+//! When a deliberate change alters results, the assertion prints the new
+//! fingerprint; update `EXPECTED` after checking the change is intended.
+#![allow(clippy::unwrap_used, reason = "test")]
+
+use quant::Bar;
+use quant::backtest::{self, Config, Mode};
+use quant::indicators::catalog::{self, Spec};
+use quant::strategies::CATALOG;
+use serde_json::json;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const EXPECTED: u64 = 0xd4ebb607cb026a40;
+
+/// FNV-1a over 64-bit words.
+struct Fingerprint(u64);
+
+impl Fingerprint {
+    fn add(&mut self, value: f64) {
+        for byte in value.to_bits().to_le_bytes() {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn series(n: usize) -> Vec<Bar> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let mut close = 100.0;
+    (0..n)
+        .map(|i| {
+            let open = close * (1.0 + 0.004 * next());
+            close = open * (1.0 + 0.03 * next());
+            let high = open.max(close) * (1.0 + 0.01 * (next() + 0.5));
+            let low = open.min(close) * (1.0 - 0.01 * (next() + 0.5));
+            Bar { ts: 1_500_000_000 + i as i64 * 86_400, open, high, low, close, volume: 1e6 * (1.5 + next()) }
+        })
+        .collect()
+}
+
+#[test]
+fn results_are_bit_identical_on_every_target() {
+    let bars = series(1_500);
+    let mut fp = Fingerprint(0xcbf2_9ce4_8422_2325);
+    for name in catalog::NAMES.split(", ") {
+        let mut indicator = catalog::build(&Spec::new(name, &[])).unwrap();
+        let mut row = vec![0.0; indicator.outputs().len()];
+        for bar in &bars {
+            if indicator.update(bar, &mut row) {
+                row.iter().for_each(|&v| fp.add(v));
+            }
+        }
+    }
+    for mode in [Mode::LongOnly, Mode::LongShort] {
+        let config = Config { mode, commission_rate: 0.001, slippage_bps: 5.0, stop_loss: Some(0.08), risk_free_rate: 0.02, ..Config::default() };
+        for entry in CATALOG {
+            let mut strategy = entry.build(&serde_json::Value::Null).unwrap();
+            let report = backtest::run_strategy(&bars, strategy.as_mut(), &config).unwrap();
+            report.equity.iter().for_each(|&v| fp.add(v));
+            for t in &report.trades {
+                [t.entry_price, t.exit_price, t.size, t.pnl, t.return_pct].into_iter().for_each(|v| fp.add(v));
+            }
+            let m = serde_json::to_value(&report.metrics).unwrap();
+            for value in m.as_object().unwrap().values() {
+                fp.add(value.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+    }
+    let grid = vec![
+        ("fast".to_owned(), (3..=15).step_by(3).map(|v| json!(v)).collect()),
+        ("slow".to_owned(), (20..=60).step_by(10).map(|v| json!(v)).collect()),
+    ];
+    let swept = backtest::sweep(&bars, quant::strategies::find("sma_cross").unwrap(), &grid, &Config::default(), "sharpe").unwrap();
+    for run in &swept.runs {
+        fp.add(run.score);
+        fp.add(run.metrics.final_equity);
+    }
+    assert_eq!(fp.0, EXPECTED, "fingerprint {:#018x}", fp.0);
+}

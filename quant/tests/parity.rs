@@ -67,7 +67,14 @@ fn results_are_bit_identical_on_every_target() {
         }
     }
     for mode in [Mode::LongOnly, Mode::LongShort] {
-        let config = Config { mode, commission_rate: 0.001, slippage_bps: 5.0, stop_loss: Some(0.08), risk_free_rate: 0.02, ..Config::default() };
+        let config = Config {
+            mode,
+            commission_rate: 0.001,
+            slippage_bps: 5.0,
+            stop_loss: Some(0.08),
+            risk_free_rate: 0.02,
+            ..Config::default()
+        };
         for entry in CATALOG {
             let mut strategy = entry.build(&serde_json::Value::Null).unwrap();
             let report = backtest::run_strategy(&bars, strategy.as_mut(), &config).unwrap();
@@ -85,7 +92,9 @@ fn results_are_bit_identical_on_every_target() {
         ("fast".to_owned(), (3..=15).step_by(3).map(|v| json!(v)).collect()),
         ("slow".to_owned(), (20..=60).step_by(10).map(|v| json!(v)).collect()),
     ];
-    let swept = backtest::sweep(&bars, quant::strategies::find("sma_cross").unwrap(), &grid, &Config::default(), "sharpe").unwrap();
+    let swept =
+        backtest::sweep(&bars, quant::strategies::find("sma_cross").unwrap(), &grid, &Config::default(), "sharpe")
+            .unwrap();
     for run in &swept.runs {
         fp.add(run.score);
         fp.add(run.metrics.final_equity);

@@ -33,7 +33,9 @@ mod sweep;
 mod tests;
 
 pub use metrics::{Metrics, compute as compute_metrics};
-pub use sweep::{Grid, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, combinations, sweep, walk_forward};
+pub use sweep::{
+    Grid, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, combinations, sweep, walk_forward,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -75,7 +75,10 @@ pub fn sweep(bars: &[Bar], strategy: &Entry, grid: &Grid, config: &Config, metri
     config.validate()?;
     check_metric(metric)?;
     if grid.iter().any(|(_, values)| values.is_empty()) {
-        return Err(ParamError::Spec { spec: "grid".into(), reason: "every parameter needs at least one value".into() });
+        return Err(ParamError::Spec {
+            spec: "grid".into(),
+            reason: "every parameter needs at least one value".into(),
+        });
     }
     let combos = combinations(grid);
     let evaluate = |params: &Value| -> Option<SweepRun> {
@@ -182,9 +185,8 @@ pub fn walk_forward(
     while start + windows.train + windows.test <= bars.len() {
         let train = &bars[start..start + windows.train];
         let test_end = start + windows.train + windows.test;
-        let best = sweep(train, strategy, grid, config, metric)?.runs.into_iter().next().ok_or_else(|| ParamError::Spec {
-            spec: "grid".into(),
-            reason: "the strategy refused every combination".into(),
+        let best = sweep(train, strategy, grid, config, metric)?.runs.into_iter().next().ok_or_else(|| {
+            ParamError::Spec { spec: "grid".into(), reason: "the strategy refused every combination".into() }
         })?;
         // Warm up on the training bars, trade only the test bars.
         let mut s = strategy.build(&best.params)?;
@@ -223,13 +225,20 @@ mod tests {
     }
 
     fn grid() -> Grid {
-        vec![("fast".into(), (2..=6).map(|v| json!(v)).collect()), ("slow".into(), (4..=12).step_by(2).map(|v| json!(v)).collect())]
+        vec![
+            ("fast".into(), (2..=6).map(|v| json!(v)).collect()),
+            ("slow".into(), (4..=12).step_by(2).map(|v| json!(v)).collect()),
+        ]
     }
 
     #[test]
     fn combinations_are_the_cartesian_product_in_order() {
-        let combos = combinations(&vec![("a".into(), vec![json!(1), json!(2)]), ("b".into(), vec![json!(3), json!(4)])]);
-        assert_eq!(combos, vec![json!({"a":1,"b":3}), json!({"a":1,"b":4}), json!({"a":2,"b":3}), json!({"a":2,"b":4})]);
+        let combos =
+            combinations(&vec![("a".into(), vec![json!(1), json!(2)]), ("b".into(), vec![json!(3), json!(4)])]);
+        assert_eq!(
+            combos,
+            vec![json!({"a":1,"b":3}), json!({"a":1,"b":4}), json!({"a":2,"b":3}), json!({"a":2,"b":4})]
+        );
     }
 
     #[test]
@@ -257,12 +266,23 @@ mod tests {
     fn walk_forward_trades_only_out_of_sample() {
         let bars = zigzag(600);
         let sma = find("sma_cross").unwrap();
-        let wf = walk_forward(&bars, sma, &grid(), &Config::default(), "total_return", WalkForward { train: 200, test: 100 }).unwrap();
+        let wf = walk_forward(
+            &bars,
+            sma,
+            &grid(),
+            &Config::default(),
+            "total_return",
+            WalkForward { train: 200, test: 100 },
+        )
+        .unwrap();
         // Steps start at 0, 100, 200, 300 (each needs 300 bars).
         assert_eq!(wf.windows.len(), 4);
         assert_eq!(wf.windows[1].train.0, 100 * 86_400);
         assert_eq!(wf.windows[1].test, (300 * 86_400, 399 * 86_400));
         assert!(wf.windows.iter().all(|w| w.in_sample.is_finite() && w.out_of_sample.is_finite()));
-        assert!(walk_forward(&bars, sma, &grid(), &Config::default(), "sharpe", WalkForward { train: 500, test: 200 }).is_err());
+        assert!(
+            walk_forward(&bars, sma, &grid(), &Config::default(), "sharpe", WalkForward { train: 500, test: 200 })
+                .is_err()
+        );
     }
 }

@@ -7,30 +7,10 @@
 //! construction; the test keeps it that way for every strategy added later.
 #![allow(clippy::unwrap_used, reason = "test")]
 
-use quant::Bar;
+mod common;
+use common::walk;
 use quant::strategies::CATALOG;
 use quant::strategy::Signal;
-
-/// A deterministic pseudo-random walk (xorshift), so the test needs no RNG crate.
-fn walk(seed: u64, n: usize, start: f64) -> Vec<Bar> {
-    let mut state = seed.max(1);
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
-    let mut close = start;
-    (0..n)
-        .map(|i| {
-            let open = close * (1.0 + 0.004 * next());
-            close = open * (1.0 + 0.04 * next());
-            let high = open.max(close) * (1.0 + 0.01 * (next() + 0.5));
-            let low = open.min(close) * (1.0 - 0.01 * (next() + 0.5));
-            Bar { ts: i as i64 * 86_400, open, high, low, close, volume: 1e6 * (1.5 + next()) }
-        })
-        .collect()
-}
 
 #[test]
 fn signals_before_a_cutoff_ignore_everything_after_it() {

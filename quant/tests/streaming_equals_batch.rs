@@ -6,35 +6,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use quant::Timeframe;
 use quant::indicators::{self as ind, Indicator, MaType, Outputs, VwapAnchor};
-use quant::{Bar, Timeframe};
 
-/// Bars on a coarse price grid (ties, flat bars and repeated closes are common),
-/// scaled by a random factor, two hours apart (so daily sessions roll over):
-/// `low <= open, close <= high`, `volume >= 0`.
-fn bars() -> impl Strategy<Value = Vec<Bar>> {
-    let step = (-2i32..=2, 0u8..4, 0u8..4, 0u8..=4, 0u8..=4, prop_oneof![Just(0u32), 0u32..5000]);
-    (prop::collection::vec(step, 0..150), 0.001f64..1000.0).prop_map(|(steps, scale)| {
-        let mut mid = 100.0;
-        steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, (dir, up, down, open_at, close_at, volume))| {
-                mid += f64::from(dir) * 0.5;
-                let (high, low) = (mid + f64::from(up) * 0.25, mid - f64::from(down) * 0.25);
-                let at = |q: u8| low + (high - low) * f64::from(q) / 4.0;
-                Bar {
-                    ts: 1_700_000_000 + i64::try_from(i).unwrap() * 7_200,
-                    open: at(open_at) * scale,
-                    high: high * scale,
-                    low: low * scale,
-                    close: at(close_at) * scale,
-                    volume: f64::from(volume),
-                }
-            })
-            .collect()
-    })
-}
+mod common;
+use common::props::{bars, stream_columns as stream};
 
 fn ma_type() -> impl Strategy<Value = MaType> {
     prop_oneof![
@@ -47,28 +23,6 @@ fn ma_type() -> impl Strategy<Value = MaType> {
     ]
 }
 
-/// Feeds `inputs` one at a time; one row of outputs per input, NaN while warming up.
-fn stream<I>(mut indicator: I, inputs: &[I::Input]) -> Vec<Vec<f64>>
-where
-    I: Indicator,
-    I::Output: Outputs,
-{
-    let width = <I::Output as Outputs>::NAMES.len();
-    let mut columns = vec![Vec::with_capacity(inputs.len()); width];
-    let mut row = vec![f64::NAN; width];
-    for &x in inputs {
-        match indicator.next(x) {
-            Some(out) => out.write(&mut row),
-            None => row.fill(f64::NAN),
-        }
-        for (column, &v) in columns.iter_mut().zip(&row) {
-            column.push(v);
-        }
-    }
-    columns
-}
-
-/// Bit-for-bit equal columns, NaN in precisely the first `lookback` cells.
 fn same(name: &str, batch: &[&[f64]], streamed: &[Vec<f64>], lookback: usize) -> Result<(), TestCaseError> {
     prop_assert_eq!(batch.len(), streamed.len(), "{}: output count", name);
     for (k, (b, s)) in batch.iter().zip(streamed).enumerate() {
@@ -95,7 +49,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn price_indicators(bars in bars(), period in 1usize..40, slow in 2usize..40, nbdev in -3.0f64..3.0, ma in ma_type()) {
+    fn price_indicators(bars in bars(150), period in 1usize..40, slow in 2usize..40, nbdev in -3.0f64..3.0, ma in ma_type()) {
         let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
         let c = &closes;
         same1("WMA", &ind::wma(c, period).unwrap(), ind::Wma::new(period).unwrap(), c)?;
@@ -115,7 +69,7 @@ proptest! {
     }
 
     #[test]
-    fn bar_indicators(bars in bars(), period in 1usize..30, atr_period in 1usize..30, mult in 0.0f64..4.0, accel in 0.0f64..0.3, max in 0.0f64..0.5) {
+    fn bar_indicators(bars in bars(150), period in 1usize..30, atr_period in 1usize..30, mult in 0.0f64..4.0, accel in 0.0f64..0.3, max in 0.0f64..0.5) {
         let b = &bars;
         same1("MEDPRICE", &ind::medprice(b), ind::Medprice::new(), b)?;
         same1("TYPPRICE", &ind::typprice(b), ind::Typprice::new(), b)?;
@@ -137,7 +91,7 @@ proptest! {
     }
 
     #[test]
-    fn ichimoku(bars in bars(), tenkan in 1usize..12, kijun in 1usize..30, span_b in 1usize..60, shift in 0usize..30) {
+    fn ichimoku(bars in bars(150), tenkan in 1usize..12, kijun in 1usize..30, span_b in 1usize..60, shift in 0usize..30) {
         let got = ind::ichimoku(&bars, tenkan, kijun, span_b, shift).unwrap();
         let indicator = ind::Ichimoku::new(tenkan, kijun, span_b, shift).unwrap();
         let lookback = indicator.lookback();

@@ -7,61 +7,15 @@
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use quant::Bar;
-use quant::indicators::{self as ind, Indicator, Outputs};
 
-/// Bars on a coarse price grid (so ties, flat bars and unchanged closes are
-/// common), scaled by a random factor: `low <= open, close <= high`, volume >= 0.
-fn bars() -> impl Strategy<Value = Vec<Bar>> {
-    let step = (-2i32..=2, 0u8..4, 0u8..4, 0u8..=4, 0u8..=4, prop_oneof![Just(0u32), 0u32..5000]);
-    (prop::collection::vec(step, 0..120), 0.001f64..1000.0).prop_map(|(steps, scale)| {
-        let mut mid = 100.0;
-        steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, (dir, up, down, open_at, close_at, volume))| {
-                mid += f64::from(dir) * 0.5;
-                let high = mid + f64::from(up) * 0.25;
-                let low = mid - f64::from(down) * 0.25;
-                let at = |q: u8| low + (high - low) * f64::from(q) / 4.0;
-                Bar {
-                    ts: i64::try_from(i).unwrap_or(0) * 60,
-                    open: at(open_at) * scale,
-                    high: high * scale,
-                    low: low * scale,
-                    close: at(close_at) * scale,
-                    volume: f64::from(volume),
-                }
-            })
-            .collect()
-    })
-}
+mod common;
+use common::props::{bars, stream_columns};
+use quant::indicators::{self as ind, Indicator};
 
 fn stream<I: Indicator<Output = f64>>(mut indicator: I, inputs: &[I::Input]) -> Vec<f64> {
     inputs.iter().map(|&x| indicator.next(x).unwrap_or(f64::NAN)).collect()
 }
 
-fn stream_columns<I>(mut indicator: I, inputs: &[I::Input]) -> Vec<Vec<f64>>
-where
-    I: Indicator,
-    I::Output: Outputs,
-{
-    let width = <I::Output as Outputs>::NAMES.len();
-    let mut columns = vec![Vec::with_capacity(inputs.len()); width];
-    let mut row = vec![f64::NAN; width];
-    for &x in inputs {
-        match indicator.next(x) {
-            Some(out) => out.write(&mut row),
-            None => row.fill(f64::NAN),
-        }
-        for (column, &v) in columns.iter_mut().zip(&row) {
-            column.push(v);
-        }
-    }
-    columns
-}
-
-/// Exactly equal, NaN where the other is NaN, and NaN in precisely the first
-/// `lookback` cells (inputs are finite, so no NaN appears after warm-up).
 fn same(name: &str, batch: &[f64], streamed: &[f64], lookback: usize) -> Result<(), TestCaseError> {
     prop_assert_eq!(batch.len(), streamed.len(), "{}: lengths", name);
     for (i, (&b, &s)) in batch.iter().zip(streamed).enumerate() {
@@ -94,7 +48,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn price_indicators(bars in bars(), period in 2usize..20, short in 1usize..12, fast in 2usize..15, slow in 2usize..30, signal in 1usize..10) {
+    fn price_indicators(bars in bars(120), period in 2usize..20, short in 1usize..12, fast in 2usize..15, slow in 2usize..30, signal in 1usize..10) {
         let values = closes(&bars);
         let r = ind::Rsi::new(period).unwrap();
         same("RSI", &ind::rsi(&values, period).unwrap(), &stream(r.clone(), &values), r.lookback())?;
@@ -120,7 +74,7 @@ proptest! {
     }
 
     #[test]
-    fn range_indicators(bars in bars(), period in 2usize..20, k in 1usize..15, slowk in 1usize..6, slowd in 1usize..6) {
+    fn range_indicators(bars in bars(120), period in 2usize..20, k in 1usize..15, slowk in 1usize..6, slowd in 1usize..6) {
         let s = ind::Stoch::new(k, slowk, slowd).unwrap();
         let (sk, sd) = ind::stoch(&bars, k, slowk, slowd).unwrap();
         let streamed = stream_columns(s.clone(), &bars);
@@ -140,7 +94,7 @@ proptest! {
     }
 
     #[test]
-    fn directional_indicators(bars in bars(), period in 2usize..20, di_period in 1usize..20) {
+    fn directional_indicators(bars in bars(120), period in 2usize..20, di_period in 1usize..20) {
         let a = ind::Adx::new(period).unwrap();
         same("ADX", &ind::adx(&bars, period).unwrap(), &stream(a.clone(), &bars), a.lookback())?;
         let p = ind::PlusDi::new(di_period).unwrap();
@@ -150,7 +104,7 @@ proptest! {
     }
 
     #[test]
-    fn volume_indicators(bars in bars(), period in 2usize..20, p1 in 1usize..12, p2 in 1usize..20, p3 in 1usize..30, fast in 2usize..8, slow in 2usize..20) {
+    fn volume_indicators(bars in bars(120), period in 2usize..20, p1 in 1usize..12, p2 in 1usize..20, p3 in 1usize..30, fast in 2usize..8, slow in 2usize..20) {
         let m = ind::Mfi::new(period).unwrap();
         same("MFI", &ind::mfi(&bars, period).unwrap(), &stream(m.clone(), &bars), m.lookback())?;
         let u = ind::Ultosc::new(p1, p2, p3).unwrap();

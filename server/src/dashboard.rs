@@ -38,24 +38,8 @@ impl DashboardData {
         Ok(rows)
     }
 
-    /// The symbol's latest price: the live quote when the feed has published
-    /// one, else the last stored daily close against the one before it.
     async fn quote(&self, info: SymbolRow) -> Result<Option<QuoteRow>, StorageError> {
-        let SymbolRow { symbol, name, simulated } = info;
-        if let Some(live) = self.bus.latest_quote(&symbol) {
-            return Ok(Some(QuoteRow {
-                symbol,
-                name,
-                last: live.price,
-                prev_close: live.prev_close,
-                ts: live.ts,
-                simulated,
-            }));
-        }
-        let recent = bars::latest(&self.db, &symbol, Timeframe::D1, 2).await?;
-        let Some(last) = recent.last() else { return Ok(None) };
-        let prev_close = recent.len().checked_sub(2).map(|i| recent[i].close);
-        Ok(Some(QuoteRow { symbol, name, last: last.close, prev_close, ts: last.ts, simulated }))
+        crate::quotes::latest(&self.db, &self.bus, info).await
     }
 
     async fn chart_of(

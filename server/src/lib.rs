@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod feed;
 pub mod http;
 pub mod providers;
+pub mod quotes;
 pub mod serve;
 pub mod state;
 pub mod storage;

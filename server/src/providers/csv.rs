@@ -151,7 +151,7 @@ fn capitalise(s: &str) -> String {
 }
 
 /// Parses a timestamp cell into Unix seconds (UTC).
-fn parse_time(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_time(text: &str) -> Result<i64, String> {
     if let Ok(secs) = text.parse::<i64>() {
         return Ok(secs);
     }

@@ -147,6 +147,37 @@ pub async fn latest(db: &Db, symbol: &str, timeframe: Timeframe, limit: usize) -
     Ok(rows)
 }
 
+/// Bars of `symbol` in `timeframe` with `from <= ts <= to`, oldest first, at
+/// most `limit`, starting after `after` when given (keyset pagination: pass the
+/// last `ts` of a page to get the next one). The primary key serves the whole
+/// query, so a page costs the same wherever it is in the history.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn range(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    from: i64,
+    to: i64,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Bar>, StorageError> {
+    const SQL: &str = "SELECT ts, open, high, low, close, volume FROM bars \
+         WHERE symbol = $1 AND timeframe = $2 AND ts >= $3 AND ts <= $4 ORDER BY ts LIMIT $5";
+    let start = after.map_or(from, |a| a.saturating_add(1).max(from));
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = with_reader!(db, |pool| sqlx::query_as::<_, BarRow>(SQL)
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(start)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+    Ok(rows.into_iter().map(Bar::from).collect())
+}
+
 /// The timeframes stored for `symbol`, shortest first.
 ///
 /// # Errors

@@ -45,3 +45,13 @@ pub async fn list(db: &Db) -> Result<Vec<SymbolRow>, StorageError> {
     const SQL: &str = "SELECT symbol, name, simulated FROM symbols ORDER BY symbol";
     Ok(with_reader!(db, |pool| sqlx::query_as::<_, SymbolRow>(SQL).fetch_all(pool).await?))
 }
+
+/// Removes `symbol` and, by cascade, all its bars. Returns whether it existed.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn delete(db: &Db, symbol: &str) -> Result<bool, StorageError> {
+    const SQL: &str = "DELETE FROM symbols WHERE symbol = $1";
+    let deleted = with_writer!(db, |pool| sqlx::query(SQL).bind(symbol).execute(pool).await?.rows_affected());
+    Ok(deleted > 0)
+}

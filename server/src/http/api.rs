@@ -1,0 +1,294 @@
+//! The REST API, version 1, under `/api/v1`.
+//!
+//! | method and path | what |
+//! | --- | --- |
+//! | `GET /symbols` | every stored symbol |
+//! | `POST /symbols` | add a symbol (`{"symbol": "AAPL", "name": "Apple"}`); 409 if present |
+//! | `DELETE /symbols/{symbol}` | remove a symbol and its bars; 404 if absent |
+//! | `GET /symbols/{symbol}/bars` | bars in a time range, keyset-paginated |
+//! | `GET /quotes?symbols=A,B` | latest prices of many symbols in one request |
+//! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
+//!
+//! Bad input (malformed symbol, unknown timeframe, inverted or oversized range,
+//! bad page size) is answered 400 with a message and changes nothing.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use quant::{Bar, Timeframe};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::error::ApiError;
+use crate::providers::csv::parse_time;
+use crate::state::AppState;
+use crate::storage::{bars, symbols};
+use crate::symbol::Symbol;
+
+/// The most bars one page returns.
+pub const MAX_PAGE: usize = 5_000;
+/// The most symbols one quote request may name.
+pub const MAX_QUOTE_SYMBOLS: usize = 500;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/symbols", get(list_symbols).post(add_symbol))
+        .route("/symbols/{symbol}", delete(remove_symbol))
+        .route("/symbols/{symbol}/bars", get(get_bars))
+        .route("/quotes", get(get_quotes))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Finstage REST API", version = "1", description = "Symbols, bars and quotes."),
+    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes),
+    components(schemas(SymbolDto, NewSymbol, BarDto, BarsPage, QuoteDto, Quotes, ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+/// A stored symbol.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SymbolDto {
+    /// Ticker.
+    pub symbol: String,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// Whether its bars come from the simulator.
+    pub simulated: bool,
+}
+
+/// A symbol to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSymbol {
+    /// Ticker: letters, digits and `. - = ^ _`, at most 20 characters.
+    pub symbol: String,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// One OHLCV bar; `ts` is its opening time in Unix seconds (UTC).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BarDto {
+    /// Opening time, Unix seconds.
+    pub ts: i64,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+impl From<Bar> for BarDto {
+    fn from(b: Bar) -> Self {
+        Self { ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }
+    }
+}
+
+/// One page of bars.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BarsPage {
+    /// Ticker.
+    pub symbol: String,
+    /// Timeframe of the bars.
+    pub timeframe: String,
+    /// Bars, oldest first.
+    pub bars: Vec<BarDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// The latest price of a symbol.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuoteDto {
+    /// Ticker.
+    pub symbol: String,
+    /// Latest price.
+    pub price: f64,
+    /// Previous session's close.
+    pub prev_close: Option<f64>,
+    /// Time of the price, Unix seconds.
+    pub ts: i64,
+    /// Whether the price comes from the simulator.
+    pub simulated: bool,
+}
+
+/// Quotes of the requested symbols.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Quotes {
+    /// Quotes of the known symbols with data, in request order.
+    pub quotes: Vec<QuoteDto>,
+    /// Requested symbols that are not stored or have no data.
+    pub missing: Vec<String>,
+}
+
+/// An error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The details of an error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    pub status: u16,
+    /// A message for a person.
+    pub message: String,
+}
+
+fn parse_symbol(text: &str) -> Result<Symbol, ApiError> {
+    Symbol::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// Every stored symbol, alphabetically.
+#[utoipa::path(get, path = "/api/v1/symbols", responses((status = 200, body = [SymbolDto])))]
+async fn list_symbols(State(state): State<AppState>) -> Result<Json<Vec<SymbolDto>>, ApiError> {
+    let rows = symbols::list(&state.db).await?;
+    Ok(Json(rows.into_iter().map(|r| SymbolDto { symbol: r.symbol, name: r.name, simulated: r.simulated }).collect()))
+}
+
+/// Adds a symbol.
+#[utoipa::path(post, path = "/api/v1/symbols", request_body = NewSymbol, responses(
+    (status = 201, body = SymbolDto), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn add_symbol(
+    State(state): State<AppState>,
+    body: Result<Json<NewSymbol>, JsonRejection>,
+) -> Result<(StatusCode, Json<SymbolDto>), ApiError> {
+    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let symbol = parse_symbol(&new.symbol)?;
+    let name = new.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.len() > 200) {
+        return Err(ApiError::BadRequest("name must be at most 200 characters".into()));
+    }
+    if symbols::get(&state.db, symbol.as_str()).await?.is_some() {
+        return Err(ApiError::Conflict(format!("symbol {symbol} already exists")));
+    }
+    symbols::upsert(&state.db, &symbol, name.as_deref(), false).await?;
+    Ok((StatusCode::CREATED, Json(SymbolDto { symbol: symbol.into(), name, simulated: false })))
+}
+
+/// Removes a symbol and all its bars.
+#[utoipa::path(delete, path = "/api/v1/symbols/{symbol}", params(("symbol" = String, Path, description = "Ticker")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<StatusCode, ApiError> {
+    let symbol = parse_symbol(&symbol)?;
+    if symbols::delete(&state.db, symbol.as_str()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("symbol {symbol} not found")))
+    }
+}
+
+/// Query of `GET /symbols/{symbol}/bars`. Times accept Unix seconds, dates
+/// (`2024-01-31`), date-times (UTC) or RFC 3339.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BarsQuery {
+    /// Timeframe (`1m`, `5m`, `1h`, `1d`, ...); default `1d`.
+    timeframe: Option<String>,
+    /// Earliest bar opening time (inclusive); default: the beginning.
+    from: Option<String>,
+    /// Latest bar opening time (inclusive); default: now.
+    to: Option<String>,
+    /// Continue after this bar time (the previous page's `next_after`).
+    after: Option<i64>,
+    /// Page size, 1 to 5000; default 500.
+    limit: Option<usize>,
+}
+
+/// Bars of a symbol in a time range, oldest first, one page at a time.
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(("symbol" = String, Path, description = "Ticker"), BarsQuery),
+    responses((status = 200, body = BarsPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_bars(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    query: Result<Query<BarsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<BarsPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let symbol = parse_symbol(&symbol)?;
+    let timeframe: Timeframe = match q.timeframe.as_deref() {
+        None | Some("") => Timeframe::D1,
+        Some(tf) => tf.parse().map_err(|e: quant::ParamError| ApiError::BadRequest(e.to_string()))?,
+    };
+    let time = |name: &str, text: Option<&str>, default: i64| match text {
+        None | Some("") => Ok(default),
+        Some(t) => parse_time(t).map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))),
+    };
+    let from = time("from", q.from.as_deref(), 0)?;
+    let to = time("to", q.to.as_deref(), chrono::Utc::now().timestamp())?;
+    if from > to {
+        return Err(ApiError::BadRequest(format!("inverted range: from ({from}) is after to ({to})")));
+    }
+    let limit = q.limit.unwrap_or(500);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
+    }
+    if symbols::get(&state.db, symbol.as_str()).await?.is_none() {
+        return Err(ApiError::NotFound(format!("symbol {symbol} not found")));
+    }
+    let page = bars::range(&state.db, symbol.as_str(), timeframe, from, to, q.after, limit).await?;
+    let next_after = (page.len() == limit).then(|| page.last().map(|b| b.ts)).flatten();
+    Ok(Json(BarsPage {
+        symbol: symbol.into(),
+        timeframe: timeframe.to_string(),
+        bars: page.into_iter().map(BarDto::from).collect(),
+        next_after,
+    }))
+}
+
+/// Query of `GET /quotes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuotesQuery {
+    /// Comma-separated tickers, at most 500.
+    symbols: String,
+}
+
+/// Latest prices of many symbols in one request.
+#[utoipa::path(get, path = "/api/v1/quotes", params(QuotesQuery),
+    responses((status = 200, body = Quotes), (status = 400, body = ErrorBody)))]
+async fn get_quotes(
+    State(state): State<AppState>,
+    query: Result<Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Quotes>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let mut wanted: Vec<Symbol> = Vec::new();
+    for text in q.symbols.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let symbol = parse_symbol(text)?;
+        if !wanted.contains(&symbol) {
+            wanted.push(symbol);
+        }
+    }
+    if wanted.is_empty() || wanted.len() > MAX_QUOTE_SYMBOLS {
+        return Err(ApiError::BadRequest(format!("name 1 to {MAX_QUOTE_SYMBOLS} symbols, comma-separated")));
+    }
+    let mut out = Quotes { quotes: Vec::with_capacity(wanted.len()), missing: Vec::new() };
+    for symbol in wanted {
+        let quote = match symbols::get(&state.db, symbol.as_str()).await? {
+            Some(info) => crate::quotes::latest(&state.db, &state.bus, info).await?,
+            None => None,
+        };
+        match quote {
+            Some(q) => out.quotes.push(QuoteDto {
+                symbol: q.symbol,
+                price: q.last,
+                prev_close: q.prev_close,
+                ts: q.ts,
+                simulated: q.simulated,
+            }),
+            None => out.missing.push(symbol.into()),
+        }
+    }
+    Ok(Json(out))
+}

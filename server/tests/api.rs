@@ -1,0 +1,186 @@
+//! The REST API under `/api/v1`, through the router, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use quant::{Bar, Timeframe};
+use serde_json::{Value, json};
+use server::config::Config;
+use server::state::AppState;
+use server::storage::bars::{self, NewBar};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+    let exchange = async {
+        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), exchange).await.expect("request did not complete")
+}
+
+/// Runs `body` on a fresh SQLite database, then on a fresh PostgreSQL one.
+async fn on_both<F, Fut>(body: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for t in [common::TestDb::sqlite().await, common::TestDb::postgres().await] {
+        let config = Config { database_url: t.url.clone(), ..Config::default() };
+        body(AppState::new(config, t.db.clone(), CancellationToken::new())).await;
+        t.cleanup().await;
+    }
+}
+
+fn message(v: &Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn symbols_can_be_added_listed_and_removed() {
+    on_both(|s| async move {
+        let (status, body) = call(&s, "POST", "/api/v1/symbols", Some(r#"{"symbol":"aapl","name":"Apple"}"#)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body, json!({"symbol": "AAPL", "name": "Apple", "simulated": false}));
+        let (status, body) = call(&s, "POST", "/api/v1/symbols", Some(r#"{"symbol":"AAPL"}"#)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(message(&body).contains("already exists"));
+
+        // Bad input is refused with a message and changes nothing.
+        for (payload, expected) in [
+            (r#"{"symbol":"bad symbol"}"#, "may only contain"),
+            (r#"{"symbol":""}"#, "1 to 20 characters"),
+            (r#"{"symbol":"MSFT","colour":"red"}"#, "unknown field"),
+            (r#"{"symbol":"#, "EOF"),
+        ] {
+            let (status, body) = call(&s, "POST", "/api/v1/symbols", Some(payload)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{payload}");
+            assert!(message(&body).contains(expected), "{payload}: {body}");
+        }
+        let (_, list) = call(&s, "GET", "/api/v1/symbols", None).await;
+        assert_eq!(list, json!([{"symbol": "AAPL", "name": "Apple", "simulated": false}]));
+
+        assert_eq!(call(&s, "DELETE", "/api/v1/symbols/AAPL", None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(call(&s, "DELETE", "/api/v1/symbols/AAPL", None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, "DELETE", "/api/v1/symbols/a%20b", None).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(call(&s, "GET", "/api/v1/symbols", None).await.1, json!([]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bars_are_paged_by_time_and_bad_ranges_are_refused() {
+    on_both(|s| async move {
+        call(&s, "POST", "/api/v1/symbols", Some(r#"{"symbol":"MSFT"}"#)).await;
+        let day = 86_400;
+        let series: Vec<Bar> = (0..25)
+            .map(|i| Bar {
+                ts: 1_704_067_200 + i * day,
+                open: 10.0,
+                high: 11.0,
+                low: 9.0,
+                close: 10.0 + i as f64,
+                volume: 5.0,
+            })
+            .collect();
+        let rows: Vec<NewBar<'_>> =
+            series.iter().map(|&bar| NewBar { symbol: "MSFT", timeframe: Timeframe::D1, bar }).collect();
+        bars::upsert(&s.db, &rows).await.unwrap();
+
+        // Walk the pages: 10 + 10 + 5.
+        let mut seen = Vec::new();
+        let mut uri = "/api/v1/symbols/msft/bars?timeframe=1d&from=2024-01-01&to=2024-12-31&limit=10".to_owned();
+        loop {
+            let (status, page) = call(&s, "GET", &uri, None).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            seen.extend(page["bars"].as_array().unwrap().iter().map(|b| b["ts"].as_i64().unwrap()));
+            match page["next_after"].as_i64() {
+                Some(after) => uri = format!("/api/v1/symbols/MSFT/bars?from=2024-01-01&limit=10&after={after}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, series.iter().map(|b| b.ts).collect::<Vec<_>>());
+
+        // A range inside the series.
+        let (_, page) =
+            call(&s, "GET", "/api/v1/symbols/MSFT/bars?from=2024-01-03&to=2024-01-05T00:00:00Z", None).await;
+        assert_eq!(page["bars"].as_array().unwrap().len(), 3);
+        assert_eq!(page["bars"][0]["close"], json!(12.0));
+
+        for (query, status, expected) in [
+            ("?from=2024-02-01&to=2024-01-01", StatusCode::BAD_REQUEST, "inverted range"),
+            ("?limit=0", StatusCode::BAD_REQUEST, "limit must be between 1 and 5000"),
+            ("?limit=5001", StatusCode::BAD_REQUEST, "limit must be between 1 and 5000"),
+            ("?timeframe=2d", StatusCode::BAD_REQUEST, "unknown timeframe `2d`"),
+            ("?from=yesterday", StatusCode::BAD_REQUEST, "from: `yesterday`"),
+            ("?limit=many", StatusCode::BAD_REQUEST, "limit"),
+        ] {
+            let (got, body) = call(&s, "GET", &format!("/api/v1/symbols/MSFT/bars{query}"), None).await;
+            assert_eq!(got, status, "{query}: {body}");
+            assert!(message(&body).contains(expected), "{query}: {body}");
+        }
+        assert_eq!(call(&s, "GET", "/api/v1/symbols/NOPE/bars", None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, "GET", "/api/v1/symbols/no%20pe/bars", None).await.0, StatusCode::BAD_REQUEST);
+
+        // Removing the symbol removes its bars.
+        call(&s, "DELETE", "/api/v1/symbols/MSFT", None).await;
+        assert_eq!(bars::count(&s.db, "MSFT", Timeframe::D1).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn quotes_for_many_symbols_in_one_request() {
+    on_both(|s| async move {
+        for symbol in ["AAPL", "TSLA"] {
+            call(&s, "POST", "/api/v1/symbols", Some(&format!(r#"{{"symbol":"{symbol}"}}"#))).await;
+        }
+        let bar = |ts, close| Bar { ts, open: close, high: close, low: close, close, volume: 1.0 };
+        let rows = [
+            NewBar { symbol: "AAPL", timeframe: Timeframe::D1, bar: bar(0, 100.0) },
+            NewBar { symbol: "AAPL", timeframe: Timeframe::D1, bar: bar(86_400, 110.0) },
+        ];
+        bars::upsert(&s.db, &rows).await.unwrap();
+        let (status, body) = call(&s, "GET", "/api/v1/quotes?symbols=aapl,TSLA,ZZZ,AAPL", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"quotes": [{"symbol": "AAPL", "price": 110.0, "prev_close": 100.0, "ts": 86_400, "simulated": false}],
+                   "missing": ["TSLA", "ZZZ"]})
+        );
+        let too_many = (0..501).map(|i| format!("S{i}")).collect::<Vec<_>>().join(",");
+        for query in ["symbols=", "symbols=bad%20one", &format!("symbols={too_many}"), "nothing=1"] {
+            let (status, _) = call(&s, "GET", &format!("/api/v1/quotes?{query}"), None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let t = common::TestDb::sqlite().await;
+    let state = AppState::new(
+        Config { database_url: t.url.clone(), ..Config::default() },
+        t.db.clone(),
+        CancellationToken::new(),
+    );
+    let (status, doc) = call(&state, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/symbols", "/api/v1/symbols/{symbol}", "/api/v1/symbols/{symbol}/bars", "/api/v1/quotes"] {
+        assert!(doc["paths"].get(path).is_some(), "missing {path}");
+    }
+    assert!(doc["components"]["schemas"].get("BarsPage").is_some());
+    t.cleanup().await;
+}

@@ -6,7 +6,7 @@
 //! output is the true range itself.
 
 use super::trange::true_range;
-use super::{Indicator, at_least, batch};
+use super::{Indicator, at_least, warmup_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -72,12 +72,37 @@ impl Indicator for Atr {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn atr(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
-    Ok(batch(Atr::new(period)?, bars))
+    // `Atr::next` unrolled over the slice: the same operations in the same
+    // order, so the output is bit-identical.
+    let period = Atr::new(period)?.period;
+    let mut out = warmup_column(bars.len(), period);
+    if bars.len() <= period {
+        return Ok(out);
+    }
+    let ranges = bars[1..].iter().zip(bars).map(|(bar, prev)| true_range(bar, prev.close));
+    if period == 1 {
+        out.extend(ranges);
+        return Ok(out);
+    }
+    let n = period as f64;
+    let m = (period - 1) as f64;
+    let mut ranges = ranges;
+    let mut value = ranges.by_ref().take(period).fold(0.0, |sum, tr| sum + tr);
+    value /= n;
+    out.push(value);
+    out.extend(ranges.map(|tr| {
+        value *= m;
+        value += tr;
+        value /= n;
+        value
+    }));
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::batch;
     use crate::indicators::trange;
 
     fn bars(n: usize) -> Vec<Bar> {

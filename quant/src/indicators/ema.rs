@@ -1,6 +1,6 @@
 //! EMA, the exponential moving average, seeded as TA-Lib seeds it.
 
-use super::{Indicator, at_least, batch};
+use super::{Indicator, at_least, warmup_column};
 use crate::error::ParamError;
 
 /// Streaming exponential moving average with smoothing `k = 2 / (period + 1)`.
@@ -32,6 +32,22 @@ impl Ema {
     #[must_use]
     pub fn with_k(period: usize, k: f64) -> Self {
         Self { period: period.max(1), k, seen: 0, seed_sum: 0.0, value: f64::NAN }
+    }
+
+    /// The first output from the first `period` inputs, as [`Indicator::next`]
+    /// computes it (batch fast paths continue with `value += k * (x - value)`).
+    pub(crate) fn seed(&self, first: &[f64]) -> f64 {
+        self.seed_from_sum(first.iter().fold(0.0, |sum, &v| sum + v))
+    }
+
+    /// The first output from the sum of the first `period` inputs.
+    pub(crate) fn seed_from_sum(&self, sum: f64) -> f64 {
+        sum / self.period as f64
+    }
+
+    /// The number of inputs averaged by the seed.
+    pub(crate) fn period(&self) -> usize {
+        self.period
     }
 
     /// The smoothing factor.
@@ -75,7 +91,19 @@ impl Indicator for Ema {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn ema(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
-    Ok(batch(Ema::new(period)?, values))
+    let ema = Ema::new(period)?;
+    let mut out = warmup_column(values.len(), period - 1);
+    if values.len() < period {
+        return Ok(out);
+    }
+    let mut value = ema.seed(&values[..period]);
+    out.push(value);
+    let k = ema.k;
+    out.extend(values[period..].iter().map(|&x| {
+        value += k * (x - value);
+        value
+    }));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! MACD, the moving average convergence/divergence, seeded as TA-Lib seeds it.
 
-use super::{Ema, Indicator, Outputs, at_least, batch_columns};
+use super::{Ema, Indicator, Outputs, at_least, warmup_column};
 use crate::error::ParamError;
 
 /// One MACD output: the MACD line, its signal line and their difference.
@@ -98,9 +98,48 @@ pub type MacdColumns = (Vec<f64>, Vec<f64>, Vec<f64>);
 /// # Errors
 /// As [`Macd::new`].
 pub fn macd(values: &[f64], fast: usize, slow: usize, signal: usize) -> Result<MacdColumns, ParamError> {
-    let mut columns = batch_columns(Macd::new(fast, slow, signal)?, values).into_iter();
-    let mut column = || columns.next().unwrap_or_default();
-    Ok((column(), column(), column()))
+    // The streaming algorithm unrolled over the slice, all three EMAs in one
+    // pass: the same operations in the same order, so bit-identical output.
+    let m = Macd::new(fast, slow, signal)?;
+    let (slow_n, signal_n) = (m.slow.period(), m.signal.period());
+    let len = values.len();
+    let warmup = slow_n - 1 + signal_n - 1;
+    let (mut line, mut sig, mut hist) =
+        (warmup_column(len, warmup), warmup_column(len, warmup), warmup_column(len, warmup));
+    if len < slow_n {
+        return Ok((line, sig, hist));
+    }
+    let (kf, ks, kg) = (m.fast.k(), m.slow.k(), m.signal.k());
+    let mut slow_ema = m.slow.seed(&values[..slow_n]);
+    let mut fast_ema = m.fast.seed(&values[m.skip..slow_n]);
+    // The signal EMA's seed: the first `signal` MACD values.
+    let seed_end = (slow_n + signal_n - 1).min(len);
+    let mut seed_sum = 0.0;
+    for (i, &x) in values.iter().enumerate().take(seed_end).skip(slow_n - 1) {
+        if i >= slow_n {
+            slow_ema += ks * (x - slow_ema);
+            fast_ema += kf * (x - fast_ema);
+        }
+        seed_sum += fast_ema - slow_ema;
+    }
+    if seed_end < slow_n + signal_n - 1 {
+        return Ok((line, sig, hist));
+    }
+    let macd = fast_ema - slow_ema;
+    let mut signal_ema = m.signal.seed_from_sum(seed_sum);
+    line.push(macd);
+    sig.push(signal_ema);
+    hist.push(macd - signal_ema);
+    for &x in &values[seed_end..] {
+        slow_ema += ks * (x - slow_ema);
+        fast_ema += kf * (x - fast_ema);
+        let macd = fast_ema - slow_ema;
+        signal_ema += kg * (macd - signal_ema);
+        line.push(macd);
+        sig.push(signal_ema);
+        hist.push(macd - signal_ema);
+    }
+    Ok((line, sig, hist))
 }
 
 #[cfg(test)]

@@ -179,6 +179,15 @@ where
     columns
 }
 
+/// A batch output column for `len` inputs, with capacity for all of them and
+/// its first `warmup` cells (at most `len`) already `NAN`: batch fast paths push
+/// the rest.
+pub(crate) fn warmup_column(len: usize, warmup: usize) -> Vec<f64> {
+    let mut column = Vec::with_capacity(len);
+    column.resize(warmup.min(len), f64::NAN);
+    column
+}
+
 /// Checks a length parameter.
 pub(crate) fn at_least(name: &'static str, value: usize, min: usize) -> Result<usize, crate::ParamError> {
     if value < min { Err(crate::ParamError::TooSmall { name, min, value }) } else { Ok(value) }

@@ -1,7 +1,7 @@
 //! RSI (Wilder's relative strength index) and CMO (Chande momentum oscillator),
 //! both built on Wilder-smoothed average gains and losses, as TA-Lib computes them.
 
-use super::{Indicator, at_least, batch};
+use super::{Indicator, at_least, batch, warmup_column};
 use crate::error::ParamError;
 
 /// Wilder's average gain and loss over `period` price changes.
@@ -104,7 +104,44 @@ impl Indicator for Rsi {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is below 2.
 pub fn rsi(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
-    Ok(batch(Rsi::new(period)?, values))
+    // `WilderGainLoss` unrolled over the slice: the same operations in the same
+    // order, so the output is bit-identical to the streaming RSI's.
+    let period = Rsi::new(period)?.core.period;
+    let mut out = warmup_column(values.len(), period);
+    if values.len() <= period {
+        return Ok(out);
+    }
+    let n = period as f64;
+    let (mut gain, mut loss) = (0.0, 0.0);
+    for pair in values[..=period].windows(2) {
+        let change = pair[1] - pair[0];
+        if change < 0.0 {
+            loss -= change;
+        } else {
+            gain += change;
+        }
+    }
+    loss /= n;
+    gain /= n;
+    let rsi = |gain: f64, loss: f64| {
+        let total = gain + loss;
+        if total == 0.0 { 0.0 } else { 100.0 * (gain / total) }
+    };
+    out.push(rsi(gain, loss));
+    out.extend(values[period + 1..].iter().zip(&values[period..]).map(|(&value, &prev)| {
+        let change = value - prev;
+        loss *= n - 1.0;
+        gain *= n - 1.0;
+        if change < 0.0 {
+            loss -= change;
+        } else {
+            gain += change;
+        }
+        loss /= n;
+        gain /= n;
+        rsi(gain, loss)
+    }));
+    Ok(out)
 }
 
 /// Streaming CMO: `100 * (gain - loss) / (gain + loss)`.

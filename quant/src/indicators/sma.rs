@@ -1,6 +1,6 @@
 //! SMA, the simple moving average: the arithmetic mean of the last `period` values.
 
-use super::{Indicator, at_least, batch};
+use super::{Indicator, at_least, warmup_column};
 use crate::error::ParamError;
 
 /// Streaming simple moving average over a ring buffer of the last `period` inputs.
@@ -66,7 +66,21 @@ impl Indicator for Sma {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn sma(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
-    Ok(batch(Sma::new(period)?, values))
+    // The streaming algorithm unrolled over the slice: the same sums in the same
+    // order (so the output is bit-identical), without the ring buffer.
+    let period = at_least("period", period, 1)?;
+    let mut out = warmup_column(values.len(), period - 1);
+    if values.len() < period {
+        return Ok(out);
+    }
+    let n = period as f64;
+    let mut sum = values[..period].iter().fold(0.0, |sum, &v| sum + v);
+    out.push(sum / n);
+    out.extend(values[period..].iter().zip(values).map(|(&value, &leaving)| {
+        sum += value - leaving;
+        sum / n
+    }));
+    Ok(out)
 }
 
 #[cfg(test)]

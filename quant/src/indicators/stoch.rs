@@ -2,7 +2,7 @@
 //! computes it with simple moving averages.
 
 use super::extremum::{Extremum, is_flat};
-use super::{Indicator, Outputs, Sma, at_least, batch_columns};
+use super::{Indicator, Outputs, Sma, at_least, warmup_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -124,9 +124,77 @@ pub fn stoch(
     slowk_period: usize,
     slowd_period: usize,
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
-    let mut columns = batch_columns(Stoch::new(fastk_period, slowk_period, slowd_period)?, bars).into_iter();
-    let mut column = || columns.next().unwrap_or_default();
-    Ok((column(), column()))
+    // The streaming algorithm unrolled over the slice. The window extremes are
+    // tracked as TA-Lib does (rescan only when the extreme leaves the window),
+    // which gives the same values as `Extremum`'s deque (NaN while a NaN is in
+    // the window, else the maximum); %K and both SMAs use the same operations in
+    // the same order as `FastK` and `Sma`, so the output is bit-identical.
+    let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
+    let lookback = stoch.lookback();
+    let (mut slowk, mut slowd) = (warmup_column(bars.len(), lookback), warmup_column(bars.len(), lookback));
+    if bars.len() <= lookback {
+        return Ok((slowk, slowd));
+    }
+    let mut highs = RollingExtreme::new(fastk_period, |v, best| v >= best);
+    let mut lows = RollingExtreme::new(fastk_period, |v, best| v <= best);
+    let (mut k_sma, mut d_sma) = (stoch.slowk, stoch.slowd);
+    for (i, bar) in bars.iter().enumerate() {
+        let highest = highs.push(bars, i, |b| b.high);
+        let lowest = lows.push(bars, i, |b| b.low);
+        if i + 1 < fastk_period {
+            continue;
+        }
+        let range = highest - lowest;
+        let k = if is_flat(range, highest.abs() + lowest.abs()) { 0.0 } else { (bar.close - lowest) / (range / 100.0) };
+        let Some(k) = k_sma.next(k) else { continue };
+        let Some(d) = d_sma.next(k) else { continue };
+        slowk.push(k);
+        slowd.push(d);
+    }
+    Ok((slowk, slowd))
+}
+
+/// The extreme of the last `len` values of a bar field, by TA-Lib's method:
+/// remember the extreme and its position, rescan the window only when that
+/// position leaves it. A NaN is the extreme while it is in the window.
+struct RollingExtreme {
+    len: usize,
+    at: usize,
+    best: f64,
+    better: fn(f64, f64) -> bool,
+}
+
+impl RollingExtreme {
+    fn new(len: usize, better: fn(f64, f64) -> bool) -> Self {
+        Self { len, at: 0, best: f64::NAN, better }
+    }
+
+    /// Whether `v` replaces `best` (ties go to the newer value, as in `Extremum`).
+    fn replaces(&self, v: f64, best: f64) -> bool {
+        v.is_nan() || (!best.is_nan() && (self.better)(v, best))
+    }
+
+    fn push(&mut self, bars: &[Bar], i: usize, field: fn(&Bar) -> f64) -> f64 {
+        let start = (i + 1).saturating_sub(self.len);
+        if i == 0 || self.at < start {
+            self.at = start;
+            self.best = field(&bars[start]);
+            for (j, bar) in bars.iter().enumerate().take(i + 1).skip(start + 1) {
+                let v = field(bar);
+                if self.replaces(v, self.best) {
+                    self.best = v;
+                    self.at = j;
+                }
+            }
+        } else {
+            let v = field(&bars[i]);
+            if self.replaces(v, self.best) {
+                self.best = v;
+                self.at = i;
+            }
+        }
+        self.best
+    }
 }
 
 #[cfg(test)]

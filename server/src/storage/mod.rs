@@ -10,6 +10,7 @@
 //! contention into an orderly queue instead of `SQLITE_BUSY` retries.
 
 pub mod bars;
+pub mod jobs;
 pub mod symbols;
 
 /// Runs `$body` with `$pool` bound to the read pool of either backend. The body is

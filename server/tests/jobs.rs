@@ -1,0 +1,115 @@
+//! The durable job queue, on SQLite and PostgreSQL. Time is passed in
+//! explicitly (`now` in Unix ms), so leases and backoff are tested without waiting.
+#![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
+
+mod common;
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use server::storage::Db;
+use server::storage::jobs::{self, NewJob};
+
+const T0: i64 = 1_700_000_000_000;
+
+async fn ready_jobs_run_by_priority_then_due_time(db: &Db) {
+    let low = jobs::enqueue(db, &NewJob::new("a", json!(1)), T0).await.unwrap();
+    let high = jobs::enqueue(db, &NewJob { priority: 5, ..NewJob::new("b", json!(2)) }, T0 + 1).await.unwrap();
+    let later = jobs::enqueue(db, &NewJob { priority: 9, run_at: Some(T0 + 60_000), ..NewJob::new("c", json!(3)) }, T0)
+        .await
+        .unwrap();
+    let first = jobs::claim(db, "w1", T0 + 10, 0).await.unwrap().unwrap();
+    assert_eq!((first.id, first.status.as_str(), first.attempts), (high, "running", 1));
+    assert_eq!(first.payload_json().unwrap(), json!(2));
+    assert_eq!(jobs::claim(db, "w1", T0 + 10, 0).await.unwrap().unwrap().id, low);
+    // The priority-9 job is not due yet.
+    assert!(jobs::claim(db, "w1", T0 + 10, 0).await.unwrap().is_none());
+    assert_eq!(jobs::claim(db, "w1", T0 + 60_000, 0).await.unwrap().unwrap().id, later);
+    assert!(jobs::complete(db, high, "w1", T0 + 20).await.unwrap());
+    let done = jobs::list(db, Some("done"), 10).await.unwrap();
+    assert_eq!(done.iter().map(|j| j.id).collect::<Vec<_>>(), vec![high]);
+}
+
+async fn an_idempotency_key_enqueues_once(db: &Db) {
+    let job =
+        NewJob { idempotency_key: Some("backfill:AAPL:2024".into()), ..NewJob::new("backfill", json!({"s": "AAPL"})) };
+    let a = jobs::enqueue(db, &job, T0).await.unwrap();
+    let b = jobs::enqueue(db, &job, T0 + 5).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(jobs::list(db, None, 10).await.unwrap().len(), 1);
+}
+
+async fn failures_back_off_then_go_to_the_dead_letter(db: &Db) {
+    let id = jobs::enqueue(db, &NewJob { max_attempts: 2, ..NewJob::new("flaky", json!(null)) }, T0).await.unwrap();
+    let job = jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
+    assert!(jobs::fail(db, &job, "w", "upstream 500", T0).await.unwrap());
+    // Re-queued 1 s later (first backoff), not before.
+    assert!(jobs::claim(db, "w", T0 + 999, 0).await.unwrap().is_none());
+    let job = jobs::claim(db, "w", T0 + 1_000, 0).await.unwrap().unwrap();
+    assert_eq!((job.id, job.attempts, job.last_error.as_deref()), (id, 2, Some("upstream 500")));
+    assert!(jobs::fail(db, &job, "w", "upstream 500 again", T0 + 1_000).await.unwrap());
+    let dead = jobs::list(db, Some("dead"), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("upstream 500 again"));
+    assert!(jobs::claim(db, "w", T0 + 10_000_000, 0).await.unwrap().is_none());
+}
+
+async fn an_expired_lease_is_taken_over_and_the_old_worker_is_fenced(db: &Db) {
+    let id = jobs::enqueue(db, &NewJob { timeout_ms: 1_000, ..NewJob::new("slow", json!(null)) }, T0).await.unwrap();
+    let crashed = jobs::claim(db, "crashed", T0, 500).await.unwrap().unwrap();
+    // Lease: timeout 1 s + grace 0.5 s. Before it ends nobody else may claim.
+    assert!(jobs::claim(db, "rescuer", T0 + 1_499, 500).await.unwrap().is_none());
+    let rescued = jobs::claim(db, "rescuer", T0 + 1_501, 500).await.unwrap().unwrap();
+    assert_eq!((rescued.id, rescued.attempts), (id, 2));
+    // The first worker wakes up late: its outcome is refused either way.
+    assert!(!jobs::complete(db, id, "crashed", T0 + 1_600).await.unwrap());
+    assert!(!jobs::fail(db, &crashed, "crashed", "late", T0 + 1_600).await.unwrap());
+    assert!(jobs::complete(db, id, "rescuer", T0 + 1_700).await.unwrap());
+    assert_eq!(jobs::list(db, Some("done"), 10).await.unwrap().len(), 1);
+}
+
+async fn a_lease_expiring_on_the_last_attempt_is_reaped_to_the_dead_letter(db: &Db) {
+    jobs::enqueue(db, &NewJob { max_attempts: 1, timeout_ms: 100, ..NewJob::new("once", json!(null)) }, T0)
+        .await
+        .unwrap();
+    jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
+    assert!(jobs::claim(db, "w", T0 + 1_000, 0).await.unwrap().is_none(), "no attempts left");
+    assert_eq!(jobs::reap(db, T0 + 1_000).await.unwrap(), 1);
+    let dead = jobs::list(db, Some("dead"), 10).await.unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("lease expired"));
+}
+
+async fn concurrent_claimers_never_share_a_job(db: &Db) {
+    for i in 0..60 {
+        jobs::enqueue(db, &NewJob::new("n", json!(i)), T0).await.unwrap();
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let name = format!("w{w}");
+                let mut got = Vec::new();
+                while let Some(job) = jobs::claim(&db, &name, T0, 60_000).await.unwrap() {
+                    got.push(job.id);
+                    assert!(jobs::complete(&db, job.id, &name, T0).await.unwrap());
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!((all.len(), unique.len()), (60, 60));
+}
+
+on_both_backends!(
+    ready_jobs_run_by_priority_then_due_time,
+    an_idempotency_key_enqueues_once,
+    failures_back_off_then_go_to_the_dead_letter,
+    an_expired_lease_is_taken_over_and_the_old_worker_is_fenced,
+    a_lease_expiring_on_the_last_attempt_is_reaped_to_the_dead_letter,
+    concurrent_claimers_never_share_a_job,
+);

@@ -34,4 +34,42 @@ pub enum Command {
     },
     /// Backtest a strategy over a CSV file of bars.
     Backtest(crate::analysis::BacktestArgs),
+    /// Fill a symbol's history for a date range (a durable job, run here until done).
+    Backfill {
+        /// The symbol.
+        #[arg(long)]
+        symbol: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, value_parser = crate::backfill::parse_day)]
+        from: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long, value_parser = crate::backfill::parse_day)]
+        to: chrono::NaiveDate,
+        /// Where the bars come from.
+        #[arg(long, value_enum, default_value = "sim")]
+        provider: crate::backfill::Source,
+        /// The bars' timeframe.
+        #[arg(long, default_value = "1d")]
+        timeframe: quant::Timeframe,
+    },
+    /// Inspect the durable job queue.
+    Jobs {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+}
+
+/// `finstage jobs ...`
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: queued, running, done or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }

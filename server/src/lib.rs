@@ -11,12 +11,15 @@
 //! errors are reported and the process exits.
 
 pub mod analysis;
+pub mod backfill;
 pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod feed;
 pub mod http;
+pub mod jobs;
 pub mod providers;
 pub mod quotes;
 pub mod serve;

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::cli::{Cli, Command};
+use server::cli::{Cli, Command, JobsAction};
+use server::commands;
 use server::config::{Config, LogFormat};
-use server::storage::Db;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -29,7 +29,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => server::serve::run(config).await,
-            Command::Migrate => migrate(&config).await,
+            Command::Migrate => commands::migrate(&config, &mut std::io::stdout()).await,
+            Command::Backfill { symbol, from, to, provider, timeframe } => {
+                commands::backfill(&config, &symbol, (from, to), provider, timeframe, &mut std::io::stdout()).await
+            }
+            Command::Jobs { action: JobsAction::List { status, limit } } => {
+                commands::list_jobs(&config, status.as_deref(), limit, &mut std::io::stdout()).await
+            }
             Command::Indicators { csv, ind } => {
                 Ok(server::analysis::indicators(&csv, &ind, &mut std::io::stdout().lock())?)
             }
@@ -43,14 +49,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = Db::connect(&config.database_url).await?;
-    db.migrate().await?;
-    db.close().await;
-    println!("migrations applied to {}", config.database_url);
-    Ok(())
 }
 
 fn init_logging(config: &Config) {

@@ -237,6 +237,15 @@ pub async fn reap(db: &Db, now_ms: i64) -> Result<u64, StorageError> {
     Ok(with_writer!(db, |pool| sqlx::query(SQL).bind(now_ms).execute(pool).await?.rows_affected()))
 }
 
+/// One job by id.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn get(db: &Db, id: i64) -> Result<Option<Job>, StorageError> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+    Ok(with_reader!(db, |pool| sqlx::query_as::<_, Job>(&sql).bind(id).fetch_optional(pool).await?))
+}
+
 /// Jobs, newest first, optionally of one status.
 ///
 /// # Errors

@@ -1,0 +1,115 @@
+//! One-shot commands that work on the database: `migrate`, `backfill`, `jobs`.
+//! (`serve` lives in [`crate::serve`], the CSV analysis commands in
+//! [`crate::analysis`].)
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use quant::Timeframe;
+
+use crate::backfill::{self, Backfill, Source};
+use crate::config::Config;
+use crate::jobs::{self, Registry, Step};
+use crate::storage::Db;
+use crate::storage::jobs as queue;
+use crate::symbol::Symbol;
+
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+/// `finstage migrate`.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn migrate(config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
+    open(config).await?.close().await;
+    writeln!(out, "migrations applied to {}", config.database_url)?;
+    Ok(())
+}
+
+/// `finstage backfill`: enqueues the backfill (once, by its idempotency key),
+/// then works the queue here until that job is done or dead. If this process
+/// dies, the job stays queued and the next worker (a server, or this command
+/// again) finishes it.
+///
+/// # Errors
+/// When the arguments are invalid, the database fails, or the job ends dead.
+pub async fn backfill(
+    config: &Config,
+    symbol: &str,
+    (from, to): (NaiveDate, NaiveDate),
+    source: Source,
+    timeframe: Timeframe,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let symbol = Symbol::parse(symbol)?;
+    let request = Backfill { symbol, timeframe, from, to, source, seed: config.sim.seed };
+    let job = request.job()?;
+    let db = open(config).await?;
+    let id = queue::enqueue(&db, &job, jobs::now_ms()).await?;
+    let mut registry = Registry::default();
+    backfill::register(&mut registry, db.clone());
+    let worker = format!("cli-{}", std::process::id());
+    let outcome = loop {
+        let current = queue::get(&db, id).await?.context("the job disappeared")?;
+        match current.status.as_str() {
+            "done" | "dead" => break current,
+            _ => {}
+        }
+        if jobs::run_once(&db, &registry, &worker).await? == Step::Idle {
+            // Someone else holds it, or it waits for its backoff: check again soon.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    db.close().await;
+    if outcome.status == "dead" {
+        anyhow::bail!("backfill job {id} failed: {}", outcome.last_error.unwrap_or_default());
+    }
+    writeln!(out, "backfill job {id} done: {} {} {from}..{to} from {source:?}", request.symbol, timeframe)?;
+    Ok(())
+}
+
+/// `finstage jobs list`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn list_jobs(
+    config: &Config,
+    status: Option<&str>,
+    limit: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if let Some(s) = status
+        && !["queued", "running", "done", "dead"].contains(&s)
+    {
+        anyhow::bail!("--status must be queued, running, done or dead, got `{s}`");
+    }
+    let db = open(config).await?;
+    let rows = queue::list(&db, status, limit).await?;
+    db.close().await;
+    writeln!(
+        out,
+        "{:>6}  {:<10} {:<8} {:>8}  {:<20}  last error",
+        "id", "kind", "status", "attempts", "updated (UTC)"
+    )?;
+    for j in rows {
+        let updated = chrono::DateTime::from_timestamp_millis(j.updated_at)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let attempts = format!("{}/{}", j.attempts, j.max_attempts);
+        writeln!(
+            out,
+            "{:>6}  {:<10} {:<8} {:>8}  {:<20}  {}",
+            j.id,
+            j.kind,
+            j.status,
+            attempts,
+            updated,
+            j.last_error.unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! A process killed with SIGKILL in the middle of a job loses nothing: the job
+//! is retried after its lease lapses and the data ends up as if it ran once.
+//!
+//! To kill the process at a known point, the test holds a row lock on the
+//! symbol (PostgreSQL `SELECT ... FOR UPDATE`) so the backfill's first write
+//! blocks after the job was claimed; then SIGKILL, release the lock, let the
+//! lease lapse (by moving `locked_until` into the past rather than waiting the
+//! job's timeout), and run the same command again.
+#![allow(clippy::unwrap_used, reason = "test")]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use quant::Timeframe;
+use server::storage::{bars, jobs};
+use sqlx::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_finstage");
+
+fn backfill(url: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["backfill", "--symbol", "AMD", "--from", "2020-01-01", "--to", "2024-12-31", "--provider", "sim"])
+        .env("FINSTAGE_DATABASE_URL", url)
+        .env("FINSTAGE_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("FINSTAGE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_mid_write_is_retried_and_writes_exactly_once() {
+    let t = common::TestDb::postgres().await;
+    let url = t.url.expose().to_owned();
+
+    // Hold the symbol's row so the job blocks on its first write.
+    sqlx::query("INSERT INTO symbols (symbol, simulated) VALUES ('AMD', true)").execute(pg(&t)).await.unwrap();
+    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("SELECT symbol FROM symbols WHERE symbol = 'AMD' FOR UPDATE").execute(&mut blocker).await.unwrap();
+
+    let mut child = backfill(&url).spawn().unwrap();
+    let job = wait_for_running(&t).await;
+    assert_eq!(job.attempts, 1);
+    // It is now blocked inside the handler. Kill it without a chance to clean up.
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert_eq!(bars::count(&t.db, "AMD", Timeframe::D1).await.unwrap(), 0, "nothing was written");
+
+    // The dead process's lease lapses (here: by moving it into the past).
+    sqlx::query("UPDATE jobs SET locked_until = 0").execute(pg(&t)).await.unwrap();
+    let out = backfill(&url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let all = jobs::list(&t.db, None, 10).await.unwrap();
+    assert_eq!(all.len(), 1, "the retry reused the queued job");
+    assert_eq!((all[0].status.as_str(), all[0].attempts), ("done", 2));
+    let written = bars::latest(&t.db, "AMD", Timeframe::D1, 10_000).await.unwrap();
+
+    // Exactly what one clean run writes.
+    let clean = common::TestDb::sqlite().await;
+    let out = backfill(clean.url.expose()).output().unwrap();
+    assert!(out.status.success());
+    let reference = bars::latest(&clean.db, "AMD", Timeframe::D1, 10_000).await.unwrap();
+    assert_eq!(written.len(), 1_305, "weekdays of 2020-2024");
+    assert_eq!(written, reference);
+    // And running it again changes nothing.
+    let out = backfill(&url).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(bars::latest(&t.db, "AMD", Timeframe::D1, 10_000).await.unwrap(), reference);
+    assert_eq!(jobs::list(&t.db, None, 10).await.unwrap().len(), 1);
+    clean.cleanup().await;
+    t.cleanup().await;
+}
+
+fn pg(t: &common::TestDb) -> &sqlx::PgPool {
+    match &t.db {
+        server::storage::Db::Postgres(pool) => pool,
+        server::storage::Db::Sqlite { .. } => unreachable!("this test runs on PostgreSQL"),
+    }
+}
+
+async fn wait_for_running(t: &common::TestDb) -> jobs::Job {
+    for _ in 0..200 {
+        if let Some(job) = jobs::list(&t.db, Some("running"), 1).await.unwrap().pop() {
+            // Give the handler a moment to reach its blocked write.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the backfill never started");
+}

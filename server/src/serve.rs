@@ -3,17 +3,19 @@
 //!
 //! Shutdown order: stop accepting connections and close every WebSocket with a
 //! close frame (both driven by one cancellation token), let in-flight requests
-//! finish, wait for the feed to finish its current write, close the database.
+//! finish, wait for the feed to finish its current write and the job workers to
+//! finish their current jobs, close the database.
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Feed};
-use crate::feed;
 use crate::http;
+use crate::jobs::{self, Registry, RunnerConfig};
 use crate::state::AppState;
 use crate::storage::Db;
+use crate::{backfill, feed};
 
 /// Runs the server until a shutdown signal arrives.
 ///
@@ -37,6 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Feed::None => None,
     };
 
+    let mut registry = Registry::default();
+    backfill::register(&mut registry, db.clone());
+    let runner = tokio::spawn(jobs::run(db.clone(), registry, RunnerConfig::default(), shutdown.clone()));
+
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %state.config.database_url, feed = ?state.config.feed, "finstage listening on http://{addr}");
     axum::serve(listener, http::router(state)).with_graceful_shutdown(wait_for_signal(shutdown.clone())).await?;
@@ -48,6 +54,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Ok(Err(e)) => tracing::error!(error = %e, "feed stopped with an error"),
             Err(e) => tracing::error!(error = %e, "feed task panicked"),
         }
+    }
+    // Workers finish the job in hand before they stop.
+    if let Err(e) = runner.await {
+        tracing::error!(error = %e, "job runner panicked");
     }
     db.close().await;
     tracing::info!("finstage stopped");

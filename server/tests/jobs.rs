@@ -113,3 +113,71 @@ on_both_backends!(
     a_lease_expiring_on_the_last_attempt_is_reaped_to_the_dead_letter,
     concurrent_claimers_never_share_a_job,
 );
+
+/// The runner: handlers by kind, timeouts, unknown kinds, and a clean stop.
+#[tokio::test]
+async fn the_runner_works_the_queue_until_stopped() {
+    use server::jobs::{JobError, Registry, RunnerConfig};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let t = common::TestDb::sqlite().await;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut registry = Registry::default();
+    let counter = ran.clone();
+    registry.register("count", move |_| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    registry.register("broken", |_| async { Err(JobError::Failed("always fails".into())) });
+    registry.register("slow", |_| async {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        Ok(())
+    });
+    let now = server::jobs::now_ms();
+    for i in 0..5 {
+        jobs::enqueue(&t.db, &NewJob::new("count", json!(i)), now).await.unwrap();
+    }
+    jobs::enqueue(&t.db, &NewJob { max_attempts: 1, ..NewJob::new("broken", json!(null)) }, now).await.unwrap();
+    jobs::enqueue(&t.db, &NewJob { max_attempts: 1, timeout_ms: 50, ..NewJob::new("slow", json!(null)) }, now)
+        .await
+        .unwrap();
+    jobs::enqueue(&t.db, &NewJob { max_attempts: 1, ..NewJob::new("unknown", json!(null)) }, now).await.unwrap();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let config = RunnerConfig { workers: 2, idle_poll: std::time::Duration::from_millis(10), name: "test".into() };
+    let runner = tokio::spawn(server::jobs::run(t.db.clone(), registry, config, shutdown.clone()));
+    for _ in 0..500 {
+        let open = jobs::list(&t.db, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|j| j.status == "queued" || j.status == "running")
+            .count();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), runner).await.expect("runner stops").unwrap();
+
+    assert_eq!(ran.load(Ordering::SeqCst), 5);
+    assert_eq!(jobs::list(&t.db, Some("done"), 100).await.unwrap().len(), 5);
+    let dead = jobs::list(&t.db, Some("dead"), 100).await.unwrap();
+    let mut errors: Vec<(String, String)> =
+        dead.into_iter().map(|j| (j.kind, j.last_error.unwrap_or_default())).collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        vec![
+            ("broken".to_owned(), "always fails".to_owned()),
+            ("slow".to_owned(), "timed out after 50 ms".to_owned()),
+            ("unknown".to_owned(), "no handler for job kind `unknown`".to_owned()),
+        ]
+    );
+    t.cleanup().await;
+}

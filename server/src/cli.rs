@@ -52,6 +52,18 @@ pub enum Command {
         #[arg(long, default_value = "1d")]
         timeframe: quant::Timeframe,
     },
+    /// Import bars from a CSV file (all or nothing).
+    Import {
+        /// CSV file with OHLCV bars (the format of `indicators` and `backtest`).
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// The symbol the bars belong to (added if missing).
+        #[arg(long)]
+        symbol: String,
+        /// The bars' timeframe.
+        #[arg(long, default_value = "1d")]
+        timeframe: quant::Timeframe,
+    },
     /// Inspect the durable job queue.
     Jobs {
         /// What to do with it.

@@ -73,6 +73,42 @@ pub async fn backfill(
     Ok(())
 }
 
+/// `finstage import`: validates the whole file first, then writes every bar in
+/// one transaction, so a bad file changes nothing and a good one is all there.
+///
+/// # Errors
+/// When the file is malformed (line and column named), the symbol invalid, or
+/// the database fails.
+pub async fn import(
+    config: &Config,
+    csv: &std::path::Path,
+    symbol: &str,
+    timeframe: Timeframe,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let symbol = Symbol::parse(symbol)?;
+    let file = std::fs::File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
+    let data = crate::providers::csv::read_bars(std::io::BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", csv.display()))?;
+    // Row i of the data is line i + 2 of the file (after the header).
+    if let Some(i) = data.bars.iter().position(|b| timeframe.bucket_start(b.ts) != b.ts) {
+        anyhow::bail!(
+            "{}: line {}: time {} is not the start of a {timeframe} bar (use --timeframe to say which bars these are)",
+            csv.display(),
+            i + 2,
+            data.labels[i]
+        );
+    }
+    let db = open(config).await?;
+    crate::storage::symbols::upsert(&db, &symbol, None, false).await?;
+    let rows: Vec<crate::storage::bars::NewBar<'_>> =
+        data.bars.iter().map(|&bar| crate::storage::bars::NewBar { symbol: symbol.as_str(), timeframe, bar }).collect();
+    let changed = crate::storage::bars::upsert(&db, &rows).await?;
+    db.close().await;
+    writeln!(out, "imported {} {timeframe} bars of {symbol} ({changed} new or changed)", rows.len())?;
+    Ok(())
+}
+
 /// `finstage jobs list`.
 ///
 /// # Errors

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
             Command::Backfill { symbol, from, to, provider, timeframe } => {
                 commands::backfill(&config, &symbol, (from, to), provider, timeframe, &mut std::io::stdout()).await
             }
+            Command::Import { csv, symbol, timeframe } => {
+                commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
+            }
             Command::Jobs { action: JobsAction::List { status, limit } } => {
                 commands::list_jobs(&config, status.as_deref(), limit, &mut std::io::stdout()).await
             }

@@ -122,3 +122,28 @@ async fn serve_streams_live_bars_and_stops_cleanly_on_sigterm() {
     let exit = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(exit.status.code(), Some(0), "{}", String::from_utf8_lossy(&exit.stderr));
 }
+
+#[test]
+fn import_is_all_or_nothing_and_names_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,10,11,9,10.5,10.4,1000\n2024-01-03,10.5,12,10,11.5,11.4,2000\n";
+    let bad = format!("{good}2024-01-04,11,12,10,oops,11,3000\n");
+    std::fs::write(dir.path().join("good.csv"), good).unwrap();
+    std::fs::write(dir.path().join("bad.csv"), bad).unwrap();
+
+    let out = finstage(&dir).args(["import", "--csv", "bad.csv", "--symbol", "aapl"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 4, column Close: `oops` is not a finite number"), "{stderr}");
+
+    let out = finstage(&dir).args(["import", "--csv", "good.csv", "--symbol", "aapl"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 2 1d bars of AAPL (2 new or changed)"));
+    // The bad file wrote nothing: after the good import there are exactly its 2 bars.
+    let out = Command::new("sqlite3").arg(dir.path().join("f.db")).arg("SELECT count(*) FROM bars").output();
+    if let Ok(out) = out {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    }
+    let again = finstage(&dir).args(["import", "--csv", "good.csv", "--symbol", "AAPL"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("(0 new or changed)"), "re-import is idempotent");
+}

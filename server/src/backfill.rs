@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::jobs::{JobError, Registry};
+use crate::providers::HistoryRequest;
+use crate::providers::remote::{Remote, RemoteKind};
 use crate::providers::simulated;
 use crate::storage::bars::{self, NewBar};
 use crate::storage::jobs::NewJob;
@@ -25,6 +27,10 @@ pub const KIND: &str = "backfill";
 pub enum Source {
     /// The built-in simulator (daily bars; the seed is the configured `sim.seed`).
     Sim,
+    /// Yahoo Finance's chart API.
+    Yahoo,
+    /// Investing.com (symbols need a pair id in `providers.investing.pairs`).
+    Investing,
 }
 
 /// A backfill's parameters: the job payload.
@@ -72,38 +78,56 @@ impl Backfill {
     /// Runs the backfill; returns the number of rows changed.
     ///
     /// # Errors
-    /// [`JobError`] when the payload is invalid or storage fails.
-    pub async fn run(&self, db: &Db) -> Result<u64, JobError> {
+    /// [`JobError`] when the payload is invalid, the provider fails (after its
+    /// own retries) or storage fails.
+    pub async fn run(&self, db: &Db, remote: &Remote) -> Result<u64, JobError> {
         self.validate()?;
-        match self.source {
-            Source::Sim => {
-                let days = u32::try_from((self.to - self.from).num_days() + 1).unwrap_or(u32::MAX);
-                if self.from < simulated::ANCHOR_DAY || days > simulated::MAX_HISTORY_DAYS {
-                    return Err(JobError::Payload(format!(
-                        "the simulator covers {} onwards, at most {} days",
-                        simulated::ANCHOR_DAY,
-                        simulated::MAX_HISTORY_DAYS
-                    )));
-                }
-                symbols::upsert(db, &self.symbol, None, true).await?;
-                let history = simulated::daily_history(self.seed, self.symbol.as_str(), self.to, days);
-                let rows: Vec<NewBar<'_>> = history
-                    .iter()
-                    .map(|&bar| NewBar { symbol: self.symbol.as_str(), timeframe: Timeframe::D1, bar })
-                    .collect();
-                Ok(bars::upsert(db, &rows).await?)
-            }
+        let kind = match self.source {
+            Source::Yahoo => RemoteKind::Yahoo,
+            Source::Investing => RemoteKind::Investing,
+            Source::Sim => return self.run_simulated(db).await,
+        };
+        let start = self.from.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
+        let end = self.to.and_hms_opt(23, 59, 59).map_or(0, |t| t.and_utc().timestamp());
+        let request = HistoryRequest::between(self.symbol.clone(), self.timeframe, start, end);
+        let history = remote.history(kind, &request).await.map_err(|e| {
+            // The provider already retried what retrying can fix.
+            if e.is_retryable() { JobError::Failed(e.to_string()) } else { JobError::Permanent(e.to_string()) }
+        })?;
+        symbols::upsert(db, &self.symbol, None, false).await?;
+        let rows: Vec<NewBar<'_>> = history
+            .bars
+            .iter()
+            .filter(|b| (start..=end).contains(&b.ts))
+            .map(|&bar| NewBar { symbol: self.symbol.as_str(), timeframe: self.timeframe, bar })
+            .collect();
+        Ok(bars::upsert(db, &rows).await?)
+    }
+
+    async fn run_simulated(&self, db: &Db) -> Result<u64, JobError> {
+        let days = u32::try_from((self.to - self.from).num_days() + 1).unwrap_or(u32::MAX);
+        if self.from < simulated::ANCHOR_DAY || days > simulated::MAX_HISTORY_DAYS {
+            return Err(JobError::Payload(format!(
+                "the simulator covers {} onwards, at most {} days",
+                simulated::ANCHOR_DAY,
+                simulated::MAX_HISTORY_DAYS
+            )));
         }
+        symbols::upsert(db, &self.symbol, None, true).await?;
+        let history = simulated::daily_history(self.seed, self.symbol.as_str(), self.to, days);
+        let rows: Vec<NewBar<'_>> =
+            history.iter().map(|&bar| NewBar { symbol: self.symbol.as_str(), timeframe: Timeframe::D1, bar }).collect();
+        Ok(bars::upsert(db, &rows).await?)
     }
 }
 
 /// Registers the backfill handler.
-pub fn register(registry: &mut Registry, db: Db) {
+pub fn register(registry: &mut Registry, db: Db, remote: Remote) {
     registry.register(KIND, move |payload: Value| {
-        let db = db.clone();
+        let (db, remote) = (db.clone(), remote.clone());
         async move {
             let backfill: Backfill = serde_json::from_value(payload).map_err(|e| JobError::Payload(e.to_string()))?;
-            let changed = backfill.run(&db).await?;
+            let changed = backfill.run(&db, &remote).await?;
             tracing::info!(symbol = %backfill.symbol, changed, "backfill written");
             Ok(())
         }

@@ -11,6 +11,7 @@ use quant::Timeframe;
 use crate::backfill::{self, Backfill, Source};
 use crate::config::Config;
 use crate::jobs::{self, Registry, Step};
+use crate::providers::remote::Remote;
 use crate::storage::Db;
 use crate::storage::jobs as queue;
 use crate::symbol::Symbol;
@@ -51,8 +52,9 @@ pub async fn backfill(
     let job = request.job()?;
     let db = open(config).await?;
     let id = queue::enqueue(&db, &job, jobs::now_ms()).await?;
+    let remote = Remote::from_config(&config.providers)?;
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone());
+    backfill::register(&mut registry, db.clone(), remote);
     let worker = format!("cli-{}", std::process::id());
     let outcome = loop {
         let current = queue::get(&db, id).await?.context("the job disappeared")?;

@@ -38,6 +38,51 @@ pub struct Config {
     pub site_root: PathBuf,
     /// Settings of the simulated feed.
     pub sim: SimConfig,
+    /// Remote market-data providers.
+    pub providers: ProvidersConfig,
+}
+
+/// Where the remote providers are reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// Yahoo Finance's chart API.
+    pub yahoo: RemoteConfig,
+    /// Investing.com's historical-data API.
+    pub investing: InvestingSettings,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            yahoo: RemoteConfig { base_url: "https://query1.finance.yahoo.com".into(), requests_per_second: 2.0 },
+            investing: InvestingSettings {
+                remote: RemoteConfig { base_url: "https://api.investing.com".into(), requests_per_second: 1.0 },
+                pairs: std::collections::BTreeMap::new(),
+            },
+        }
+    }
+}
+
+/// A remote provider's address and pace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// Scheme and host, e.g. `https://query1.finance.yahoo.com`.
+    pub base_url: String,
+    /// Steady request rate; the limiter slows below it after 429s.
+    pub requests_per_second: f64,
+}
+
+/// Investing.com's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvestingSettings {
+    /// Address and pace.
+    #[serde(flatten)]
+    pub remote: RemoteConfig,
+    /// Symbol to Investing.com pair id, e.g. `{ AAPL = 6408 }`.
+    pub pairs: std::collections::BTreeMap<String, u64>,
 }
 
 /// Settings of the built-in market simulator.
@@ -130,6 +175,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             site_root: PathBuf::from("target/site"),
             sim: SimConfig::default(),
+            providers: ProvidersConfig::default(),
         }
     }
 }
@@ -213,6 +259,25 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "watchlist",
                 message: "the simulated feed needs at least one symbol".into(),
+            });
+        }
+        for (key, remote) in
+            [("providers.yahoo", &self.providers.yahoo), ("providers.investing", &self.providers.investing.remote)]
+        {
+            if !(remote.base_url.starts_with("http://") || remote.base_url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("base_url `{}` is not an http(s) URL", remote.base_url),
+                });
+            }
+            if !(remote.requests_per_second > 0.0 && remote.requests_per_second <= 1_000.0) {
+                return Err(ConfigError::Invalid { key, message: "requests_per_second must be in (0, 1000]".into() });
+            }
+        }
+        if let Some(bad) = self.providers.investing.pairs.keys().find(|s| Symbol::parse(s).is_err()) {
+            return Err(ConfigError::Invalid {
+                key: "providers.investing.pairs",
+                message: format!("`{bad}` is not a symbol"),
             });
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {

@@ -30,9 +30,24 @@ pub enum JobError {
     /// Storage failed while the job ran.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Anything else the handler reports.
+    /// A failure that may pass on a later attempt (a timeout, a 5xx).
     #[error("{0}")]
     Failed(String),
+    /// A failure no retry can fix (an unknown symbol, a blocked provider): the
+    /// job goes to the dead letter at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    /// Whether retrying the job could help.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Failed(_) | Self::Storage(_) => true,
+            Self::Payload(_) | Self::Permanent(_) => false,
+        }
+    }
 }
 
 /// A handler's future.
@@ -109,7 +124,7 @@ pub async fn run_once(db: &Db, registry: &Registry, worker: &str) -> Result<Step
         }
         Err(e) => {
             let message = e.to_string();
-            jobs::fail(db, &job, worker, &message, now_ms()).await?;
+            jobs::fail(db, &job, worker, &message, !e.is_retryable(), now_ms()).await?;
             tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %message, "job failed");
             Ok(Step::Failed(job.id))
         }

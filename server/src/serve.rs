@@ -40,7 +40,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone());
+    backfill::register(&mut registry, db.clone(), state.remote.clone());
     let runner = tokio::spawn(jobs::run(db.clone(), registry, RunnerConfig::default(), shutdown.clone()));
 
     let addr = listener.local_addr()?;

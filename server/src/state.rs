@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::config::{Config, Feed};
+use crate::providers::remote::Remote;
 use crate::storage::Db;
 
 /// How many events a live subscriber may fall behind before it must resync.
@@ -26,10 +27,16 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Leptos' view of the site (output name, site root, address).
     pub leptos: LeptosOptions,
+    /// The remote market-data providers.
+    pub remote: Remote,
 }
 
 impl AppState {
     /// Assembles the state around an open database.
+    ///
+    /// # Panics
+    /// When the HTTP client for the providers cannot be built (no TLS backend),
+    /// which is a build defect rather than a runtime condition.
     #[must_use]
     pub fn new(config: Config, db: Db, shutdown: CancellationToken) -> Self {
         let leptos = LeptosOptions::builder()
@@ -38,7 +45,9 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.listen)
             .build();
-        Self { config: Arc::new(config), db, bus: Bus::new(BUS_CAPACITY), shutdown, leptos }
+        let remote =
+            Remote::from_config(&config.providers).expect("the HTTP client builds with the compiled-in TLS backend");
+        Self { config: Arc::new(config), db, bus: Bus::new(BUS_CAPACITY), shutdown, leptos, remote }
     }
 
     /// Whether market data comes from the simulator.

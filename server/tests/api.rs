@@ -182,5 +182,14 @@ async fn the_openapi_document_describes_every_route() {
         assert!(doc["paths"].get(path).is_some(), "missing {path}");
     }
     assert!(doc["components"]["schemas"].get("BarsPage").is_some());
+    assert!(doc["paths"].get("/api/v1/providers").is_some());
+
+    // Provider health: both remotes, circuits closed, nothing called yet.
+    let (status, providers) = call(&state, "GET", "/api/v1/providers", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = providers.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["yahoo", "investing"]);
+    assert_eq!(providers[0]["health"]["state"], "closed");
+    assert_eq!(providers[0]["health"]["successes"], 0);
     t.cleanup().await;
 }

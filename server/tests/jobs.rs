@@ -42,12 +42,12 @@ async fn an_idempotency_key_enqueues_once(db: &Db) {
 async fn failures_back_off_then_go_to_the_dead_letter(db: &Db) {
     let id = jobs::enqueue(db, &NewJob { max_attempts: 2, ..NewJob::new("flaky", json!(null)) }, T0).await.unwrap();
     let job = jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
-    assert!(jobs::fail(db, &job, "w", "upstream 500", T0).await.unwrap());
+    assert!(jobs::fail(db, &job, "w", "upstream 500", false, T0).await.unwrap());
     // Re-queued 1 s later (first backoff), not before.
     assert!(jobs::claim(db, "w", T0 + 999, 0).await.unwrap().is_none());
     let job = jobs::claim(db, "w", T0 + 1_000, 0).await.unwrap().unwrap();
     assert_eq!((job.id, job.attempts, job.last_error.as_deref()), (id, 2, Some("upstream 500")));
-    assert!(jobs::fail(db, &job, "w", "upstream 500 again", T0 + 1_000).await.unwrap());
+    assert!(jobs::fail(db, &job, "w", "upstream 500 again", false, T0 + 1_000).await.unwrap());
     let dead = jobs::list(db, Some("dead"), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("upstream 500 again"));
@@ -63,7 +63,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_is_fenced(db: &Db) {
     assert_eq!((rescued.id, rescued.attempts), (id, 2));
     // The first worker wakes up late: its outcome is refused either way.
     assert!(!jobs::complete(db, id, "crashed", T0 + 1_600).await.unwrap());
-    assert!(!jobs::fail(db, &crashed, "crashed", "late", T0 + 1_600).await.unwrap());
+    assert!(!jobs::fail(db, &crashed, "crashed", "late", false, T0 + 1_600).await.unwrap());
     assert!(jobs::complete(db, id, "rescuer", T0 + 1_700).await.unwrap());
     assert_eq!(jobs::list(db, Some("done"), 10).await.unwrap().len(), 1);
 }
@@ -133,6 +133,7 @@ async fn the_runner_works_the_queue_until_stopped() {
         }
     });
     registry.register("broken", |_| async { Err(JobError::Failed("always fails".into())) });
+    registry.register("hopeless", |_| async { Err(JobError::Permanent("no such symbol".into())) });
     registry.register("slow", |_| async {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         Ok(())
@@ -146,6 +147,8 @@ async fn the_runner_works_the_queue_until_stopped() {
         .await
         .unwrap();
     jobs::enqueue(&t.db, &NewJob { max_attempts: 1, ..NewJob::new("unknown", json!(null)) }, now).await.unwrap();
+    // Five attempts allowed, but a permanent failure ends it after the first.
+    jobs::enqueue(&t.db, &NewJob::new("hopeless", json!(null)), now).await.unwrap();
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let config = RunnerConfig { workers: 2, idle_poll: std::time::Duration::from_millis(10), name: "test".into() };
@@ -175,6 +178,7 @@ async fn the_runner_works_the_queue_until_stopped() {
         errors,
         vec![
             ("broken".to_owned(), "always fails".to_owned()),
+            ("hopeless".to_owned(), "no such symbol".to_owned()),
             ("slow".to_owned(), "timed out after 50 ms".to_owned()),
             ("unknown".to_owned(), "no handler for job kind `unknown`".to_owned()),
         ]

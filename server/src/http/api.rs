@@ -7,6 +7,7 @@
 //! | `DELETE /symbols/{symbol}` | remove a symbol and its bars; 404 if absent |
 //! | `GET /symbols/{symbol}/bars` | bars in a time range, keyset-paginated |
 //! | `GET /quotes?symbols=A,B` | latest prices of many symbols in one request |
+//! | `GET /providers` | each remote provider's health (circuit, rate, last success and error, counts) |
 //! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
 //!
 //! Bad input (malformed symbol, unknown timeframe, inverted or oversized range,
@@ -39,14 +40,25 @@ pub(super) fn router() -> Router<AppState> {
         .route("/symbols/{symbol}", delete(remove_symbol))
         .route("/symbols/{symbol}/bars", get(get_bars))
         .route("/quotes", get(get_quotes))
+        .route("/providers", get(get_providers))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Finstage REST API", version = "1", description = "Symbols, bars and quotes."),
-    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes),
-    components(schemas(SymbolDto, NewSymbol, BarDto, BarsPage, QuoteDto, Quotes, ErrorBody, ErrorDetail))
+    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes, get_providers),
+    components(schemas(
+        SymbolDto,
+        NewSymbol,
+        BarDto,
+        BarsPage,
+        QuoteDto,
+        Quotes,
+        ProviderStatus,
+        ErrorBody,
+        ErrorDetail
+    ))
 )]
 struct ApiDoc;
 
@@ -291,4 +303,27 @@ async fn get_quotes(
         }
     }
     Ok(Json(out))
+}
+
+/// A remote provider and its health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderStatus {
+    /// `yahoo` or `investing`.
+    pub name: String,
+    /// Circuit state, current rate, last success and error, counts.
+    #[schema(value_type = Object)]
+    pub health: crate::providers::resilience::ProviderHealth,
+}
+
+/// Each remote provider's health.
+#[utoipa::path(get, path = "/api/v1/providers", responses((status = 200, body = [ProviderStatus])))]
+async fn get_providers(State(state): State<AppState>) -> Json<Vec<ProviderStatus>> {
+    Json(
+        state
+            .remote
+            .health()
+            .into_iter()
+            .map(|(name, health)| ProviderStatus { name: name.to_owned(), health })
+            .collect(),
+    )
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod investing;
+pub mod remote;
 pub mod resilience;
 pub mod simulated;
 pub mod yahoo;

@@ -203,12 +203,21 @@ pub async fn complete(db: &Db, id: i64, worker: &str, now_ms: i64) -> Result<boo
 }
 
 /// Records a failed attempt: re-queued after an exponential backoff, or dead
-/// when no attempts are left. Fenced like [`complete`].
+/// when no attempts are left or the failure is `permanent`. Fenced like
+/// [`complete`].
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn fail(db: &Db, job: &Job, worker: &str, error: &str, now_ms: i64) -> Result<bool, StorageError> {
-    const SQL: &str = "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+pub async fn fail(
+    db: &Db,
+    job: &Job,
+    worker: &str,
+    error: &str,
+    permanent: bool,
+    now_ms: i64,
+) -> Result<bool, StorageError> {
+    const SQL: &str = "UPDATE jobs SET \
+         status = CASE WHEN attempts >= max_attempts OR $6 THEN 'dead' ELSE 'queued' END, \
          run_at = $3, locked_until = NULL, locked_by = NULL, last_error = $4, updated_at = $5 \
          WHERE id = $1 AND status = 'running' AND locked_by = $2";
     let retry_at = now_ms + backoff_ms(job.attempts);
@@ -219,6 +228,7 @@ pub async fn fail(db: &Db, job: &Job, worker: &str, error: &str, now_ms: i64) ->
         .bind(retry_at)
         .bind(&error)
         .bind(now_ms)
+        .bind(permanent)
         .execute(pool)
         .await?
         .rows_affected());

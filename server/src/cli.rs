@@ -64,6 +64,12 @@ pub enum Command {
         #[arg(long, default_value = "1d")]
         timeframe: quant::Timeframe,
     },
+    /// Inspect recorded scheduler runs.
+    Runs {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: RunsAction,
+    },
     /// Inspect the durable job queue.
     Jobs {
         /// What to do with it.
@@ -80,6 +86,20 @@ pub enum JobsAction {
         /// Only jobs in this state: queued, running, done or dead.
         #[arg(long)]
         status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// `finstage runs ...`
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// List runs, newest first.
+    List {
+        /// Only this schedule, e.g. quote_refresh.
+        #[arg(long)]
+        schedule: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: usize,

@@ -151,3 +151,44 @@ pub async fn list_jobs(
     }
     Ok(())
 }
+
+/// `finstage runs list`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn list_runs(
+    config: &Config,
+    schedule: Option<&str>,
+    limit: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    let rows = crate::storage::runs::list(&db, schedule, limit).await?;
+    db.close().await;
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    };
+    writeln!(
+        out,
+        "{:>6}  {:<14} {:<8} {:>4} {:>4}  {:<20}  {:>8}  errors",
+        "id", "schedule", "status", "ok", "fail", "started (UTC)", "seconds"
+    )?;
+    for r in rows {
+        let seconds =
+            r.finished_at.map_or_else(|| "-".to_owned(), |f| format!("{:.1}", (f - r.started_at) as f64 / 1000.0));
+        writeln!(
+            out,
+            "{:>6}  {:<14} {:<8} {:>4} {:>4}  {:<20}  {:>8}  {}",
+            r.id,
+            r.schedule,
+            r.status,
+            r.succeeded,
+            r.failed,
+            time(r.started_at),
+            seconds,
+            if r.errors == "[]" { "" } else { &r.errors }
+        )?;
+    }
+    Ok(())
+}

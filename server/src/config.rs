@@ -40,6 +40,24 @@ pub struct Config {
     pub sim: SimConfig,
     /// Remote market-data providers.
     pub providers: ProvidersConfig,
+    /// Periodic work.
+    pub schedule: ScheduleConfig,
+}
+
+/// Periodic work (used by `feed = "yahoo"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Seconds between quote refreshes.
+    pub quote_refresh_secs: u64,
+    /// Symbols refreshed at once.
+    pub concurrency: usize,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self { quote_refresh_secs: 60, concurrency: 8 }
+    }
 }
 
 /// Where the remote providers are reached.
@@ -109,6 +127,9 @@ impl Default for SimConfig {
 pub enum Feed {
     /// The built-in simulator: offline, seeded, labelled as simulated everywhere.
     Sim,
+    /// Yahoo Finance: daily history backfilled at start-up (durable jobs), then
+    /// quotes refreshed by the `quote_refresh` schedule.
+    Yahoo,
     /// No live feed: serve what is stored (CSV imports, earlier runs).
     None,
 }
@@ -176,6 +197,7 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             sim: SimConfig::default(),
             providers: ProvidersConfig::default(),
+            schedule: ScheduleConfig::default(),
         }
     }
 }

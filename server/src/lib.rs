@@ -22,6 +22,7 @@ pub mod http;
 pub mod jobs;
 pub mod providers;
 pub mod quotes;
+pub mod scheduler;
 pub mod serve;
 pub mod state;
 pub mod storage;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::cli::{Cli, Command, JobsAction};
+use server::cli::{Cli, Command, JobsAction, RunsAction};
 use server::commands;
 use server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +35,9 @@ fn main() -> ExitCode {
             }
             Command::Import { csv, symbol, timeframe } => {
                 commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
+            }
+            Command::Runs { action: RunsAction::List { schedule, limit } } => {
+                commands::list_runs(&config, schedule.as_deref(), limit, &mut std::io::stdout()).await
             }
             Command::Jobs { action: JobsAction::List { status, limit } } => {
                 commands::list_jobs(&config, status.as_deref(), limit, &mut std::io::stdout()).await

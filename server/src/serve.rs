@@ -6,16 +6,20 @@
 //! finish, wait for the feed to finish its current write and the job workers to
 //! finish their current jobs, close the database.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{Backfill, Source};
 use crate::config::{Config, Feed};
 use crate::http;
 use crate::jobs::{self, Registry, RunnerConfig};
 use crate::state::AppState;
 use crate::storage::Db;
-use crate::{backfill, feed};
+use crate::storage::jobs as queue;
+use crate::{backfill, feed, scheduler};
 
 /// Runs the server until a shutdown signal arrives.
 ///
@@ -36,6 +40,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             state.config.sim.clone(),
             shutdown.clone(),
         ))),
+        Feed::Yahoo => {
+            enqueue_yahoo_history(&db, &state.config).await.context("queueing the Yahoo history backfill")?;
+            let schedule = scheduler::quote_refresh(
+                db.clone(),
+                state.bus.clone(),
+                state.remote.clone(),
+                state.config.watchlist.clone(),
+                Duration::from_secs(state.config.schedule.quote_refresh_secs),
+                state.config.schedule.concurrency,
+            );
+            let (db, shutdown) = (db.clone(), shutdown.clone());
+            Some(tokio::spawn(async move {
+                scheduler::run(db, vec![schedule], shutdown).await;
+                Ok(())
+            }))
+        }
         Feed::None => None,
     };
 
@@ -89,4 +109,22 @@ async fn wait_for_signal(token: CancellationToken) {
         () = token.cancelled() => {}
     }
     token.cancel();
+}
+
+/// Queues a five-year daily backfill from Yahoo for every watchlist symbol.
+/// The idempotency key includes the day, so restarts the same day queue nothing.
+async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    for symbol in &config.watchlist {
+        let request = Backfill {
+            symbol: symbol.clone(),
+            timeframe: quant::Timeframe::D1,
+            from: today - chrono::Duration::days(5 * 365),
+            to: today,
+            source: Source::Yahoo,
+            seed: 0,
+        };
+        queue::enqueue(db, &request.job()?, jobs::now_ms()).await?;
+    }
+    Ok(())
 }

@@ -183,6 +183,9 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(doc["components"]["schemas"].get("BarsPage").is_some());
     assert!(doc["paths"].get("/api/v1/providers").is_some());
+    assert!(doc["paths"].get("/api/v1/runs").is_some());
+    assert_eq!(call(&state, "GET", "/api/v1/runs", None).await, (StatusCode::OK, json!([])));
+    assert_eq!(call(&state, "GET", "/api/v1/runs?limit=0", None).await.0, StatusCode::BAD_REQUEST);
 
     // Provider health: both remotes, circuits closed, nothing called yet.
     let (status, providers) = call(&state, "GET", "/api/v1/providers", None).await;

@@ -7,6 +7,7 @@
 //! | `DELETE /symbols/{symbol}` | remove a symbol and its bars; 404 if absent |
 //! | `GET /symbols/{symbol}/bars` | bars in a time range, keyset-paginated |
 //! | `GET /quotes?symbols=A,B` | latest prices of many symbols in one request |
+//! | `GET /runs?schedule=NAME&limit=N` | recorded scheduler runs, newest first |
 //! | `GET /providers` | each remote provider's health (circuit, rate, last success and error, counts) |
 //! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
 //!
@@ -41,13 +42,14 @@ pub(super) fn router() -> Router<AppState> {
         .route("/symbols/{symbol}/bars", get(get_bars))
         .route("/quotes", get(get_quotes))
         .route("/providers", get(get_providers))
+        .route("/runs", get(get_runs))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Finstage REST API", version = "1", description = "Symbols, bars and quotes."),
-    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes, get_providers),
+    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes, get_providers, get_runs),
     components(schemas(
         SymbolDto,
         NewSymbol,
@@ -326,4 +328,64 @@ async fn get_providers(State(state): State<AppState>) -> Json<Vec<ProviderStatus
             .map(|(name, health)| ProviderStatus { name: name.to_owned(), health })
             .collect(),
     )
+}
+
+/// A recorded run of a schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunDto {
+    /// Run id.
+    pub id: i64,
+    /// The schedule, e.g. `quote_refresh`.
+    pub schedule: String,
+    /// Start, Unix ms.
+    pub started_at: i64,
+    /// End, Unix ms; absent while running.
+    pub finished_at: Option<i64>,
+    /// `running`, `ok`, `partial` or `failed`.
+    pub status: String,
+    /// Symbols that succeeded.
+    pub succeeded: i32,
+    /// Symbols that failed.
+    pub failed: i32,
+    /// Per-symbol failures: `[{"symbol", "error"}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub errors: serde_json::Value,
+}
+
+/// Query of `GET /runs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Only this schedule.
+    schedule: Option<String>,
+    /// How many, 1 to 1000; default 50.
+    limit: Option<usize>,
+}
+
+/// Recorded scheduler runs, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", params(RunsQuery), responses((status = 200, body = [RunDto]), (status = 400, body = ErrorBody)))]
+async fn get_runs(
+    State(state): State<AppState>,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<RunDto>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > 1_000 {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and 1000, got {limit}")));
+    }
+    let rows = crate::storage::runs::list(&state.db, q.schedule.as_deref(), limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| RunDto {
+                id: r.id,
+                schedule: r.schedule,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                status: r.status,
+                succeeded: r.succeeded,
+                failed: r.failed,
+                errors: serde_json::from_str(&r.errors).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    ))
 }

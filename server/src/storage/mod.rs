@@ -11,6 +11,7 @@
 
 pub mod bars;
 pub mod jobs;
+pub mod runs;
 pub mod symbols;
 
 /// Runs `$body` with `$pool` bound to the read pool of either backend. The body is

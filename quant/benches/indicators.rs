@@ -1,6 +1,7 @@
 //! Indicator benchmarks: batch functions over 10,000,000 bars (compared with
 //! TA-Lib by `bench/compare.sh`) and one streaming `next()` on a warmed-up
-//! instance, for SMA, EMA, RSI, MACD, BBANDS, ATR, STOCH and ADX.
+//! instance, for SMA, EMA, RSI, MACD, BBANDS, ATR, STOCH and ADX (the last three
+//! also through their columnar `*_hlc` forms, which read TA-Lib's layout).
 //!
 //! Parameters are the ones `bench/talib_ref.py` gives TA-Lib: SMA(20), EMA(20),
 //! RSI(14), MACD(12,26,9), BBANDS(20,2,2,SMA), ATR(14), STOCH(5,3,3), ADX(14).
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use quant::indicators::{
-    Adx, Atr, Bbands, Ema, Indicator, MaType, Macd, Rsi, Sma, Stoch, adx, atr, bbands, ema, macd, rsi, sma, stoch,
+    Adx, Atr, Bbands, Ema, Indicator, MaType, Macd, Rsi, Sma, Stoch, adx, adx_hlc, atr, atr_hlc, bbands, ema, macd,
+    rsi, sma, stoch, stoch_hlc,
 };
 use quant::{Bar, Timeframe};
 
@@ -25,6 +27,9 @@ fn batch_len() -> usize {
 fn batch(c: &mut Criterion) {
     let bars = common::bars(batch_len(), Timeframe::M1);
     let closes = common::closes(&bars);
+    // The same bars as three columns, TA-Lib's layout (`*_hlc` functions).
+    let highs: Vec<f64> = bars.iter().map(|b| b.high).collect();
+    let lows: Vec<f64> = bars.iter().map(|b| b.low).collect();
     let mut g = c.benchmark_group("batch_10m");
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
@@ -36,6 +41,9 @@ fn batch(c: &mut Criterion) {
     g.bench_function("atr", |b| b.iter(|| atr(black_box(&bars), 14)));
     g.bench_function("stoch", |b| b.iter(|| stoch(black_box(&bars), 5, 3, 3)));
     g.bench_function("adx", |b| b.iter(|| adx(black_box(&bars), 14)));
+    g.bench_function("atr_hlc", |b| b.iter(|| atr_hlc(black_box(&highs), &lows, &closes, 14)));
+    g.bench_function("stoch_hlc", |b| b.iter(|| stoch_hlc(black_box(&highs), &lows, &closes, 5, 3, 3)));
+    g.bench_function("adx_hlc", |b| b.iter(|| adx_hlc(black_box(&highs), &lows, &closes, 14)));
     g.finish();
 }
 

@@ -75,6 +75,10 @@ proptest! {
         same1("TYPPRICE", &ind::typprice(b), ind::Typprice::new(), b)?;
         same1("TRANGE", &ind::trange(b), ind::Trange::new(), b)?;
         same1("ATR", &ind::atr(b, period).unwrap(), ind::Atr::new(period).unwrap(), b)?;
+        let (h, l, c): (Vec<f64>, Vec<f64>, Vec<f64>) =
+            (b.iter().map(|x| x.high).collect(), b.iter().map(|x| x.low).collect(), b.iter().map(|x| x.close).collect());
+        same1("ATR_HLC", &ind::atr_hlc(&h, &l, &c, period).unwrap(), ind::Atr::new(period).unwrap(), b)?;
+        prop_assert!(ind::atr_hlc(&h, &[l.as_slice(), &[1.0]].concat(), &c, period).is_err());
         same1("NATR", &ind::natr(b, period).unwrap(), ind::Natr::new(period).unwrap(), b)?;
         same1("SAR", &ind::sar(b, accel, max).unwrap(), ind::Sar::new(accel, max).unwrap(), b)?;
         for anchor in [VwapAnchor::Session(Timeframe::D1), VwapAnchor::Session(Timeframe::H1), VwapAnchor::Rolling(period)] {

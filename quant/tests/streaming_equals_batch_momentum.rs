@@ -80,6 +80,10 @@ proptest! {
         let streamed = stream_columns(s.clone(), &bars);
         same("STOCH.slowk", &sk, &streamed[0], s.lookback())?;
         same("STOCH.slowd", &sd, &streamed[1], s.lookback())?;
+        let (h, l, c) = hlc(&bars);
+        let (hk, hd) = ind::stoch_hlc(&h, &l, &c, k, slowk, slowd).unwrap();
+        same("STOCH_HLC.slowk", &hk, &streamed[0], s.lookback())?;
+        same("STOCH_HLC.slowd", &hd, &streamed[1], s.lookback())?;
         let w = ind::Willr::new(period).unwrap();
         same("WILLR", &ind::willr(&bars, period).unwrap(), &stream(w.clone(), &bars), w.lookback())?;
         let c = ind::Cci::new(period).unwrap();
@@ -97,6 +101,8 @@ proptest! {
     fn directional_indicators(bars in bars(120), period in 2usize..20, di_period in 1usize..20) {
         let a = ind::Adx::new(period).unwrap();
         same("ADX", &ind::adx(&bars, period).unwrap(), &stream(a.clone(), &bars), a.lookback())?;
+        let (h, l, c) = hlc(&bars);
+        same("ADX_HLC", &ind::adx_hlc(&h, &l, &c, period).unwrap(), &stream(a.clone(), &bars), a.lookback())?;
         let p = ind::PlusDi::new(di_period).unwrap();
         same("PLUS_DI", &ind::plus_di(&bars, di_period).unwrap(), &stream(p.clone(), &bars), p.lookback())?;
         let m = ind::MinusDi::new(di_period).unwrap();
@@ -114,4 +120,13 @@ proptest! {
         let a = ind::AdOsc::new(fast, slow).unwrap();
         same("ADOSC", &ind::adosc(&bars, fast, slow).unwrap(), &stream(a.clone(), &bars), a.lookback())?;
     }
+}
+
+/// The high, low and close columns of `bars`.
+fn hlc(bars: &[quant::Bar]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (
+        bars.iter().map(|b| b.high).collect(),
+        bars.iter().map(|b| b.low).collect(),
+        bars.iter().map(|b| b.close).collect(),
+    )
 }

@@ -1,6 +1,6 @@
 //! Wilder's directional movement: PLUS_DI, MINUS_DI and ADX, with TA-Lib's seeding.
 
-use super::{Indicator, at_least, batch};
+use super::{Indicator, Wilder, at_least, batch, hlc_len, warmup_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -9,51 +9,69 @@ use crate::error::ParamError;
 /// For each bar after the first: `up = high - prev_high`, `down = prev_low - low`;
 /// +DM is `up` when `up > 0` and `up > down`, -DM is `down` when `down > 0` and
 /// `down > up`, else 0. The first `period - 1` one-bar values are summed; from
-/// then on `sum = sum - sum / period + today`, as TA-Lib does (so the first
-/// smoothed values appear at bar `period`).
+/// then on `sum = sum * ((period - 1) / period) + today` (TA-Lib's
+/// `sum - sum / period + today` with reciprocal multiplication, see
+/// [`super::Wilder`]), so the first smoothed values appear at bar `period`.
 #[derive(Debug, Clone)]
 struct Movement {
     period: usize,
-    prev: Option<Bar>,
+    started: bool,
+    prev_high: f64,
+    prev_low: f64,
+    prev_close: f64,
     summed: usize,
     plus: f64,
     minus: f64,
     range: f64,
+    wilder: Wilder,
 }
 
 impl Movement {
     fn new(period: usize) -> Self {
-        Self { period, prev: None, summed: 0, plus: 0.0, minus: 0.0, range: 0.0 }
+        Self {
+            period,
+            started: false,
+            prev_high: f64::NAN,
+            prev_low: f64::NAN,
+            prev_close: f64::NAN,
+            summed: 0,
+            plus: 0.0,
+            minus: 0.0,
+            range: 0.0,
+            wilder: Wilder::new(period),
+        }
     }
 
-    /// Consumes one bar; returns the smoothed `(+DM, -DM, TR)` once warmed up.
-    fn next(&mut self, bar: Bar) -> Option<(f64, f64, f64)> {
-        let prev = self.prev.replace(bar)?;
-        let up = bar.high - prev.high;
-        let down = prev.low - bar.low;
-        let mut range = bar.high - bar.low;
-        for gap in [(bar.high - prev.close).abs(), (bar.low - prev.close).abs()] {
+    /// Consumes one bar's high, low and close; returns the smoothed
+    /// `(+DM, -DM, TR)` once warmed up.
+    #[inline]
+    fn next(&mut self, high: f64, low: f64, close: f64) -> Option<(f64, f64, f64)> {
+        let (prev_high, prev_low, prev_close) = (self.prev_high, self.prev_low, self.prev_close);
+        (self.prev_high, self.prev_low, self.prev_close) = (high, low, close);
+        if !self.started {
+            self.started = true;
+            return None;
+        }
+        let up = high - prev_high;
+        let down = prev_low - low;
+        let mut range = high - low;
+        for gap in [(high - prev_close).abs(), (low - prev_close).abs()] {
             if gap > range {
                 range = gap;
             }
         }
-        let n = self.period as f64;
-        let smoothing = self.summed + 1 >= self.period;
-        if smoothing {
-            self.minus -= self.minus / n;
-            self.plus -= self.plus / n;
-        } else {
-            self.summed += 1;
-        }
-        if down > 0.0 && up < down {
-            self.minus += down;
-        } else if up > 0.0 && up > down {
-            self.plus += up;
-        }
-        if smoothing {
-            self.range = self.range - self.range / n + range;
+        let minus_move = down > 0.0 && up < down;
+        let minus_dm = if minus_move { down } else { 0.0 };
+        let plus_dm = if !minus_move && up > 0.0 && up > down { up } else { 0.0 };
+        if self.summed + 1 >= self.period {
+            self.minus = self.wilder.sum_step(self.minus, minus_dm);
+            self.plus = self.wilder.sum_step(self.plus, plus_dm);
+            self.range = self.wilder.sum_step(self.range, range);
             Some((self.plus, self.minus, self.range))
         } else {
+            self.summed += 1;
+            self.minus += minus_dm;
+            self.plus += plus_dm;
             self.range += range;
             None
         }
@@ -95,7 +113,7 @@ macro_rules! directional_indicator {
             type Output = f64;
 
             fn next(&mut self, bar: Bar) -> Option<f64> {
-                let (plus, minus, range) = self.core.next(bar)?;
+                let (plus, minus, range) = self.core.next(bar.high, bar.low, bar.close)?;
                 let pick: fn(f64, f64) -> f64 = $pick;
                 Some(self.core.di(pick(plus, minus), range))
             }
@@ -124,11 +142,13 @@ directional_indicator!(MinusDi, minus_di, |_, minus| minus, "-");
 
 /// Streaming ADX, Wilder's average directional index.
 ///
-/// `DX = 100 * |+DI - -DI| / (+DI + -DI)`; the first ADX (at bar `2 * period - 1`)
-/// is the mean of the first `period` DX values, later ones are
-/// `(prev * (period - 1) + DX) / period`. As in TA-Lib, a bar whose true range or
-/// DI sum is zero has no DX: it adds nothing to the first mean and leaves the
-/// ADX unchanged afterwards.
+/// `DX = 100 * |+DI - -DI| / (+DI + -DI)`, the DIs computed as
+/// `DM * (100 / TR)`; the first ADX (at bar `2 * period - 1`) is the mean of
+/// the first `period` DX values, later ones are
+/// `prev * ((period - 1) / period) + DX * (1 / period)` (TA-Lib's
+/// `(prev * (period - 1) + DX) / period` with reciprocal multiplication). As in
+/// TA-Lib, a bar whose true range or DI sum is zero has no DX: it adds nothing
+/// to the first mean and leaves the ADX unchanged afterwards.
 #[derive(Debug, Clone)]
 pub struct Adx {
     core: Movement,
@@ -144,6 +164,34 @@ impl Adx {
     pub fn new(period: usize) -> Result<Self, ParamError> {
         Ok(Self { core: Movement::new(at_least("period", period, 2)?), dx_seen: 0, adx: 0.0 })
     }
+
+    /// [`Indicator::next`] on a bar's high, low and close.
+    #[inline]
+    fn step(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
+        let (plus, minus, range) = self.core.next(high, low, close)?;
+        let mut dx = None;
+        if range != 0.0 {
+            let scale = 100.0 / range;
+            let minus_di = minus * scale;
+            let plus_di = plus * scale;
+            let sum = minus_di + plus_di;
+            if sum != 0.0 {
+                dx = Some(100.0 * ((minus_di - plus_di).abs() / sum));
+            }
+        }
+        let wilder = self.core.wilder;
+        if self.dx_seen < self.core.period {
+            self.dx_seen += 1;
+            self.adx += dx.unwrap_or(0.0);
+            if self.dx_seen < self.core.period {
+                return None;
+            }
+            self.adx *= wilder.add;
+        } else if let Some(dx) = dx {
+            self.adx = wilder.step(self.adx, dx);
+        }
+        Some(self.adx)
+    }
 }
 
 impl Indicator for Adx {
@@ -151,28 +199,7 @@ impl Indicator for Adx {
     type Output = f64;
 
     fn next(&mut self, bar: Bar) -> Option<f64> {
-        let (plus, minus, range) = self.core.next(bar)?;
-        let n = self.core.period as f64;
-        let mut dx = None;
-        if range != 0.0 {
-            let minus_di = 100.0 * (minus / range);
-            let plus_di = 100.0 * (plus / range);
-            let sum = minus_di + plus_di;
-            if sum != 0.0 {
-                dx = Some(100.0 * ((minus_di - plus_di).abs() / sum));
-            }
-        }
-        if self.dx_seen < self.core.period {
-            self.dx_seen += 1;
-            self.adx += dx.unwrap_or(0.0);
-            if self.dx_seen < self.core.period {
-                return None;
-            }
-            self.adx /= n;
-        } else if let Some(dx) = dx {
-            self.adx = (self.adx * (n - 1.0) + dx) / n;
-        }
-        Some(self.adx)
+        self.step(bar.high, bar.low, bar.close)
     }
 
     fn reset(&mut self) {
@@ -191,7 +218,33 @@ impl Indicator for Adx {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is below 2.
 pub fn adx(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
-    Ok(batch(Adx::new(period)?, bars))
+    adx_rows(Adx::new(period)?, bars.len(), bars.iter().map(|b| (b.high, b.low, b.close)))
+}
+
+/// The ADX of bars given as three columns (TA-Lib's layout); equal to [`adx`]
+/// on the same bars.
+///
+/// # Errors
+/// [`ParamError::TooSmall`] when `period` is below 2; [`ParamError::Spec`] when
+/// the columns differ in length.
+pub fn adx_hlc(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
+    let adx = Adx::new(period)?;
+    let len = hlc_len(high, low, close)?;
+    let rows = high.iter().zip(low).zip(close).map(|((&h, &l), &c)| (h, l, c));
+    adx_rows(adx, len, rows)
+}
+
+/// The streaming ADX over `len` rows of `(high, low, close)`, written straight
+/// into the output column (the same code as `next`, so the same bits).
+fn adx_rows(mut adx: Adx, len: usize, rows: impl Iterator<Item = (f64, f64, f64)>) -> Result<Vec<f64>, ParamError> {
+    let lookback = adx.lookback();
+    let mut out = warmup_column(len, lookback);
+    let mut rows = rows;
+    for (h, l, c) in rows.by_ref().take(lookback) {
+        adx.step(h, l, c);
+    }
+    out.extend(rows.map(|(h, l, c)| adx.step(h, l, c).unwrap_or(f64::NAN)));
+    Ok(out)
 }
 
 #[cfg(test)]

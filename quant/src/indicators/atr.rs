@@ -1,12 +1,14 @@
 //! ATR, Wilder's average true range, seeded as TA-Lib seeds it.
 //!
 //! The first bar has no true range (no previous close). The first output, at
-//! bar `period`, is the mean of the true ranges of bars `1..=period`; each later
-//! one is `(atr_prev * (period - 1) + tr) / period`. With `period == 1` the
-//! output is the true range itself.
+//! bar `period`, is the mean of the true ranges of bars `1..=period` (their sum
+//! times `1 / period`); each later one is
+//! `atr_prev * ((period - 1) / period) + tr * (1 / period)`, TA-Lib's
+//! `(atr_prev * (period - 1) + tr) / period` with reciprocal multiplication (see
+//! [`super::Wilder`]). With `period == 1` the output is the true range itself.
 
-use super::trange::true_range;
-use super::{Indicator, at_least, warmup_column};
+use super::trange::{true_range, true_range_hl};
+use super::{Indicator, Wilder, at_least, hlc_len, warmup_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -17,6 +19,7 @@ pub struct Atr {
     prev_close: Option<f64>,
     seen: usize,
     value: f64,
+    wilder: Wilder,
 }
 
 impl Atr {
@@ -26,7 +29,7 @@ impl Atr {
     /// [`ParamError::TooSmall`] when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ParamError> {
         let period = at_least("period", period, 1)?;
-        Ok(Self { period, prev_close: None, seen: 0, value: 0.0 })
+        Ok(Self { period, prev_close: None, seen: 0, value: 0.0, wilder: Wilder::new(period) })
     }
 }
 
@@ -46,12 +49,9 @@ impl Indicator for Atr {
             if self.seen < self.period {
                 return None;
             }
-            self.value /= self.period as f64;
+            self.value *= self.wilder.add;
         } else {
-            // Wilder's smoothing, as three steps in TA-Lib's order.
-            self.value *= (self.period - 1) as f64;
-            self.value += tr;
-            self.value /= self.period as f64;
+            self.value = self.wilder.step(self.value, tr);
         }
         Some(self.value)
     }
@@ -72,28 +72,42 @@ impl Indicator for Atr {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn atr(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
-    // `Atr::next` unrolled over the slice: the same operations in the same
-    // order, so the output is bit-identical.
-    let period = Atr::new(period)?.period;
-    let mut out = warmup_column(bars.len(), period);
-    if bars.len() <= period {
+    let ranges = bars.windows(2).map(|pair| true_range(&pair[1], pair[0].close));
+    atr_from_ranges(bars.len(), ranges, period)
+}
+
+/// The ATR of bars given as three columns (TA-Lib's layout), one output per
+/// bar, `NAN` during the first `period`; equal to [`atr`] on the same bars.
+///
+/// # Errors
+/// [`ParamError::TooSmall`] when `period` is 0; [`ParamError::Spec`] when the
+/// columns differ in length.
+pub fn atr_hlc(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
+    let len = hlc_len(high, low, close)?;
+    let (high, low, close) = (&high[..len], &low[..len], &close[..len]);
+    let ranges = high.iter().zip(low).skip(1).zip(close).map(|((&h, &l), &c)| true_range_hl(h, l, c));
+    atr_from_ranges(len, ranges, period)
+}
+
+/// `Atr::next` unrolled over the true ranges of bars `1..len`: the same
+/// operations in the same order, so the output is bit-identical.
+fn atr_from_ranges(len: usize, ranges: impl Iterator<Item = f64>, period: usize) -> Result<Vec<f64>, ParamError> {
+    let atr = Atr::new(period)?;
+    let mut out = warmup_column(len, period);
+    if len <= period {
         return Ok(out);
     }
-    let ranges = bars[1..].iter().zip(bars).map(|(bar, prev)| true_range(bar, prev.close));
     if period == 1 {
         out.extend(ranges);
         return Ok(out);
     }
-    let n = period as f64;
-    let m = (period - 1) as f64;
+    let wilder = atr.wilder;
     let mut ranges = ranges;
     let mut value = ranges.by_ref().take(period).fold(0.0, |sum, tr| sum + tr);
-    value /= n;
+    value *= wilder.add;
     out.push(value);
     out.extend(ranges.map(|tr| {
-        value *= m;
-        value += tr;
-        value /= n;
+        value = wilder.step(value, tr);
         value
     }));
     Ok(out)

@@ -7,8 +7,8 @@
 //! band and the deviation come from the same running sums (see [`super::Var`]),
 //! so a flat stretch gives exactly collapsed bands, as TA-Lib 0.8 does.
 
-use super::var::{Moments, finite};
-use super::{Dema, Ema, Indicator, Kama, Outputs, Sma, Tema, Wma, at_least, batch_columns};
+use super::var::{Moments, finite, moments_each};
+use super::{Dema, Ema, Indicator, Kama, Outputs, Sma, Tema, Wma, at_least, batch_columns, warmup_column};
 use crate::error::ParamError;
 
 /// TA-Lib's moving-average types, by their TA-Lib codes: 0 SMA, 1 EMA, 2 WMA,
@@ -210,7 +210,23 @@ pub fn bbands(
     nbdevdn: f64,
     matype: MaType,
 ) -> Result<BandColumns, ParamError> {
-    Ok(three(batch_columns(Bbands::new(period, nbdevup, nbdevdn, matype)?, values)))
+    let bands = Bbands::new(period, nbdevup, nbdevdn, matype)?;
+    if bands.ma.is_some() {
+        return Ok(three(batch_columns(bands, values)));
+    }
+    // SMA middle band: `Bbands::next` unrolled over the slice (the same
+    // operations in the same order, so the same bits).
+    let len = values.len();
+    let warmup = bands.lookback();
+    let (mut upper, mut middle, mut lower) =
+        (warmup_column(len, warmup), warmup_column(len, warmup), warmup_column(len, warmup));
+    moments_each(values, period, |mean, variance| {
+        let deviation = Moments::deviation(variance);
+        upper.push(mean + deviation * bands.nbdevup);
+        middle.push(mean);
+        lower.push(mean - deviation * bands.nbdevdn);
+    });
+    Ok((upper, middle, lower))
 }
 
 #[cfg(test)]

@@ -125,20 +125,21 @@ pub fn macd(values: &[f64], fast: usize, slow: usize, signal: usize) -> Result<M
     if seed_end < slow_n + signal_n - 1 {
         return Ok((line, sig, hist));
     }
-    let macd = fast_ema - slow_ema;
-    let mut signal_ema = m.signal.seed_from_sum(seed_sum);
-    line.push(macd);
-    sig.push(signal_ema);
-    hist.push(macd - signal_ema);
-    for &x in &values[seed_end..] {
+    // Three passes, each a tight loop with its state in registers: the MACD
+    // line, its signal EMA, their difference.
+    line.push(fast_ema - slow_ema);
+    line.extend(values[seed_end..].iter().map(|&x| {
         slow_ema += ks * (x - slow_ema);
         fast_ema += kf * (x - fast_ema);
-        let macd = fast_ema - slow_ema;
+        fast_ema - slow_ema
+    }));
+    let mut signal_ema = m.signal.seed_from_sum(seed_sum);
+    sig.push(signal_ema);
+    sig.extend(line[warmup + 1..].iter().map(|&macd| {
         signal_ema += kg * (macd - signal_ema);
-        line.push(macd);
-        sig.push(signal_ema);
-        hist.push(macd - signal_ema);
-    }
+        signal_ema
+    }));
+    hist.extend(line[warmup..].iter().zip(&sig[warmup..]).map(|(&macd, &signal)| macd - signal));
     Ok((line, sig, hist))
 }
 

@@ -61,9 +61,9 @@ mod willr;
 mod wma;
 
 pub use ad::{Ad, AdOsc, ad, adosc};
-pub use adx::{Adx, MinusDi, PlusDi, adx, minus_di, plus_di};
+pub use adx::{Adx, MinusDi, PlusDi, adx, adx_hlc, minus_di, plus_di};
 pub use aroon::{Aroon, AroonOsc, AroonOutput, aroon, aroonosc};
-pub use atr::{Atr, atr};
+pub use atr::{Atr, atr, atr_hlc};
 pub use bbands::{BandColumns, Bands, Bbands, MaType, bbands};
 pub use cci::{Cci, cci};
 pub use dema::{Dema, dema};
@@ -84,7 +84,7 @@ pub use rsi::{Cmo, Rsi, cmo, rsi};
 pub use sar::{Sar, sar};
 pub use sma::{Sma, sma};
 pub use stddev::{Stddev, stddev};
-pub use stoch::{Stoch, StochOutput, stoch};
+pub use stoch::{Stoch, StochOutput, stoch, stoch_hlc};
 pub use stochrsi::{StochRsi, StochRsiOutput, stochrsi};
 pub use supertrend::{SuperTrend, SuperTrendValue, supertrend};
 pub use tema::{Tema, tema};
@@ -186,6 +186,50 @@ pub(crate) fn warmup_column(len: usize, warmup: usize) -> Vec<f64> {
     let mut column = Vec::with_capacity(len);
     column.resize(warmup.min(len), f64::NAN);
     column
+}
+
+/// The factors of Wilder's smoothing over `period` values:
+/// `next = prev * keep + x * add`, with `keep = (period - 1) / period` and
+/// `add = 1 / period`; the seed is a plain sum times `add`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wilder {
+    pub(crate) keep: f64,
+    pub(crate) add: f64,
+}
+
+impl Wilder {
+    pub(crate) fn new(period: usize) -> Self {
+        let n = period as f64;
+        Self { keep: (n - 1.0) / n, add: 1.0 / n }
+    }
+
+    /// One smoothing step.
+    #[inline]
+    pub(crate) fn step(self, prev: f64, x: f64) -> f64 {
+        prev * self.keep + x * self.add
+    }
+
+    /// One step of Wilder's running sum (ADX's smoothed DM and TR):
+    /// `sum - sum / period + x`, as `sum * keep + x`.
+    #[inline]
+    pub(crate) fn sum_step(self, sum: f64, x: f64) -> f64 {
+        sum * self.keep + x
+    }
+}
+
+/// The common length of three price columns (high, low, close).
+///
+/// # Errors
+/// [`crate::ParamError::Spec`] when the lengths differ.
+pub(crate) fn hlc_len(high: &[f64], low: &[f64], close: &[f64]) -> Result<usize, crate::ParamError> {
+    if high.len() == low.len() && low.len() == close.len() {
+        Ok(close.len())
+    } else {
+        Err(crate::ParamError::Spec {
+            spec: format!("high[{}], low[{}], close[{}]", high.len(), low.len(), close.len()),
+            reason: "the high, low and close columns must have the same length".to_owned(),
+        })
+    }
 }
 
 /// Checks a length parameter.

@@ -1,14 +1,17 @@
 //! RSI (Wilder's relative strength index) and CMO (Chande momentum oscillator),
 //! both built on Wilder-smoothed average gains and losses, as TA-Lib computes them.
 
-use super::{Indicator, at_least, batch, warmup_column};
+use super::{Indicator, Wilder, at_least, batch, warmup_column};
 use crate::error::ParamError;
 
 /// Wilder's average gain and loss over `period` price changes.
 ///
 /// The first averages are the plain means of the first `period` changes (so
-/// `period + 1` inputs); each later one is `(prev * (period - 1) + change) / period`,
-/// in that order of operations, as TA-Lib does.
+/// `period + 1` inputs); each later one is `prev * ((period - 1) / period) +
+/// change * (1 / period)` with both factors precomputed: TA-Lib's
+/// `(prev * (period - 1) + change) / period` with the division by the period
+/// turned into multiplications, as the shipped TA-Lib binary (built with
+/// reciprocal math) does. Results agree with TA-Lib to a few ulp.
 #[derive(Debug, Clone)]
 struct WilderGainLoss {
     period: usize,
@@ -16,43 +19,40 @@ struct WilderGainLoss {
     prev: f64,
     gain: f64,
     loss: f64,
+    wilder: Wilder,
+}
+
+/// A price change split into `(gain, loss)`, both non-negative: exactly one of
+/// them is the change's magnitude, the other 0 (a NaN change is a NaN gain).
+#[inline]
+fn split(change: f64) -> (f64, f64) {
+    if change < 0.0 { (0.0, -change) } else { (change, 0.0) }
 }
 
 impl WilderGainLoss {
     fn new(period: usize) -> Self {
-        Self { period, seen: 0, prev: f64::NAN, gain: 0.0, loss: 0.0 }
+        Self { period, seen: 0, prev: f64::NAN, gain: 0.0, loss: 0.0, wilder: Wilder::new(period) }
     }
 
     /// Consumes one value; returns `(average gain, average loss)` once warmed up.
     fn next(&mut self, value: f64) -> Option<(f64, f64)> {
-        let change = value - self.prev;
+        let (up, down) = split(value - self.prev);
         self.prev = value;
-        let n = self.period as f64;
         if self.seen <= self.period {
             self.seen += 1;
             if self.seen == 1 {
                 return None;
             }
-            if change < 0.0 {
-                self.loss -= change;
-            } else {
-                self.gain += change;
-            }
+            self.gain += up;
+            self.loss += down;
             if self.seen <= self.period {
                 return None;
             }
-            self.loss /= n;
-            self.gain /= n;
+            self.gain *= self.wilder.add;
+            self.loss *= self.wilder.add;
         } else {
-            self.loss *= n - 1.0;
-            self.gain *= n - 1.0;
-            if change < 0.0 {
-                self.loss -= change;
-            } else {
-                self.gain += change;
-            }
-            self.loss /= n;
-            self.gain /= n;
+            self.gain = self.wilder.step(self.gain, up);
+            self.loss = self.wilder.step(self.loss, down);
         }
         Some((self.gain, self.loss))
     }
@@ -111,34 +111,24 @@ pub fn rsi(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     if values.len() <= period {
         return Ok(out);
     }
-    let n = period as f64;
+    let wilder = Wilder::new(period);
     let (mut gain, mut loss) = (0.0, 0.0);
     for pair in values[..=period].windows(2) {
-        let change = pair[1] - pair[0];
-        if change < 0.0 {
-            loss -= change;
-        } else {
-            gain += change;
-        }
+        let (up, down) = split(pair[1] - pair[0]);
+        gain += up;
+        loss += down;
     }
-    loss /= n;
-    gain /= n;
+    gain *= wilder.add;
+    loss *= wilder.add;
     let rsi = |gain: f64, loss: f64| {
         let total = gain + loss;
         if total == 0.0 { 0.0 } else { 100.0 * (gain / total) }
     };
     out.push(rsi(gain, loss));
     out.extend(values[period + 1..].iter().zip(&values[period..]).map(|(&value, &prev)| {
-        let change = value - prev;
-        loss *= n - 1.0;
-        gain *= n - 1.0;
-        if change < 0.0 {
-            loss -= change;
-        } else {
-            gain += change;
-        }
-        loss /= n;
-        gain /= n;
+        let (up, down) = split(value - prev);
+        gain = wilder.step(gain, up);
+        loss = wilder.step(loss, down);
         rsi(gain, loss)
     }));
     Ok(out)

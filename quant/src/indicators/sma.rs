@@ -6,7 +6,9 @@ use crate::error::ParamError;
 /// Streaming simple moving average over a ring buffer of the last `period` inputs.
 ///
 /// The running sum adds the new value and subtracts the one leaving the window,
-/// as TA-Lib does, so each update is O(1) and the rounding matches TA-Lib's.
+/// as TA-Lib does, so each update is O(1); the mean is the sum times
+/// `1 / period` (TA-Lib's division by the period as the multiplication the
+/// shipped TA-Lib binary, built with reciprocal math, performs).
 #[derive(Debug, Clone)]
 pub struct Sma {
     period: usize,
@@ -14,6 +16,7 @@ pub struct Sma {
     slot: usize,
     filled: usize,
     sum: f64,
+    inv: f64,
 }
 
 impl Sma {
@@ -23,7 +26,7 @@ impl Sma {
     /// [`ParamError::TooSmall`] when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ParamError> {
         let period = at_least("period", period, 1)?;
-        Ok(Self { period, window: vec![0.0; period], slot: 0, filled: 0, sum: 0.0 })
+        Ok(Self { period, window: vec![0.0; period], slot: 0, filled: 0, sum: 0.0, inv: 1.0 / period as f64 })
     }
 }
 
@@ -46,7 +49,7 @@ impl Indicator for Sma {
         } else {
             self.sum += value - leaving;
         }
-        Some(self.sum / self.period as f64)
+        Some(self.sum * self.inv)
     }
 
     fn reset(&mut self) {
@@ -66,21 +69,29 @@ impl Indicator for Sma {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn sma(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
-    // The streaming algorithm unrolled over the slice: the same sums in the same
-    // order (so the output is bit-identical), without the ring buffer.
     let period = at_least("period", period, 1)?;
     let mut out = warmup_column(values.len(), period - 1);
-    if values.len() < period {
-        return Ok(out);
+    sma_push(values, period, &mut out);
+    Ok(out)
+}
+
+/// Pushes onto `out` the SMA of `values` from the `period`-th value on (no
+/// warm-up cells; nothing when there are fewer than `period` values). `period`
+/// must be at least 1.
+///
+/// The streaming algorithm unrolled over the slice: the same sums in the same
+/// order (so the output is bit-identical), without the ring buffer.
+pub(crate) fn sma_push(values: &[f64], period: usize, out: &mut Vec<f64>) {
+    if values.len() < period || period == 0 {
+        return;
     }
-    let n = period as f64;
+    let inv = 1.0 / period as f64;
     let mut sum = values[..period].iter().fold(0.0, |sum, &v| sum + v);
-    out.push(sum / n);
+    out.push(sum * inv);
     out.extend(values[period..].iter().zip(values).map(|(&value, &leaving)| {
         sum += value - leaving;
-        sum / n
+        sum * inv
     }));
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,12 +8,18 @@ use crate::bar::Bar;
 
 /// The true range of `bar` given the previous close, compared in TA-Lib's order.
 pub(crate) fn true_range(bar: &Bar, prev_close: f64) -> f64 {
-    let mut greatest = bar.high - bar.low;
-    let to_high = (prev_close - bar.high).abs();
+    true_range_hl(bar.high, bar.low, prev_close)
+}
+
+/// [`true_range`] from the bar's high and low.
+#[inline]
+pub(crate) fn true_range_hl(high: f64, low: f64, prev_close: f64) -> f64 {
+    let mut greatest = high - low;
+    let to_high = (prev_close - high).abs();
     if to_high > greatest {
         greatest = to_high;
     }
-    let to_low = (prev_close - bar.low).abs();
+    let to_low = (prev_close - low).abs();
     if to_low > greatest {
         greatest = to_low;
     }

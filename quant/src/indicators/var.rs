@@ -25,6 +25,8 @@ pub(crate) struct Moments {
     shift: f64,
     sum: f64,
     sum_sq: f64,
+    /// `1 / period`: the means are the sums times this.
+    inv: f64,
 }
 
 impl Moments {
@@ -39,6 +41,7 @@ impl Moments {
             shift: 0.0,
             sum: 0.0,
             sum_sq: 0.0,
+            inv: 1.0 / period as f64,
         }
     }
 
@@ -48,7 +51,7 @@ impl Moments {
             self.shift = value;
         }
         let leaving = std::mem::replace(&mut self.window[self.slot], value);
-        self.slot = (self.slot + 1) % self.period;
+        self.slot = if self.slot + 1 == self.period { 0 } else { self.slot + 1 };
         if self.filled < self.period {
             self.filled += 1;
             let d = value - self.shift;
@@ -67,12 +70,7 @@ impl Moments {
                 self.sum_sq += d_in * d_in - d_out * d_out;
             }
         }
-        let p = self.period as f64;
-        let mean_d = self.sum / p;
-        let variance = self.sum_sq / p - mean_d * mean_d;
-        // Rounding can leave a flat window slightly negative (NaN stays NaN).
-        let variance = if variance < 0.0 { 0.0 } else { variance };
-        Some((self.shift + mean_d, variance))
+        Some(mean_variance(self.shift, self.sum, self.sum_sq, self.inv))
     }
 
     /// Moves the shift to `shift` and recomputes the sums from the window.
@@ -96,6 +94,55 @@ impl Moments {
 
     pub(crate) fn reset(&mut self) {
         *self = Self::new(self.period);
+    }
+}
+
+/// `(mean, variance)` from the shifted sums of a window (`inv` is
+/// `1 / period`).
+#[inline]
+fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64, f64) {
+    let mean_d = sum * inv;
+    let variance = sum_sq * inv - mean_d * mean_d;
+    // Rounding can leave a flat window slightly negative (NaN stays NaN).
+    let variance = if variance < 0.0 { 0.0 } else { variance };
+    (shift + mean_d, variance)
+}
+
+/// [`Moments::next`] unrolled over `values`: calls `each(mean, variance)` for
+/// every input from the `period`-th on, with the same operations in the same
+/// order (so the same bits). The streaming form rebases at every input whose
+/// position is `k * period - 1` (`k >= 2`), and its ring then holds exactly the
+/// last `period` inputs in input order, so the rebase sums the block of input
+/// that ends there.
+pub(crate) fn moments_each(values: &[f64], period: usize, mut each: impl FnMut(f64, f64)) {
+    let period = period.max(1);
+    if values.len() < period {
+        return;
+    }
+    let inv = 1.0 / period as f64;
+    let shifted_sums = |block: &[f64], shift: f64| {
+        block.iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
+            let d = x - shift;
+            (sum + d, sum_sq + d * d)
+        })
+    };
+    let mut shift = values[0];
+    let (mut sum, mut sum_sq) = shifted_sums(&values[..period], shift);
+    let (m, v) = mean_variance(shift, sum, sum_sq, inv);
+    each(m, v);
+    for (block, leaving) in values[period..].chunks(period).zip(values.chunks(period)) {
+        for (j, (&x, &out)) in block.iter().zip(leaving).enumerate() {
+            if j + 1 == period {
+                shift = x;
+                (sum, sum_sq) = shifted_sums(block, shift);
+            } else {
+                let (d_in, d_out) = (x - shift, out - shift);
+                sum += d_in - d_out;
+                sum_sq += d_in * d_in - d_out * d_out;
+            }
+            let (m, v) = mean_variance(shift, sum, sum_sq, inv);
+            each(m, v);
+        }
     }
 }
 

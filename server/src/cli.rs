@@ -64,6 +64,12 @@ pub enum Command {
         #[arg(long, default_value = "1d")]
         timeframe: quant::Timeframe,
     },
+    /// Manage the symbols Finstage stores.
+    Symbols {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: SymbolsAction,
+    },
     /// Inspect recorded scheduler runs.
     Runs {
         /// What to do with them.
@@ -103,5 +109,25 @@ pub enum RunsAction {
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+}
+
+/// `finstage symbols ...`
+#[derive(Debug, Subcommand)]
+pub enum SymbolsAction {
+    /// List every stored symbol.
+    List,
+    /// Add a symbol.
+    Add {
+        /// The ticker, e.g. AAPL.
+        symbol: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a symbol and all its bars.
+    Remove {
+        /// The ticker.
+        symbol: String,
     },
 }

@@ -192,3 +192,43 @@ pub async fn list_runs(
     }
     Ok(())
 }
+
+/// `finstage symbols list|add|remove`.
+///
+/// # Errors
+/// When the symbol is malformed, already present (add) or absent (remove), or
+/// the database fails.
+pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &mut impl Write) -> anyhow::Result<()> {
+    use crate::cli::SymbolsAction;
+    use crate::storage::symbols;
+    let db = open(config).await?;
+    let result = async {
+        match action {
+            SymbolsAction::List => {
+                for s in symbols::list(&db).await? {
+                    let label = if s.simulated { "  (simulated)" } else { "" };
+                    writeln!(out, "{:<12} {}{label}", s.symbol, s.name.unwrap_or_default())?;
+                }
+            }
+            SymbolsAction::Add { symbol, name } => {
+                let symbol = Symbol::parse(&symbol)?;
+                if symbols::get(&db, symbol.as_str()).await?.is_some() {
+                    anyhow::bail!("symbol {symbol} already exists");
+                }
+                symbols::upsert(&db, &symbol, name.as_deref(), false).await?;
+                writeln!(out, "added {symbol}")?;
+            }
+            SymbolsAction::Remove { symbol } => {
+                let symbol = Symbol::parse(&symbol)?;
+                if !symbols::delete(&db, symbol.as_str()).await? {
+                    anyhow::bail!("symbol {symbol} not found");
+                }
+                writeln!(out, "removed {symbol} and its bars")?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}

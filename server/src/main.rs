@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Import { csv, symbol, timeframe } => {
                 commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
             }
+            Command::Symbols { action } => commands::symbols(&config, action, &mut std::io::stdout()).await,
             Command::Runs { action: RunsAction::List { schedule, limit } } => {
                 commands::list_runs(&config, schedule.as_deref(), limit, &mut std::io::stdout()).await
             }

@@ -147,3 +147,24 @@ fn import_is_all_or_nothing_and_names_the_bad_line() {
     let again = finstage(&dir).args(["import", "--csv", "good.csv", "--symbol", "AAPL"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("(0 new or changed)"), "re-import is idempotent");
 }
+
+#[test]
+fn symbols_can_be_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| finstage(&dir).args(args).output().unwrap();
+    let out = run(&["symbols", "add", "aapl", "--name", "Apple"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "added AAPL\n");
+    let again = run(&["symbols", "add", "AAPL"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = run(&["symbols", "add", "no good"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("may only contain"));
+    let list = run(&["symbols", "list"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim_end(), "AAPL         Apple");
+    assert!(run(&["symbols", "remove", "AAPL"]).status.success());
+    let gone = run(&["symbols", "remove", "AAPL"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
+    assert_eq!(String::from_utf8_lossy(&run(&["symbols", "list"]).stdout), "");
+}

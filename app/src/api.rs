@@ -10,7 +10,8 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Chart, QuoteRow};
+use crate::live::protocol::NewsItem;
+use crate::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
 
 /// The most bars one chart request returns.
 pub const MAX_CHART_BARS: usize = 2_000;
@@ -47,21 +48,200 @@ impl FromServerFnError for ApiError {
 /// The watchlist with each symbol's latest price.
 #[server(prefix = "/api", endpoint = "watchlist")]
 pub async fn get_watchlist() -> Result<Vec<QuoteRow>, ApiError> {
-    ssr::backend()?.watchlist().await
+    ssr::reply(async move { ssr::backend()?.watchlist().await }.await)
 }
 
 /// The most recent `limit` bars of `symbol` in `timeframe` (default `1d`).
 #[server(prefix = "/api", endpoint = "chart")]
 pub async fn get_chart(symbol: String, timeframe: Option<String>, limit: Option<usize>) -> Result<Chart, ApiError> {
-    let timeframe = match timeframe.as_deref() {
-        None | Some("") => quant::Timeframe::D1,
-        Some(tf) => tf.parse().map_err(|e: quant::ParamError| ApiError::BadRequest(e.to_string()))?,
-    };
-    let limit = limit.unwrap_or(250);
-    if limit == 0 || limit > MAX_CHART_BARS {
-        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_CHART_BARS}")));
+    ssr::reply(
+        async move {
+            let timeframe = match timeframe.as_deref() {
+                None | Some("") => quant::Timeframe::D1,
+                Some(tf) => tf.parse().map_err(|e: quant::ParamError| ApiError::BadRequest(e.to_string()))?,
+            };
+            let limit = limit.unwrap_or(250);
+            if limit == 0 || limit > MAX_CHART_BARS {
+                return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_CHART_BARS}")));
+            }
+            ssr::backend()?.chart(&symbol.to_ascii_uppercase(), timeframe, limit).await
+        }
+        .await,
+    )
+}
+
+/// The most signals or headlines one request returns.
+pub const MAX_LIST: usize = 500;
+
+#[cfg_attr(not(feature = "ssr"), allow(dead_code, reason = "called from server function bodies"))]
+fn check_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIST}")));
     }
-    ssr::backend()?.chart(&symbol.to_ascii_uppercase(), timeframe, limit).await
+    Ok(limit)
+}
+
+/// The latest signals matching `query`, newest first.
+#[server(prefix = "/api", endpoint = "signals")]
+pub async fn get_signals(query: SignalQuery, limit: Option<usize>) -> Result<Vec<SignalRow>, ApiError> {
+    ssr::reply(
+        async move {
+            let limit = check_limit(limit, 100)?;
+            let query = SignalQuery {
+                symbol: query.symbol.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()),
+                strategy: query.strategy.filter(|s| !s.is_empty()),
+                ..query
+            };
+            ssr::backend()?.signals(query, limit).await
+        }
+        .await,
+    )
+}
+
+/// The latest headlines, of one symbol or of all, newest first.
+#[server(prefix = "/api", endpoint = "news")]
+pub async fn get_news(symbol: Option<String>, limit: Option<usize>) -> Result<Vec<NewsItem>, ApiError> {
+    ssr::reply(
+        async move {
+            let limit = check_limit(limit, 20)?;
+            let symbol = symbol.map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty());
+            ssr::backend()?.news(symbol, limit).await
+        }
+        .await,
+    )
+}
+
+/// Every strategy with its minimum quality.
+#[server(prefix = "/api", endpoint = "strategies")]
+pub async fn get_strategies() -> Result<Vec<StrategyRow>, ApiError> {
+    ssr::reply(async move { ssr::backend()?.strategies().await }.await)
+}
+
+/// Reads an optional form field: absent or blank is `None`.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code, reason = "called from server function bodies"))]
+fn field<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => {
+            text.parse().map(Some).map_err(|_| ApiError::BadRequest(format!("{name}: `{text}` is not a number")))
+        }
+    }
+}
+
+/// Changes whether a strategy runs and the minimum backtest quality its signals
+/// need. Form-shaped: blank minimums are removed, `enabled` is present when on.
+#[server(prefix = "/api", endpoint = "strategy")]
+pub async fn set_strategy(
+    name: String,
+    enabled: Option<String>,
+    min_trades: Option<String>,
+    min_win_rate: Option<String>,
+    min_profit_factor: Option<String>,
+    min_sharpe: Option<String>,
+) -> Result<StrategyRow, ApiError> {
+    ssr::reply(
+        async move {
+            let row = StrategyRow {
+                name,
+                summary: String::new(),
+                enabled: enabled.is_some_and(|v| v != "false"),
+                min_trades: field("min_trades", min_trades)?,
+                min_win_rate: field("min_win_rate", min_win_rate)?,
+                min_profit_factor: field("min_profit_factor", min_profit_factor)?,
+                min_sharpe: field("min_sharpe", min_sharpe)?,
+            };
+            let valid = |v: Option<f64>, lo: f64, hi: f64| v.is_none_or(|x| x.is_finite() && (lo..=hi).contains(&x));
+            if !valid(row.min_win_rate, 0.0, 1.0)
+                || !valid(row.min_profit_factor, 0.0, 1_000.0)
+                || !valid(row.min_sharpe, -100.0, 100.0)
+                || row.min_trades.is_some_and(|n| !(0..=1_000_000).contains(&n))
+            {
+                return Err(ApiError::BadRequest(
+                    "minimums: trades 0 to 1000000, win rate 0 to 1, profit factor 0 to 1000, Sharpe -100 to 100"
+                        .into(),
+                ));
+            }
+            ssr::backend()?.set_strategy(row).await
+        }
+        .await,
+    )
+}
+
+/// The linked Telegram chats and their subscriptions.
+#[server(prefix = "/api", endpoint = "telegram")]
+pub async fn get_telegram() -> Result<Vec<ChatSettings>, ApiError> {
+    ssr::reply(ssr::backend()?.telegram().await)
+}
+
+/// A one-time code: send `/start CODE` to the bot within 15 minutes to link that chat.
+#[server(prefix = "/api", endpoint = "telegram_code")]
+pub async fn new_link_code() -> Result<String, ApiError> {
+    ssr::reply(ssr::backend()?.link_code().await)
+}
+
+/// Changes one chat's settings (form-shaped): `op` is `link`, `unlink`,
+/// `subscribe`, `unsubscribe`, `quiet` (blank `value` turns quiet hours off),
+/// `mute` or `unmute`; `symbol` and `strategy` (blank: every strategy) name a
+/// subscription.
+#[server(prefix = "/api", endpoint = "telegram_chat")]
+pub async fn change_chat(
+    chat_id: String,
+    op: String,
+    symbol: Option<String>,
+    strategy: Option<String>,
+    value: Option<String>,
+) -> Result<(), ApiError> {
+    ssr::reply(
+        async move {
+            let chat_id: i64 = chat_id
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("chat id `{chat_id}` is not a number")))?;
+            let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            let change = match op.as_str() {
+                "link" => ChatChange::Link,
+                "unlink" => ChatChange::Unlink,
+                "mute" => ChatChange::Mute(true),
+                "unmute" => ChatChange::Mute(false),
+                "quiet" => ChatChange::Quiet(blank(value)),
+                "subscribe" | "unsubscribe" => {
+                    let symbol = blank(symbol).ok_or_else(|| ApiError::BadRequest("a symbol is required".into()))?;
+                    let strategy = blank(strategy);
+                    if let Some(name) = &strategy
+                        && !quant::strategies::CATALOG.iter().any(|e| e.name == name)
+                    {
+                        return Err(ApiError::BadRequest(format!("unknown strategy `{name}`")));
+                    }
+                    if op == "subscribe" {
+                        ChatChange::Subscribe(symbol.to_ascii_uppercase(), strategy)
+                    } else {
+                        ChatChange::Unsubscribe(symbol.to_ascii_uppercase(), strategy)
+                    }
+                }
+                other => return Err(ApiError::BadRequest(format!("unknown operation `{other}`"))),
+            };
+            ssr::backend()?.change_chat(chat_id, change).await
+        }
+        .await,
+    )
+}
+
+/// One change to a chat's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatChange {
+    /// Link the chat (the dashboard is the operator's).
+    Link,
+    /// Unlink it; its subscriptions go too.
+    Unlink,
+    /// Mute (`true`) or unmute alerts.
+    Mute(bool),
+    /// Quiet hours `HH:MM-HH:MM` (UTC), or off.
+    Quiet(Option<String>),
+    /// Subscribe to a symbol's signals, of one strategy or all.
+    Subscribe(String, Option<String>),
+    /// Remove that subscription.
+    Unsubscribe(String, Option<String>),
 }
 
 /// The server side of the server functions.
@@ -75,7 +255,9 @@ pub mod ssr {
     use quant::Timeframe;
 
     use super::ApiError;
-    use crate::model::{Chart, QuoteRow};
+    use super::ChatChange;
+    use crate::live::protocol::NewsItem;
+    use crate::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
 
     /// A boxed future, so that [`Backend`] can be used as a trait object.
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -92,10 +274,42 @@ pub mod ssr {
             timeframe: Timeframe,
             limit: usize,
         ) -> BoxFuture<'a, Result<Chart, ApiError>>;
+        /// The latest `limit` signals matching `query`, newest first.
+        fn signals(&self, query: SignalQuery, limit: usize) -> BoxFuture<'_, Result<Vec<SignalRow>, ApiError>>;
+        /// The latest `limit` headlines (of `symbol` when given), newest first.
+        fn news(&self, symbol: Option<String>, limit: usize) -> BoxFuture<'_, Result<Vec<NewsItem>, ApiError>>;
+        /// Every catalog strategy with its settings.
+        fn strategies(&self) -> BoxFuture<'_, Result<Vec<StrategyRow>, ApiError>>;
+        /// Stores a strategy's settings; `NotFound` for an unknown strategy.
+        fn set_strategy(&self, row: StrategyRow) -> BoxFuture<'_, Result<StrategyRow, ApiError>>;
+        /// The linked Telegram chats with their subscriptions.
+        fn telegram(&self) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>>;
+        /// A new one-time link code.
+        fn link_code(&self) -> BoxFuture<'_, Result<String, ApiError>>;
+        /// Applies a change to a chat; `NotFound` when it is not linked (except `Link`).
+        fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>>;
     }
 
     /// The backend handle the server puts into context.
     pub type SharedBackend = Arc<dyn Backend>;
+
+    /// Gives a failed call its HTTP status (400 bad request, 404 not found,
+    /// 500 otherwise; server functions answer 500 for every error by default).
+    pub fn reply<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(e) = &result
+            && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+        {
+            let status = match e {
+                ApiError::BadRequest(_) => leptos::server_fn::http_export::StatusCode::BAD_REQUEST,
+                ApiError::NotFound(_) => leptos::server_fn::http_export::StatusCode::NOT_FOUND,
+                ApiError::Internal | ApiError::Transport(_) => {
+                    leptos::server_fn::http_export::StatusCode::INTERNAL_SERVER_ERROR
+                }
+            };
+            response.set_status(status);
+        }
+        result
+    }
 
     /// The backend from context.
     ///

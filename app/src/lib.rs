@@ -55,6 +55,11 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <A href="/" attr:class="brand">"Finstage"</A>
                 <span class="tagline">"market data and trading signals"</span>
+                <nav class="mainnav">
+                    <A href="/">"Watchlist"</A>
+                    <A href="/signals">"Signals"</A>
+                    <A href="/settings">"Settings"</A>
+                </nav>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
@@ -63,6 +68,8 @@ pub fn App() -> impl IntoView {
                         path=(StaticSegment("symbol"), ParamSegment("symbol"))
                         view=pages::SymbolPage
                     />
+                    <Route path=StaticSegment("signals") view=pages::SignalsPage/>
+                    <Route path=StaticSegment("settings") view=pages::SettingsPage/>
                 </Routes>
             </main>
         </Router>

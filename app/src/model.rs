@@ -50,6 +50,62 @@ pub struct Chart {
     pub simulated: bool,
 }
 
+/// A stored signal and whether it met its strategy's minimum quality (and was sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRow {
+    /// The signal.
+    pub signal: crate::live::protocol::SignalEvent,
+    /// Whether it passed its quality bar.
+    pub passed: bool,
+}
+
+/// Which signals a page asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalQuery {
+    /// Only this symbol.
+    pub symbol: Option<String>,
+    /// Only this strategy.
+    pub strategy: Option<String>,
+    /// Only this timeframe.
+    pub timeframe: Option<Timeframe>,
+    /// Only signals that were sent.
+    pub passed_only: bool,
+}
+
+/// A strategy and the minimum backtest quality its signals need to be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyRow {
+    /// Catalog name.
+    pub name: String,
+    /// What it does.
+    pub summary: String,
+    /// Whether the live pipeline runs it.
+    pub enabled: bool,
+    /// Fewest backtest trades.
+    pub min_trades: Option<i64>,
+    /// Lowest backtest win rate, 0 to 1.
+    pub min_win_rate: Option<f64>,
+    /// Lowest backtest profit factor.
+    pub min_profit_factor: Option<f64>,
+    /// Lowest backtest Sharpe ratio.
+    pub min_sharpe: Option<f64>,
+}
+
+/// A Telegram chat linked to the service, with its subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// Telegram's chat id.
+    pub chat_id: i64,
+    /// The chat's title or user name, when known.
+    pub title: Option<String>,
+    /// Whether alerts are muted.
+    pub muted: bool,
+    /// Quiet hours, `HH:MM-HH:MM` UTC, when set.
+    pub quiet: Option<String>,
+    /// `(symbol, strategy)`; `None` strategy means every strategy.
+    pub subscriptions: Vec<(String, Option<String>)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

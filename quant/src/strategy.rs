@@ -5,6 +5,12 @@
 //! with a [`Signal`]. It sees nothing else: no later bar, no clock, no
 //! account. That is what makes a live signal reproducible by a backtest up to
 //! the same bar, and it makes look-ahead impossible by construction.
+//!
+//! Alongside its decision a strategy keeps the indicator values it decided on,
+//! read with [`Strategy::evidence`] after `next`: the live pipeline stores them
+//! with every `Buy` and `Sell`, so a person can see why it fired (the two
+//! averages of a crossover, the RSI and its levels, the close and the bands...).
+//! Evidence only reports; it never takes part in the decision.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,4 +38,14 @@ pub trait Strategy {
 
     /// Bars needed before the strategy can emit anything but [`Signal::Hold`].
     fn warmup(&self) -> usize;
+
+    /// The indicator values the last call to `next` decided on, named for a person
+    /// (e.g. `[("fast", 101.2), ("slow", 100.7)]` for a moving-average cross), in a
+    /// fixed order. Empty before the strategy has values (warm-up) and after `reset`.
+    ///
+    /// Names are short snake_case words, the same for every bar of a strategy; a
+    /// value that is missing on a bar (one rule of several still warming up) or not
+    /// finite is left out rather than reported. On every bar where `next` returned
+    /// `Buy` or `Sell` the evidence is non-empty.
+    fn evidence(&self) -> Vec<(&'static str, f64)>;
 }

@@ -9,13 +9,15 @@ use quant::Timeframe;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cache::MarketCache;
 use crate::jobs::{JobError, Registry};
+use crate::pipeline::Pipeline;
 use crate::providers::HistoryRequest;
 use crate::providers::remote::{Remote, RemoteKind};
 use crate::providers::simulated;
 use crate::storage::bars::{self, NewBar};
 use crate::storage::jobs::NewJob;
-use crate::storage::{Db, symbols};
+use crate::storage::{Db, stats, symbols};
 use crate::symbol::Symbol;
 
 /// The job kind.
@@ -121,13 +123,24 @@ impl Backfill {
     }
 }
 
-/// Registers the backfill handler.
-pub fn register(registry: &mut Registry, db: Db, remote: Remote) {
+/// Registers the backfill handler. When a backfill changes bars, the symbol's
+/// cached figures are dropped, its daily figures recomputed, and the signal
+/// pipeline (if any) warms the symbol's series up again from the new history.
+pub fn register(registry: &mut Registry, db: Db, remote: Remote, cache: MarketCache, pipeline: Option<Pipeline>) {
     registry.register(KIND, move |payload: Value| {
-        let (db, remote) = (db.clone(), remote.clone());
+        let (db, remote, cache, pipeline) = (db.clone(), remote.clone(), cache.clone(), pipeline.clone());
         async move {
             let backfill: Backfill = serde_json::from_value(payload).map_err(|e| JobError::Payload(e.to_string()))?;
             let changed = backfill.run(&db, &remote).await?;
+            if changed > 0 {
+                cache.bars_landed(backfill.symbol.as_str());
+                if let Some(pipeline) = &pipeline {
+                    pipeline.invalidate(backfill.symbol.as_str()).await;
+                }
+                if backfill.timeframe == Timeframe::D1 {
+                    stats::refresh(&db, backfill.symbol.as_str(), crate::jobs::now_ms()).await?;
+                }
+            }
             tracing::info!(symbol = %backfill.symbol, changed, "backfill written");
             Ok(())
         }

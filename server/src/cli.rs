@@ -52,6 +52,34 @@ pub enum Command {
         #[arg(long, default_value = "1d")]
         timeframe: quant::Timeframe,
     },
+    /// Work the durable job queue (backfills) without serving HTTP; run several
+    /// to share the work (PostgreSQL for several processes).
+    Worker {
+        /// Concurrent workers in this process.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// List gaps in a symbol's stored bars; `--fill` queues backfills for them.
+    Gaps {
+        /// The symbol.
+        #[arg(long)]
+        symbol: String,
+        /// The bars' timeframe.
+        #[arg(long, default_value = "1d")]
+        timeframe: quant::Timeframe,
+        /// How many days back to look.
+        #[arg(long, default_value_t = 3_650)]
+        days: u32,
+        /// Queue a backfill per gap from this provider.
+        #[arg(long, value_enum, value_name = "PROVIDER")]
+        fill: Option<crate::backfill::Source>,
+    },
+    /// The Telegram bot's linked chats.
+    Telegram {
+        /// What to do.
+        #[command(subcommand)]
+        action: TelegramAction,
+    },
     /// Import bars from a CSV file (all or nothing).
     Import {
         /// CSV file with OHLCV bars (the format of `indicators` and `backtest`).
@@ -81,6 +109,20 @@ pub enum Command {
         /// What to do with it.
         #[command(subcommand)]
         action: JobsAction,
+    },
+}
+
+/// `finstage telegram ...`
+#[derive(Debug, Subcommand)]
+pub enum TelegramAction {
+    /// Print a one-time code (valid 15 minutes); send `/start CODE` to the bot to link that chat.
+    Link,
+    /// List linked chats.
+    Chats,
+    /// Unlink a chat (its subscriptions go with it).
+    Unlink {
+        /// The chat id.
+        chat_id: i64,
     },
 }
 

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use quant::Timeframe;
 
 use crate::backfill::{self, Backfill, Source};
+use crate::cache::MarketCache;
 use crate::config::Config;
 use crate::jobs::{self, Registry, Step};
 use crate::providers::remote::Remote;
@@ -54,7 +55,7 @@ pub async fn backfill(
     let id = queue::enqueue(&db, &job, jobs::now_ms()).await?;
     let remote = Remote::from_config(&config.providers)?;
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone(), remote);
+    backfill::register(&mut registry, db.clone(), remote, MarketCache::new(&config.cache), None);
     let worker = format!("cli-{}", std::process::id());
     let outcome = loop {
         let current = queue::get(&db, id).await?.context("the job disappeared")?;
@@ -72,6 +73,62 @@ pub async fn backfill(
         anyhow::bail!("backfill job {id} failed: {}", outcome.last_error.unwrap_or_default());
     }
     writeln!(out, "backfill job {id} done: {} {} {from}..{to} from {source:?}", request.symbol, timeframe)?;
+    Ok(())
+}
+
+/// `finstage worker`: works the durable job queue with `workers` workers until
+/// SIGTERM or Ctrl-C; each finishes its job in hand first. Several workers (in
+/// several processes, on PostgreSQL on several hosts) share one queue safely.
+///
+/// # Errors
+/// When the database cannot be opened.
+pub async fn worker(config: &Config, workers: usize, out: &mut impl Write) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    let remote = Remote::from_config(&config.providers)?;
+    let mut registry = Registry::default();
+    backfill::register(&mut registry, db.clone(), remote, MarketCache::new(&config.cache), None);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner_config = jobs::RunnerConfig { workers, ..jobs::RunnerConfig::default() };
+    let runner = tokio::spawn(jobs::run(db.clone(), registry, runner_config, shutdown.clone()));
+    writeln!(out, "worker {} consuming jobs from {} with {workers} workers", std::process::id(), config.database_url)?;
+    out.flush()?;
+    crate::serve::wait_for_signal(shutdown.clone()).await;
+    runner.await.context("job runner panicked")?;
+    db.close().await;
+    Ok(())
+}
+
+/// `finstage gaps`: lists the gaps in a symbol's stored bars over the last
+/// `days` days; with `fill`, queues a backfill per gap (run by a server or a worker).
+///
+/// # Errors
+/// When the arguments are invalid or the database fails.
+pub async fn gaps(
+    config: &Config,
+    symbol: &str,
+    timeframe: Timeframe,
+    days: u32,
+    fill: Option<Source>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let symbol = Symbol::parse(symbol)?;
+    let db = open(config).await?;
+    let to = chrono::Utc::now().timestamp();
+    let from = to - i64::from(days) * 86_400;
+    let found = crate::gaps::scan(&db, symbol.as_str(), timeframe, from, to).await?;
+    writeln!(out, "{} gaps in {symbol} {timeframe} bars over the last {days} days", found.len())?;
+    for gap in &found {
+        let (first, last) = gap.days();
+        write!(out, "{first}..{last}  {} missing", gap.missing)?;
+        if let Some(source) = fill {
+            let request =
+                Backfill { symbol: symbol.clone(), timeframe, from: first, to: last, source, seed: config.sim.seed };
+            let id = queue::enqueue(&db, &request.job()?, jobs::now_ms()).await?;
+            write!(out, "  backfill job {id} queued")?;
+        }
+        writeln!(out)?;
+    }
+    db.close().await;
     Ok(())
 }
 
@@ -229,6 +286,45 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
         Ok(())
     }
     .await;
+    db.close().await;
+    result
+}
+
+/// `finstage telegram link | chats | unlink CHAT`.
+///
+/// # Errors
+/// When the database fails or the chat is not linked.
+pub async fn telegram(config: &Config, action: crate::cli::TelegramAction, out: &mut impl Write) -> anyhow::Result<()> {
+    use crate::cli::TelegramAction;
+    use crate::storage::telegram as tg;
+    let db = open(config).await?;
+    let result = match action {
+        TelegramAction::Link => {
+            let code = tg::create_link_code(&db, jobs::now_ms()).await?;
+            writeln!(out, "send this to the bot within 15 minutes to link a chat:\n/start {code}")?;
+            Ok(())
+        }
+        TelegramAction::Chats => {
+            let chats = tg::list_chats(&db).await?;
+            if chats.is_empty() {
+                writeln!(out, "no linked chats")?;
+            }
+            for c in chats {
+                let quiet = c.quiet.map(|q| format!(" quiet {q}")).unwrap_or_default();
+                let muted = if c.muted { " muted" } else { "" };
+                writeln!(out, "{}  {}{muted}{quiet}", c.chat_id, c.title.unwrap_or_default())?;
+            }
+            Ok(())
+        }
+        TelegramAction::Unlink { chat_id } => {
+            if tg::unlink(&db, chat_id).await? {
+                writeln!(out, "chat {chat_id} unlinked")?;
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("chat {chat_id} is not linked"))
+            }
+        }
+    };
     db.close().await;
     result
 }

@@ -42,21 +42,95 @@ pub struct Config {
     pub providers: ProvidersConfig,
     /// Periodic work.
     pub schedule: ScheduleConfig,
+    /// In-process caches of quotes and indicator series.
+    pub cache: crate::cache::CacheConfig,
+    /// The news crawler.
+    pub news: NewsConfig,
+    /// The live signal pipeline.
+    pub signals: SignalsConfig,
+    /// The Telegram bot.
+    pub telegram: crate::telegram::TelegramConfig,
 }
 
-/// Periodic work (used by `feed = "yahoo"`).
+/// The live signal pipeline (section `signals`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// Run the strategies on closed bars.
+    pub enabled: bool,
+    /// Timeframes followed; empty means the feed's own: `sim.interval` and `1d`
+    /// for the simulator, `1d` for Yahoo.
+    pub timeframes: Vec<Timeframe>,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        Self { enabled: true, timeframes: Vec::new() }
+    }
+}
+
+/// The news crawler (section `news`). Off by default: it needs the internet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewsConfig {
+    /// Run the `news` schedule.
+    pub enabled: bool,
+    /// Seconds between crawls.
+    pub every_secs: u64,
+    /// Feeds fetched at once.
+    pub concurrency: usize,
+    /// Yahoo's per-symbol headline feed; `?s=SYMBOL&region=US&lang=en-US` is appended.
+    pub yahoo_base: String,
+    /// Economy-wide (or other) feeds: `{ name = "fed", url = "https://...", symbols = [] }`.
+    pub feeds: Vec<crate::news::NewsSource>,
+}
+
+impl Default for NewsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            every_secs: 900,
+            concurrency: 4,
+            yahoo_base: crate::news::YAHOO_HEADLINES.into(),
+            feeds: Vec::new(),
+        }
+    }
+}
+
+/// Periodic work. `quote_refresh` runs with `feed = "yahoo"`; `daily_backfill`
+/// and `all_time_high` run with any feed but `none`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     /// Seconds between quote refreshes.
     pub quote_refresh_secs: u64,
-    /// Symbols refreshed at once.
+    /// Symbols processed at once by each schedule.
     pub concurrency: usize,
+    /// When the daily backfill and the all-time-high update run, `HH:MM` UTC.
+    pub daily_at: String,
+    /// Days back the daily backfill re-reads every day (late corrections).
+    pub backfill_days: u32,
+    /// Days back the daily backfill looks for gaps to fill.
+    pub gap_scan_days: u32,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { quote_refresh_secs: 60, concurrency: 8 }
+        Self {
+            quote_refresh_secs: 60,
+            concurrency: 8,
+            daily_at: "22:30".into(),
+            backfill_days: 7,
+            gap_scan_days: 3_650,
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// `daily_at` as a time of day (validated at load).
+    #[must_use]
+    pub fn daily_time(&self) -> chrono::NaiveTime {
+        chrono::NaiveTime::parse_from_str(&self.daily_at, "%H:%M").unwrap_or_default()
     }
 }
 
@@ -198,6 +272,10 @@ impl Default for Config {
             sim: SimConfig::default(),
             providers: ProvidersConfig::default(),
             schedule: ScheduleConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
+            news: NewsConfig::default(),
+            signals: SignalsConfig::default(),
+            telegram: crate::telegram::TelegramConfig::default(),
         }
     }
 }
@@ -243,6 +321,22 @@ impl Config {
         Self::from_figment(&figment)
     }
 
+    /// The timeframes the signal pipeline follows (see [`SignalsConfig::timeframes`]).
+    #[must_use]
+    pub fn signal_timeframes(&self) -> Vec<Timeframe> {
+        if !self.signals.enabled {
+            return Vec::new();
+        }
+        if !self.signals.timeframes.is_empty() {
+            return self.signals.timeframes.clone();
+        }
+        match self.feed {
+            Feed::Sim => vec![self.sim.interval, Timeframe::D1],
+            Feed::Yahoo => vec![Timeframe::D1],
+            Feed::None => Vec::new(),
+        }
+    }
+
     /// Extracts and validates a configuration from any figment (tests build their own).
     ///
     /// # Errors
@@ -277,6 +371,30 @@ impl Config {
                 ),
             });
         }
+        if chrono::NaiveTime::parse_from_str(&self.schedule.daily_at, "%H:%M").is_err() {
+            return Err(ConfigError::Invalid {
+                key: "schedule.daily_at",
+                message: format!("`{}` is not a time of day HH:MM (UTC)", self.schedule.daily_at),
+            });
+        }
+        if self.schedule.concurrency == 0 || self.schedule.quote_refresh_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "schedule",
+                message: "concurrency and quote_refresh_secs must be at least 1".into(),
+            });
+        }
+        if self.news.every_secs == 0 || self.news.concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                key: "news",
+                message: "every_secs and concurrency must be at least 1".into(),
+            });
+        }
+        if !(self.news.yahoo_base.starts_with("http://") || self.news.yahoo_base.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "news.yahoo_base",
+                message: format!("`{}` is not an http(s) URL", self.news.yahoo_base),
+            });
+        }
         if self.watchlist.is_empty() && self.feed == Feed::Sim {
             return Err(ConfigError::Invalid {
                 key: "watchlist",
@@ -302,6 +420,7 @@ impl Config {
                 message: format!("`{bad}` is not a symbol"),
             });
         }
+        self.telegram.validate()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return Err(ConfigError::Invalid { key: "log", message: e.to_string() });
         }

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use app::api::ApiError;
+use app::api::ChatChange;
 use app::api::ssr::{Backend, BoxFuture};
-use app::model::{Chart, QuoteRow};
+use app::live::protocol::NewsItem;
+use app::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
 use quant::Timeframe;
 
 use crate::bus::Bus;
+use crate::cache::MarketCache;
 use crate::state::AppState;
 use crate::storage::symbols::SymbolRow;
 use crate::storage::{Db, StorageError, bars, symbols};
@@ -19,6 +22,8 @@ use crate::symbol::Symbol;
 pub struct DashboardData {
     db: Db,
     bus: Bus,
+    cache: MarketCache,
+    pipeline: Option<crate::pipeline::Pipeline>,
     watchlist: Arc<Vec<Symbol>>,
 }
 
@@ -26,7 +31,13 @@ impl DashboardData {
     /// Serves the configured watchlist from the state's database.
     #[must_use]
     pub fn new(state: &AppState) -> Self {
-        Self { db: state.db.clone(), bus: state.bus.clone(), watchlist: Arc::new(state.config.watchlist.clone()) }
+        Self {
+            db: state.db.clone(),
+            bus: state.bus.clone(),
+            cache: state.cache.clone(),
+            pipeline: state.pipeline.clone(),
+            watchlist: Arc::new(state.config.watchlist.clone()),
+        }
     }
 
     async fn rows(&self) -> Result<Vec<QuoteRow>, StorageError> {
@@ -39,7 +50,7 @@ impl DashboardData {
     }
 
     async fn quote(&self, info: SymbolRow) -> Result<Option<QuoteRow>, StorageError> {
-        crate::quotes::latest(&self.db, &self.bus, info).await
+        crate::quotes::latest(&self.db, &self.bus, &self.cache, info).await
     }
 
     async fn chart_of(
@@ -56,6 +67,131 @@ impl DashboardData {
         let (symbol, name, simulated) = (info.symbol.clone(), info.name.clone(), info.simulated);
         let quote = self.quote(info).await?;
         Ok(Ok(Chart { symbol, name, timeframe, timeframes, bars, quote, simulated }))
+    }
+}
+
+impl DashboardData {
+    async fn signals_of(&self, query: SignalQuery, limit: usize) -> Result<Vec<SignalRow>, StorageError> {
+        let filter = crate::storage::signals::SignalFilter {
+            symbol: query.symbol.as_deref(),
+            strategy: query.strategy.as_deref(),
+            timeframe: query.timeframe,
+            passed_only: query.passed_only,
+            before_id: None,
+        };
+        let rows = crate::storage::signals::list(&self.db, &filter, limit).await?;
+        Ok(rows.into_iter().map(|s| SignalRow { signal: s.event, passed: s.passed }).collect())
+    }
+
+    async fn news_of(&self, symbol: Option<String>, limit: usize) -> Result<Vec<NewsItem>, StorageError> {
+        let rows = crate::storage::news::list(&self.db, symbol.as_deref(), None, limit).await?;
+        Ok(rows.iter().map(crate::news::live_item).collect())
+    }
+
+    async fn strategy_rows(&self) -> Result<Vec<StrategyRow>, StorageError> {
+        let stored = crate::storage::signals::settings(&self.db).await?;
+        Ok(quant::strategies::CATALOG
+            .iter()
+            .map(|entry| {
+                let s = stored
+                    .iter()
+                    .find(|s| s.strategy == entry.name)
+                    .cloned()
+                    .unwrap_or_else(|| crate::storage::signals::StrategySetting::default_for(entry.name));
+                StrategyRow {
+                    name: entry.name.to_owned(),
+                    summary: entry.summary.to_owned(),
+                    enabled: s.enabled,
+                    min_trades: s.min_trades,
+                    min_win_rate: s.min_win_rate,
+                    min_profit_factor: s.min_profit_factor,
+                    min_sharpe: s.min_sharpe,
+                }
+            })
+            .collect())
+    }
+
+    async fn store_strategy(&self, row: StrategyRow) -> Result<Result<StrategyRow, ApiError>, StorageError> {
+        let Some(entry) = quant::strategies::CATALOG.iter().find(|e| e.name == row.name) else {
+            return Ok(Err(ApiError::NotFound(format!("strategy {}", row.name))));
+        };
+        let mut setting = crate::storage::signals::settings(&self.db)
+            .await?
+            .into_iter()
+            .find(|s| s.strategy == entry.name)
+            .unwrap_or_else(|| crate::storage::signals::StrategySetting::default_for(entry.name));
+        setting.enabled = row.enabled;
+        setting.min_trades = row.min_trades;
+        setting.min_win_rate = row.min_win_rate;
+        setting.min_profit_factor = row.min_profit_factor;
+        setting.min_sharpe = row.min_sharpe;
+        crate::storage::signals::put_setting(&self.db, &setting, crate::jobs::now_ms()).await?;
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.reload().await?;
+        }
+        Ok(Ok(StrategyRow { summary: entry.summary.to_owned(), ..row }))
+    }
+}
+
+impl DashboardData {
+    async fn chats(&self) -> Result<Vec<ChatSettings>, StorageError> {
+        use crate::storage::telegram as tg;
+        let mut out = Vec::new();
+        for chat in tg::list_chats(&self.db).await? {
+            let subscriptions =
+                tg::subscriptions(&self.db, chat.chat_id).await?.into_iter().map(|s| (s.symbol, s.strategy)).collect();
+            out.push(ChatSettings {
+                chat_id: chat.chat_id,
+                title: chat.title,
+                muted: chat.muted,
+                quiet: chat.quiet.map(|q| q.to_string()),
+                subscriptions,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn apply(&self, chat_id: i64, change: ChatChange) -> Result<Result<(), ApiError>, StorageError> {
+        use crate::storage::telegram as tg;
+        let now = crate::jobs::now_ms();
+        if change == ChatChange::Link {
+            tg::link_chat(&self.db, chat_id, None, now).await?;
+            return Ok(Ok(()));
+        }
+        if tg::get_chat(&self.db, chat_id).await?.is_none() {
+            return Ok(Err(ApiError::NotFound(format!("chat {chat_id} is not linked"))));
+        }
+        match change {
+            ChatChange::Link => {}
+            ChatChange::Unlink => {
+                tg::unlink(&self.db, chat_id).await?;
+            }
+            ChatChange::Mute(muted) => {
+                tg::set_muted(&self.db, chat_id, muted).await?;
+            }
+            ChatChange::Quiet(text) => {
+                let quiet = match text.as_deref() {
+                    None => None,
+                    Some(t) => match tg::QuietHours::parse(t) {
+                        Ok(q) => Some(q),
+                        Err(e) => return Ok(Err(ApiError::BadRequest(e))),
+                    },
+                };
+                tg::set_quiet(&self.db, chat_id, quiet).await?;
+            }
+            ChatChange::Subscribe(symbol, strategy) => {
+                let symbol = match Symbol::parse(&symbol) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(ApiError::BadRequest(e.to_string()))),
+                };
+                tg::subscribe(&self.db, chat_id, symbol.as_str(), strategy.as_deref(), now).await?;
+            }
+            ChatChange::Unsubscribe(symbol, strategy) => {
+                let strategy = strategy.as_deref().unwrap_or(tg::ANY_STRATEGY);
+                tg::unsubscribe(&self.db, chat_id, Some(&symbol), Some(strategy)).await?;
+            }
+        }
+        Ok(Ok(()))
     }
 }
 
@@ -80,5 +216,50 @@ impl Backend for DashboardData {
             let symbol = Symbol::parse(symbol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             self.chart_of(symbol.as_str(), timeframe, limit).await.map_err(internal)?
         })
+    }
+
+    fn signals(&self, query: SignalQuery, limit: usize) -> BoxFuture<'_, Result<Vec<SignalRow>, ApiError>> {
+        Box::pin(async move {
+            if let Some(symbol) = &query.symbol {
+                Symbol::parse(symbol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            }
+            if let Some(name) = &query.strategy
+                && !quant::strategies::CATALOG.iter().any(|e| e.name == name)
+            {
+                return Err(ApiError::BadRequest(format!("unknown strategy `{name}`")));
+            }
+            self.signals_of(query, limit).await.map_err(internal)
+        })
+    }
+
+    fn news(&self, symbol: Option<String>, limit: usize) -> BoxFuture<'_, Result<Vec<NewsItem>, ApiError>> {
+        Box::pin(async move {
+            if let Some(symbol) = &symbol {
+                Symbol::parse(symbol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            }
+            self.news_of(symbol, limit).await.map_err(internal)
+        })
+    }
+
+    fn strategies(&self) -> BoxFuture<'_, Result<Vec<StrategyRow>, ApiError>> {
+        Box::pin(async move { self.strategy_rows().await.map_err(internal) })
+    }
+
+    fn set_strategy(&self, row: StrategyRow) -> BoxFuture<'_, Result<StrategyRow, ApiError>> {
+        Box::pin(async move { self.store_strategy(row).await.map_err(internal)? })
+    }
+
+    fn telegram(&self) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>> {
+        Box::pin(async move { self.chats().await.map_err(internal) })
+    }
+
+    fn link_code(&self) -> BoxFuture<'_, Result<String, ApiError>> {
+        Box::pin(async move {
+            crate::storage::telegram::create_link_code(&self.db, crate::jobs::now_ms()).await.map_err(internal)
+        })
+    }
+
+    fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>> {
+        Box::pin(async move { self.apply(chat_id, change).await.map_err(internal)? })
     }
 }

@@ -15,7 +15,9 @@ use quant::{Bar, Timeframe};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
+use crate::cache::MarketCache;
 use crate::config::SimConfig;
+use crate::pipeline::Pipeline;
 use crate::providers::simulated::{self, Walker};
 use crate::storage::bars::{self, NewBar};
 use crate::storage::{Db, StorageError, symbols};
@@ -31,6 +33,33 @@ const KNOWN_NAMES: &[(&str, &str)] = &[
     ("SPY", "S&P 500 ETF"),
     ("BTC-USD", "Bitcoin"),
 ];
+
+/// Where a feed's output goes besides the database.
+#[derive(Debug, Clone)]
+pub struct Outlets {
+    /// Live events.
+    pub bus: Bus,
+    /// Cached figures to invalidate.
+    pub cache: MarketCache,
+    /// The signal pipeline, with the timeframes it follows.
+    pub pipeline: Option<(Pipeline, Vec<Timeframe>)>,
+}
+
+impl Outlets {
+    /// Feeds closed bars of followed timeframes to the pipeline; failures are
+    /// logged (the bars are stored; the next bar of the series carries on).
+    pub async fn signals(&self, closed: Vec<(Symbol, Timeframe, Bar)>) {
+        let Some((pipeline, timeframes)) = &self.pipeline else { return };
+        for (symbol, timeframe, bar) in closed {
+            if !timeframes.contains(&timeframe) {
+                continue;
+            }
+            if let Err(e) = pipeline.on_closed_bar(symbol.as_str(), timeframe, bar).await {
+                tracing::error!(%symbol, %timeframe, error = %e, "signal pipeline failed on a bar");
+            }
+        }
+    }
+}
 
 /// Per-symbol live state of the simulator.
 #[derive(Debug)]
@@ -61,22 +90,19 @@ pub async fn backfill(db: &Db, watchlist: &[Symbol], sim: &SimConfig, now: DateT
     Ok(written)
 }
 
-/// Backfills, then emits live bars until `shutdown` is cancelled.
+/// Emits live bars until `shutdown` is cancelled (history is [`backfill`]ed first, by the caller).
 ///
 /// # Errors
-/// [`StorageError`] when the backfill fails; live-tick write failures are logged
-/// and the tick is skipped.
+/// [`StorageError`] when the stored state cannot be read at start; live-tick
+/// write failures are logged and the tick is skipped.
 pub async fn run_simulated(
     db: Db,
-    bus: Bus,
+    outlets: Outlets,
     watchlist: Vec<Symbol>,
     sim: SimConfig,
     shutdown: CancellationToken,
 ) -> Result<(), StorageError> {
     let started = Utc::now();
-    let written = backfill(&db, &watchlist, &sim, started).await?;
-    tracing::info!(symbols = watchlist.len(), written, days = sim.history_days, "simulated history backfilled");
-
     let interval = sim.interval;
     let mut tapes = HashMap::with_capacity(watchlist.len());
     for symbol in &watchlist {
@@ -91,7 +117,7 @@ pub async fn run_simulated(
             () = tokio::time::sleep(wait) => {}
         }
         let bar_ts = next_close_ms / 1000 - interval.seconds();
-        if let Err(e) = tick(&db, &bus, &watchlist, &mut tapes, interval, bar_ts).await {
+        if let Err(e) = tick(&db, &outlets, &watchlist, &mut tapes, interval, bar_ts).await {
             tracing::error!(error = %e, "simulated tick not stored; skipping it");
         }
     }
@@ -119,19 +145,21 @@ async fn resume(db: &Db, symbol: &Symbol, sim: &SimConfig, now: DateTime<Utc>) -
 /// One interval: generate, store, then publish.
 async fn tick(
     db: &Db,
-    bus: &Bus,
+    outlets: &Outlets,
     watchlist: &[Symbol],
     tapes: &mut HashMap<Symbol, Tape>,
     interval: Timeframe,
     bar_ts: i64,
 ) -> Result<(), StorageError> {
     let mut produced = Vec::with_capacity(watchlist.len());
+    let mut days_closed = Vec::new();
     for symbol in watchlist {
         let Some(tape) = tapes.get_mut(symbol) else { continue };
         let bar = tape.walker.next_bar(bar_ts, interval.seconds() as f64);
         let day = Timeframe::D1.bucket_start(bar_ts);
         if let Some(done) = tape.today.filter(|t| t.ts != day) {
             tape.prev_close = Some(done.close);
+            days_closed.push((symbol, done));
         }
         let daily = simulated::roll_into_daily(tape.today, &bar);
         tape.today = Some(daily);
@@ -147,11 +175,21 @@ async fn tick(
         })
         .collect();
     bars::upsert(db, &rows).await?;
-    for (symbol, bar, daily, prev_close) in produced {
+    let Outlets { bus, cache, .. } = outlets;
+    for (symbol, bar, daily, prev_close) in &produced {
+        cache.bars_landed(symbol.as_str());
         let symbol = symbol.as_str().to_owned();
-        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: interval, bar });
-        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: Timeframe::D1, bar: daily });
-        bus.publish_quote(Quote { symbol, price: bar.close, prev_close, ts: bar.ts + interval.seconds() });
+        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: interval, bar: *bar });
+        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: Timeframe::D1, bar: *daily });
+        bus.publish_quote(Quote { symbol, price: bar.close, prev_close: *prev_close, ts: bar.ts + interval.seconds() });
     }
+    // Signals after publishing: the interval bar just closed; a daily bar closed
+    // when this bar opened a new day.
+    let closed: Vec<(Symbol, Timeframe, Bar)> = days_closed
+        .into_iter()
+        .map(|(symbol, done)| (symbol.clone(), Timeframe::D1, done))
+        .chain(produced.iter().map(|(symbol, bar, _, _)| ((*symbol).clone(), interval, *bar)))
+        .collect();
+    outlets.signals(closed).await;
     Ok(())
 }

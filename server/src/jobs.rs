@@ -112,7 +112,8 @@ pub enum Step {
 /// [`StorageError`] when the queue itself cannot be read or written.
 pub async fn run_once(db: &Db, registry: &Registry, worker: &str) -> Result<Step, StorageError> {
     jobs::reap(db, now_ms()).await?;
-    let Some(job) = jobs::claim(db, worker, now_ms(), LEASE_GRACE_MS).await? else {
+    let kinds: Vec<String> = registry.handlers.keys().cloned().collect();
+    let Some(job) = jobs::claim_of(db, worker, now_ms(), LEASE_GRACE_MS, Some(&kinds)).await? else {
         return Ok(Step::Idle);
     };
     let outcome = execute(registry, &job).await;

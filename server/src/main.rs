@@ -36,6 +36,11 @@ fn main() -> ExitCode {
             Command::Import { csv, symbol, timeframe } => {
                 commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
             }
+            Command::Worker { workers } => commands::worker(&config, workers, &mut std::io::stdout()).await,
+            Command::Gaps { symbol, timeframe, days, fill } => {
+                commands::gaps(&config, &symbol, timeframe, days, fill, &mut std::io::stdout()).await
+            }
+            Command::Telegram { action } => commands::telegram(&config, action, &mut std::io::stdout()).await,
             Command::Symbols { action } => commands::symbols(&config, action, &mut std::io::stdout()).await,
             Command::Runs { action: RunsAction::List { schedule, limit } } => {
                 commands::list_runs(&config, schedule.as_deref(), limit, &mut std::io::stdout()).await

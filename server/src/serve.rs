@@ -14,8 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backfill::{Backfill, Source};
 use crate::config::{Config, Feed};
+use crate::feed::Outlets;
 use crate::http;
 use crate::jobs::{self, Registry, RunnerConfig};
+use crate::pipeline::Pipeline;
+use crate::scheduler::DailyBackfill;
 use crate::state::AppState;
 use crate::storage::Db;
 use crate::storage::jobs as queue;
@@ -32,35 +35,115 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let state = AppState::new(config, db.clone(), shutdown.clone());
 
-    let feed = match state.config.feed {
-        Feed::Sim => Some(tokio::spawn(feed::run_simulated(
-            db.clone(),
-            state.bus.clone(),
-            state.config.watchlist.clone(),
-            state.config.sim.clone(),
-            shutdown.clone(),
-        ))),
-        Feed::Yahoo => {
-            enqueue_yahoo_history(&db, &state.config).await.context("queueing the Yahoo history backfill")?;
-            let schedule = scheduler::quote_refresh(
+    let config = state.config.clone();
+    let schedule = &config.schedule;
+    let mut schedules = Vec::new();
+    let timeframes = config.signal_timeframes();
+    let pipeline = if timeframes.is_empty() {
+        None
+    } else {
+        Some(Pipeline::load(db.clone(), state.bus.clone()).await.context("loading the signal pipeline")?)
+    };
+    let mut state = state;
+    state.pipeline.clone_from(&pipeline);
+    let outlets = Outlets {
+        bus: state.bus.clone(),
+        cache: state.cache.clone(),
+        pipeline: pipeline.clone().map(|p| (p, timeframes.clone())),
+    };
+    let feed = match config.feed {
+        Feed::Sim => {
+            let written = feed::backfill(&db, &config.watchlist, &config.sim, chrono::Utc::now())
+                .await
+                .context("writing the simulated history")?;
+            config.watchlist.iter().for_each(|s| state.cache.bars_landed(s.as_str()));
+            tracing::info!(symbols = config.watchlist.len(), written, "simulated history backfilled");
+            Some(tokio::spawn(feed::run_simulated(
                 db.clone(),
-                state.bus.clone(),
+                outlets.clone(),
+                config.watchlist.clone(),
+                config.sim.clone(),
+                shutdown.clone(),
+            )))
+        }
+        Feed::Yahoo => {
+            enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
+            schedules.push(scheduler::quote_refresh(
+                db.clone(),
+                outlets.clone(),
                 state.remote.clone(),
-                state.config.watchlist.clone(),
-                Duration::from_secs(state.config.schedule.quote_refresh_secs),
-                state.config.schedule.concurrency,
-            );
-            let (db, shutdown) = (db.clone(), shutdown.clone());
-            Some(tokio::spawn(async move {
-                scheduler::run(db, vec![schedule], shutdown).await;
-                Ok(())
-            }))
+                config.watchlist.clone(),
+                Duration::from_secs(schedule.quote_refresh_secs),
+                schedule.concurrency,
+            ));
+            let plan = DailyBackfill {
+                source: Source::Yahoo,
+                recent_days: schedule.backfill_days,
+                gap_scan_days: schedule.gap_scan_days,
+                max_gaps: 20,
+            };
+            schedules.push(scheduler::daily_backfill(
+                db.clone(),
+                plan,
+                config.watchlist.clone(),
+                schedule.daily_time(),
+                schedule.concurrency,
+            ));
+            None
         }
         Feed::None => None,
     };
+    if config.feed != Feed::None && !config.watchlist.is_empty() {
+        schedules.push(scheduler::all_time_high(
+            db.clone(),
+            config.watchlist.clone(),
+            schedule.daily_time(),
+            schedule.concurrency,
+        ));
+    }
+    if let Some(pipeline) = &pipeline
+        && !config.watchlist.is_empty()
+    {
+        schedules.push(crate::pipeline::backtest_schedule(
+            db.clone(),
+            pipeline.clone(),
+            config.watchlist.clone(),
+            timeframes.clone(),
+            schedule.daily_time(),
+            schedule.concurrency,
+        ));
+    }
+    if config.news.enabled {
+        let news = &config.news;
+        let crawler = crate::news::Crawler::new().context("building the news client")?.yahoo_base(&news.yahoo_base);
+        schedules.push(crate::news::news_schedule(
+            db.clone(),
+            crawler,
+            config.watchlist.clone(),
+            news.feeds.clone(),
+            Duration::from_secs(news.every_secs),
+            news.concurrency,
+            crate::news::publish_on(state.bus.clone()),
+        ));
+    }
+    let scheduler = tokio::spawn(scheduler::run(db.clone(), schedules, shutdown.clone()));
 
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone(), state.remote.clone());
+    backfill::register(&mut registry, db.clone(), state.remote.clone(), state.cache.clone(), pipeline.clone());
+    let telegram = if config.telegram.is_enabled() {
+        let bot = crate::telegram::Telegram::new(db.clone(), &config.telegram, state.bus.clone(), state.cache.clone())
+            .context("building the Telegram bot")?;
+        bot.register(&mut registry);
+        if let Some(pipeline) = &pipeline {
+            pipeline.add_sink(crate::telegram::alerts::sink(db.clone()));
+            // Alerts of signals stored just before a crash, not yet queued.
+            let now = jobs::now_ms();
+            crate::telegram::alerts::catch_up(&db, now - 15 * 60_000, now).await.context("queueing missed alerts")?;
+        }
+        Some(bot.spawn(shutdown.clone()))
+    } else {
+        None
+    };
     let runner = tokio::spawn(jobs::run(db.clone(), registry, RunnerConfig::default(), shutdown.clone()));
 
     let addr = listener.local_addr()?;
@@ -75,6 +158,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Err(e) => tracing::error!(error = %e, "feed task panicked"),
         }
     }
+    if let Some(bot) = telegram
+        && let Err(e) = bot.await
+    {
+        tracing::error!(error = %e, "Telegram bot panicked");
+    }
+    if let Err(e) = scheduler.await {
+        tracing::error!(error = %e, "scheduler panicked");
+    }
     // Workers finish the job in hand before they stop.
     if let Err(e) = runner.await {
         tracing::error!(error = %e, "job runner panicked");
@@ -86,7 +177,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Resolves on Ctrl-C, SIGTERM or an earlier cancellation, and cancels `token`
 /// so every task sees the same shutdown.
-async fn wait_for_signal(token: CancellationToken) {
+pub async fn wait_for_signal(token: CancellationToken) {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

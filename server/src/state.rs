@@ -7,12 +7,17 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
+use crate::cache::MarketCache;
 use crate::config::{Config, Feed};
+use crate::metrics::Metrics;
 use crate::providers::remote::Remote;
 use crate::storage::Db;
 
-/// How many events a live subscriber may fall behind before it must resync.
-pub const BUS_CAPACITY: usize = 4_096;
+/// How many frames a live session may have queued before it must resync. The
+/// queue only holds handles to shared frames and grows only while a client is
+/// behind; at the benchmark's 10 events/s per client this is ~100 s of backlog,
+/// and a "*" subscriber to a large watchlist still absorbs a whole burst.
+pub const BUS_CAPACITY: usize = 1_024;
 
 /// Shared server state; clone freely.
 #[derive(Debug, Clone)]
@@ -29,6 +34,13 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The remote market-data providers.
     pub remote: Remote,
+    /// Quotes and indicator series computed from stored bars.
+    pub cache: MarketCache,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
+    /// The live signal pipeline, when `serve` runs one (told to reload when
+    /// strategy settings change).
+    pub pipeline: Option<crate::pipeline::Pipeline>,
 }
 
 impl AppState {
@@ -47,7 +59,10 @@ impl AppState {
             .build();
         let remote =
             Remote::from_config(&config.providers).expect("the HTTP client builds with the compiled-in TLS backend");
-        Self { config: Arc::new(config), db, bus: Bus::new(BUS_CAPACITY), shutdown, leptos, remote }
+        let bus = Bus::new(BUS_CAPACITY);
+        let cache = MarketCache::new(&config.cache);
+        let metrics = Metrics::new(db.clone(), cache.clone(), remote.clone(), bus.clone());
+        Self { config: Arc::new(config), db, bus, shutdown, leptos, remote, cache, metrics, pipeline: None }
     }
 
     /// Whether market data comes from the simulator.

@@ -1,5 +1,7 @@
 //! A process killed with SIGKILL in the middle of a job loses nothing: the job
 //! is retried after its lease lapses and the data ends up as if it ran once.
+//! And several worker processes consume one PostgreSQL queue without running
+//! any job twice.
 //!
 //! To kill the process at a known point, the test holds a row lock on the
 //! symbol (PostgreSQL `SELECT ... FOR UPDATE`) so the backfill's first write
@@ -75,6 +77,73 @@ async fn a_job_killed_mid_write_is_retried_and_writes_exactly_once() {
     assert_eq!(bars::latest(&t.db, "AMD", Timeframe::D1, 10_000).await.unwrap(), reference);
     assert_eq!(jobs::list(&t.db, None, 10).await.unwrap().len(), 1);
     clean.cleanup().await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_processes_share_one_queue_and_run_each_job_once() {
+    use std::io::BufRead;
+
+    let t = common::TestDb::postgres().await;
+    let url = t.url.expose().to_owned();
+    let mut workers: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["worker", "--workers", "2"])
+                .env("FINSTAGE_DATABASE_URL", &url)
+                .env("FINSTAGE_LOG", "warn")
+                .env_remove("DATABASE_URL")
+                .env_remove("FINSTAGE_CONFIG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Each says it is consuming once it has opened the database.
+    for w in &mut workers {
+        let mut line = String::new();
+        std::io::BufReader::new(w.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("consuming jobs"), "{line}");
+    }
+
+    let symbols: Vec<String> = (0..24).map(|i| format!("W{i:02}")).collect();
+    for symbol in &symbols {
+        let request = server::backfill::Backfill {
+            symbol: server::symbol::Symbol::parse(symbol).unwrap(),
+            timeframe: Timeframe::D1,
+            from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            to: chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+            source: server::backfill::Source::Sim,
+            seed: 42,
+        };
+        jobs::enqueue(&t.db, &request.job().unwrap(), server::jobs::now_ms()).await.unwrap();
+    }
+    let mut done = Vec::new();
+    for _ in 0..600 {
+        done = jobs::list(&t.db, Some("done"), 100).await.unwrap();
+        if done.len() == symbols.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(done.len(), symbols.len(), "every job finished");
+    assert!(done.iter().all(|j| j.attempts == 1), "no job was claimed twice");
+    let processes: std::collections::BTreeSet<&str> =
+        done.iter().filter_map(|j| j.locked_by.as_deref()?.split('-').nth(1)).collect();
+    assert!(processes.len() >= 2, "the work was shared, not done by one process: {processes:?}");
+    for symbol in &symbols {
+        assert_eq!(bars::count(&t.db, symbol, Timeframe::D1).await.unwrap(), 1_305, "{symbol}");
+    }
+
+    // SIGTERM: each worker stops cleanly.
+    for w in &mut workers {
+        let pid = w.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+    for mut w in workers {
+        assert!(w.wait().unwrap().success());
+    }
     t.cleanup().await;
 }
 

@@ -91,7 +91,9 @@ async fn symbol_page_draws_the_chart_and_sma() {
     let sma = html.split("class=\"sma-line\"").nth(1).or_else(|| html.split("d=\"M").nth(2)).unwrap();
     assert!(sma.contains('L'), "SMA line is empty");
 
-    let (_, missing) = get(&state, "/symbol/ZZZZ").await;
+    // The chart blocks the response, so an unknown symbol's page is a 404.
+    let (status, missing) = get(&state, "/symbol/ZZZZ").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(missing.contains("not found: symbol ZZZZ"), "{missing}");
     t.cleanup().await;
 }
@@ -108,7 +110,7 @@ async fn server_functions_refuse_bad_input_with_a_message() {
             .unwrap()
     };
     let (status, body) = send(&state, form("symbol=AAPL&timeframe=2d")).await;
-    assert!(status.is_client_error() || status.is_server_error(), "{status}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("unknown timeframe `2d`"), "{body}");
     let (_, body) = send(&state, form("symbol=AAPL&limit=0")).await;
     assert!(body.contains("limit must be between"), "{body}");
@@ -119,5 +121,133 @@ async fn server_functions_refuse_bad_input_with_a_message() {
     let chart: app::model::Chart = serde_json::from_str(&body).unwrap();
     assert_eq!(chart.bars.len(), 5);
     assert!(chart.simulated);
+    t.cleanup().await;
+}
+
+/// Runs the live pipeline over the stored daily history of AAPL, and stores a headline.
+async fn with_signals_and_news(state: &AppState) {
+    let pipeline = server::pipeline::Pipeline::load(state.db.clone(), state.bus.clone()).await.unwrap();
+    let bars = server::storage::bars::latest(&state.db, "AAPL", quant::Timeframe::D1, 1_000).await.unwrap();
+    // Cold start on the first bar, then every later bar as if live.
+    for bar in bars {
+        pipeline.on_closed_bar("AAPL", quant::Timeframe::D1, bar).await.unwrap();
+    }
+    let item = server::storage::news::NewsItem {
+        dedupe_key: "https://example.com/aapl-news".into(),
+        source: "yahoo".into(),
+        url: Some("https://example.com/aapl-news".into()),
+        title: "Apple ships a thing".into(),
+        summary: Some("A short summary.".into()),
+        published_at: 1_700_000_000,
+        fetched_at: 1_700_000_100,
+        symbols: vec!["AAPL".into()],
+    };
+    server::storage::news::insert_many(&state.db, &[item]).await.unwrap();
+}
+
+#[tokio::test]
+async fn signals_settings_and_news_pages_are_server_rendered() {
+    let _one_at_a_time = RENDER.lock().await;
+    let t = common::TestDb::sqlite().await;
+    let state = state_with_history(&t).await;
+    with_signals_and_news(&state).await;
+    let stored = server::storage::signals::list(&state.db, &Default::default(), 10_000).await.unwrap();
+    assert!(!stored.is_empty(), "60 days of bars give some signals");
+
+    let (status, html) = get(&state, "/signals").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("data-testid=\"signal-row\"").count(), stored.len().min(200), "one row per signal");
+    assert!(html.contains(&format!("data-id=\"{}\"", stored[0].event.id)), "newest first");
+
+    // Filters in the URL narrow the list.
+    let one = &stored[0].event.strategy;
+    let (_, filtered) = get(&state, &format!("/signals?strategy={one}")).await;
+    let expected = stored.iter().filter(|s| &s.event.strategy == one).count();
+    assert_eq!(filtered.matches("data-testid=\"signal-row\"").count(), expected);
+
+    // The symbol page marks the daily signals on the chart and lists the news.
+    let (_, page) = get(&state, "/symbol/AAPL").await;
+    assert!(page.matches("data-testid=\"signal-marker\"").count() >= 1, "no markers");
+    assert!(page.contains("Apple ships a thing") && page.contains("A short summary."), "no news");
+
+    let (status, settings) = get(&state, "/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(settings.contains("data-strategy=\"sma_cross\"") && settings.contains("name=\"min_trades\""));
+
+    // The settings form's server function: bad input refused, good input stored.
+    let form = |body: &str| {
+        Request::post("/api/strategy")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let (status, body) = send(&state, form("name=sma_cross&enabled=on&min_win_rate=abc")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("min_win_rate: `abc` is not a number"), "{body}");
+    let (_, body) = send(&state, form("name=sma_cross&min_win_rate=2")).await;
+    assert!(body.contains("win rate 0 to 1"), "{body}");
+    let (status, body) = send(&state, form("name=nope&enabled=on")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("NotFound") && body.contains("strategy nope"), "{body}");
+    assert!(server::storage::signals::settings(&state.db).await.unwrap().is_empty(), "nothing stored");
+    let (status, body) = send(&state, form("name=sma_cross&min_trades=12&min_sharpe=")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = server::storage::signals::settings(&state.db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].enabled, stored[0].min_trades, stored[0].min_sharpe), (false, Some(12), None));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn telegram_settings_change_through_server_functions() {
+    let _one_at_a_time = RENDER.lock().await;
+    let t = common::TestDb::sqlite().await;
+    let state = state_with_history(&t).await;
+    let change = |body: &str| {
+        Request::post("/api/telegram_chat")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    // Refused: not a number, a chat that is not linked, an unknown strategy or operation.
+    for (body, status, text) in [
+        ("chat_id=abc&op=link", StatusCode::BAD_REQUEST, "is not a number"),
+        ("chat_id=5&op=subscribe&symbol=AAPL", StatusCode::NOT_FOUND, "chat 5 is not linked"),
+        ("chat_id=5&op=dance", StatusCode::BAD_REQUEST, "unknown operation"),
+    ] {
+        let (got, reply) = send(&state, change(body)).await;
+        assert_eq!(got, status, "{body}: {reply}");
+        assert!(reply.contains(text), "{body}: {reply}");
+    }
+    assert_eq!(send(&state, change("chat_id=5&op=link")).await.0, StatusCode::OK);
+    for (body, text) in [
+        ("chat_id=5&op=subscribe&symbol=AAPL&strategy=nope", "unknown strategy"),
+        ("chat_id=5&op=subscribe&symbol=no%20good", "may only contain"),
+        ("chat_id=5&op=quiet&value=25:00-07:00", "is not a window"),
+    ] {
+        let (got, reply) = send(&state, change(body)).await;
+        assert_eq!(got, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        assert!(reply.to_lowercase().contains(text), "{body}: {reply}");
+    }
+    for body in [
+        "chat_id=5&op=subscribe&symbol=aapl&strategy=",
+        "chat_id=5&op=subscribe&symbol=MSFT&strategy=sma_cross",
+        "chat_id=5&op=quiet&value=22:00-07:00",
+        "chat_id=5&op=mute",
+    ] {
+        let (got, reply) = send(&state, change(body)).await;
+        assert_eq!(got, StatusCode::OK, "{body}: {reply}");
+    }
+    let subs = server::storage::telegram::subscriptions(&state.db, 5).await.unwrap();
+    let subs: Vec<(String, Option<String>)> = subs.into_iter().map(|s| (s.symbol, s.strategy)).collect();
+    assert_eq!(subs, vec![("AAPL".into(), None), ("MSFT".into(), Some("sma_cross".into()))]);
+    let (_, page) = get(&state, "/settings").await;
+    assert!(
+        page.contains("data-chat=\"5\"") && page.contains("22:00-07:00") && page.contains("muted"),
+        "settings page"
+    );
+    assert_eq!(page.matches("data-testid=\"subscription\"").count(), 2);
+    assert_eq!(send(&state, change("chat_id=5&op=unsubscribe&symbol=AAPL&strategy=")).await.0, StatusCode::OK);
+    assert_eq!(server::storage::telegram::subscriptions(&state.db, 5).await.unwrap().len(), 1);
     t.cleanup().await;
 }

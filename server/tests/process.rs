@@ -168,3 +168,28 @@ fn symbols_can_be_managed_from_the_command_line() {
     assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
     assert_eq!(String::from_utf8_lossy(&run(&["symbols", "list"]).stdout), "");
 }
+
+#[test]
+fn telegram_link_codes_and_gaps_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| finstage(&dir).args(args).output().unwrap();
+    let out = run(&["telegram", "link"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = text.lines().last().and_then(|l| l.strip_prefix("/start ")).unwrap();
+    assert_eq!(code.len(), 8, "{text}");
+    assert_ne!(String::from_utf8_lossy(&run(&["telegram", "link"]).stdout), text, "codes are single-use and fresh");
+    assert_eq!(String::from_utf8_lossy(&run(&["telegram", "chats"]).stdout), "no linked chats\n");
+    let unlink = run(&["telegram", "unlink", "42"]);
+    assert_eq!(unlink.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unlink.stderr).contains("chat 42 is not linked"));
+
+    // Gaps: a simulated backfill has none; the listing says so.
+    let fill = run(&["backfill", "--symbol", "AMD", "--from", "2024-01-01", "--to", "2024-03-31"]);
+    assert!(fill.status.success(), "{}", String::from_utf8_lossy(&fill.stderr));
+    let gaps = run(&["gaps", "--symbol", "AMD", "--days", "36500"]);
+    assert!(gaps.status.success(), "{}", String::from_utf8_lossy(&gaps.stderr));
+    assert!(String::from_utf8_lossy(&gaps.stdout).starts_with("0 gaps in AMD 1d bars"));
+    let bad = run(&["gaps", "--symbol", "no good"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use providers_mock::{MockServer, Reply};
 use serde_json::json;
-use server::scheduler::{self, Schedule, Task};
+use server::scheduler::{self, Cadence, Schedule, Task};
 use server::storage::{Db, runs};
 use server::symbol::Symbol;
 
@@ -40,7 +40,7 @@ async fn a_run_fans_out_with_bounded_concurrency_and_records_failures(db: &Db) {
     let (in_flight, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let schedule = Schedule {
         name: "test".into(),
-        every: Duration::from_secs(60),
+        cadence: Cadence::Every(Duration::from_secs(60)),
         concurrency: 4,
         symbols: symbols(20),
         task: tracked(in_flight, peak.clone(), Duration::from_millis(20)),
@@ -70,7 +70,7 @@ async fn a_slow_run_delays_the_next_instead_of_overlapping_it() {
     // Every 20 ms, but each run takes 100 ms.
     let schedule = Schedule {
         name: "slow".into(),
-        every: Duration::from_millis(20),
+        cadence: Cadence::Every(Duration::from_millis(20)),
         concurrency: 1,
         symbols: symbols(1),
         task: tracked(in_flight, peak.clone(), Duration::from_millis(100)),
@@ -109,7 +109,22 @@ async fn quote_refresh_stores_bars_and_publishes_quotes() {
     let remote = server::providers::remote::Remote::from_config(&config).unwrap();
     let bus = server::bus::Bus::new(16);
     let watch = vec![Symbol::parse("AAPL").unwrap(), Symbol::parse("MSFT").unwrap()];
-    let schedule = scheduler::quote_refresh(t.db.clone(), bus.clone(), remote, watch, Duration::from_secs(60), 2);
+    let cache = server::cache::MarketCache::new(&server::cache::CacheConfig::default());
+    // Nothing stored yet, and the cache remembers that.
+    let aapl = server::storage::symbols::SymbolRow { symbol: "AAPL".into(), name: None, simulated: false };
+    let stored_quote = |cache| {
+        let (db, aapl) = (t.db.clone(), aapl.clone());
+        async move { server::quotes::latest(&db, &server::bus::Bus::new(1), &cache, aapl).await.unwrap() }
+    };
+    assert_eq!(stored_quote(cache.clone()).await, None);
+    let schedule = scheduler::quote_refresh(
+        t.db.clone(),
+        server::feed::Outlets { bus: bus.clone(), cache: cache.clone(), pipeline: None },
+        remote,
+        watch,
+        Duration::from_secs(60),
+        2,
+    );
     scheduler::run_once(&t.db, &schedule).await.unwrap();
 
     let run = runs::list(&t.db, Some("quote_refresh"), 1).await.unwrap().pop().unwrap();
@@ -118,5 +133,8 @@ async fn quote_refresh_stores_bars_and_publishes_quotes() {
     let quote = bus.latest_quote("MSFT").unwrap();
     assert_eq!((quote.price, quote.prev_close), (184.25, Some(185.64)));
     assert_eq!(server::storage::bars::count(&t.db, "AAPL", quant::Timeframe::D1).await.unwrap(), 2);
+    // The refresh stored new bars, so the cached "no quote" is not served again.
+    assert_eq!(stored_quote(cache.clone()).await.map(|q| q.last), Some(184.25));
+    assert_eq!(cache.quote_stats().misses, 2);
     t.cleanup().await;
 }

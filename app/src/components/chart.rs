@@ -1,9 +1,20 @@
-//! A dependency-free SVG line chart of closes with a simple moving average.
+//! A dependency-free SVG line chart of closes with a simple moving average and
+//! signal markers.
 
 use leptos::prelude::*;
 use quant::Bar;
 
 use super::format;
+use crate::live::protocol::Action;
+
+/// A signal drawn on the chart, at the close of its bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Marker {
+    /// The bar's opening time.
+    pub ts: i64,
+    /// Buy (up triangle) or sell (down triangle).
+    pub action: Action,
+}
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 320.0;
@@ -12,8 +23,15 @@ const PAD: f64 = 8.0;
 /// Closing prices of `bars` as a line, with their SMA over `sma_period` (computed
 /// by `quant`, the same code the server uses) as a second line.
 #[component]
-pub(crate) fn PriceChart(#[prop(into)] bars: Signal<Vec<Bar>>, sma_period: usize) -> impl IntoView {
+pub(crate) fn PriceChart(
+    #[prop(into)] bars: Signal<Vec<Bar>>,
+    sma_period: usize,
+    /// Signals to mark; those whose bar is not on the chart are left out.
+    #[prop(optional, into)]
+    markers: Signal<Vec<Marker>>,
+) -> impl IntoView {
     let geometry = Memo::new(move |_| bars.with(|bars| Geometry::of(bars, sma_period)));
+    let points = Memo::new(move |_| bars.with(|b| markers.with(|m| marker_points(b, m))));
     view! {
         <figure class="chart">
             <svg
@@ -24,6 +42,21 @@ pub(crate) fn PriceChart(#[prop(into)] bars: Signal<Vec<Bar>>, sma_period: usize
             >
                 <path class="close-line" d=move || geometry.with(|g| g.close_path.clone())></path>
                 <path class="sma-line" d=move || geometry.with(|g| g.sma_path.clone())></path>
+                {move || {
+                    points
+                        .get()
+                        .into_iter()
+                        .map(|(x, y, action)| {
+                            let word = crate::components::signals::action_word(action);
+                            // A triangle pointing up for a buy, down for a sell, at the close.
+                            let d = match action {
+                                Action::Buy => format!("M{x:.1},{:.1} l-5,9 h10 z", y + 2.0),
+                                Action::Sell => format!("M{x:.1},{:.1} l-5,-9 h10 z", y - 2.0),
+                            };
+                            view! { <path class=format!("marker {word}") data-testid="signal-marker" d=d></path> }
+                        })
+                        .collect_view()
+                }}
             </svg>
             <figcaption>
                 <span class="legend close">"close"</span>
@@ -31,6 +64,45 @@ pub(crate) fn PriceChart(#[prop(into)] bars: Signal<Vec<Bar>>, sma_period: usize
                 <span class="range">{move || geometry.with(|g| g.caption.clone())}</span>
             </figcaption>
         </figure>
+    }
+}
+
+/// Where each marker goes: the x of its bar and the y of that bar's close, on
+/// the same scale as [`Geometry`].
+fn marker_points(bars: &[Bar], markers: &[Marker]) -> Vec<(f64, f64, Action)> {
+    let Some(scale) = Scale::of(bars) else { return Vec::new() };
+    markers
+        .iter()
+        .filter_map(|m| {
+            let i = bars.binary_search_by_key(&m.ts, |b| b.ts).ok()?;
+            let (x, y) = scale.point(i, bars[i].close);
+            Some((x, y, m.action))
+        })
+        .collect()
+}
+
+/// The closes' mapping to SVG coordinates; the same as [`Geometry`]'s, since an
+/// average of closes never leaves the closes' range.
+struct Scale {
+    hi: f64,
+    span: f64,
+    step: f64,
+}
+
+impl Scale {
+    fn of(bars: &[Bar]) -> Option<Self> {
+        let (lo, hi) =
+            bars.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| (lo.min(b.close), hi.max(b.close)));
+        if !lo.is_finite() {
+            return None;
+        }
+        let span = (hi - lo).max(hi.abs() * 1e-6).max(1e-12);
+        let step = if bars.len() > 1 { (WIDTH - 2.0 * PAD) / (bars.len() - 1) as f64 } else { 0.0 };
+        Some(Self { hi, span, step })
+    }
+
+    fn point(&self, i: usize, v: f64) -> (f64, f64) {
+        (PAD + i as f64 * self.step, PAD + (self.hi - v) / self.span * (HEIGHT - 2.0 * PAD))
     }
 }
 

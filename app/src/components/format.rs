@@ -6,6 +6,17 @@ pub(crate) fn price(value: f64) -> String {
     if value.abs() < 1.0 { format!("{value:.4}") } else { format!("{value:.2}") }
 }
 
+/// An indicator value: four significant decimals for small numbers, two otherwise.
+pub(crate) fn number(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.2}")
+    } else if value.abs() >= 1.0 {
+        format!("{value:.3}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
 /// A signed change, e.g. `+1.25 (+0.83%)`.
 pub(crate) fn change(abs: f64, pct: f64) -> String {
     format!("{abs:+.2} ({pct:+.2}%)")

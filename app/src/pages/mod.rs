@@ -1,9 +1,13 @@
 //! The routed pages.
 
 mod dashboard;
+mod settings;
+mod signals;
 mod symbol;
 
 pub(crate) use dashboard::Dashboard;
+pub(crate) use settings::SettingsPage;
+pub(crate) use signals::SignalsPage;
 pub(crate) use symbol::SymbolPage;
 
 use leptos::prelude::*;

@@ -1,5 +1,6 @@
-//! `/symbol/:symbol`: a price chart with its SMA and the latest price, kept live by
-//! the `bars` and `quotes` channels.
+//! `/symbol/:symbol`: a price chart with its SMA, the latest price and the
+//! strategies' signals as markers, kept live by the `bars`, `quotes` and
+//! `signals` channels; below it the symbol's recent signals and news.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -7,10 +8,13 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use quant::{Bar, Timeframe};
 
 use super::SimulatedBanner;
-use crate::api::get_chart;
-use crate::components::{PriceChart, format};
+use crate::api::{get_chart, get_news, get_signals};
+use crate::components::{Marker, PriceChart, SignalHeader, SignalRowView, format};
 use crate::live::{self, protocol::*};
-use crate::model::{CHART_SMA_PERIOD, Chart, change};
+use crate::model::{CHART_SMA_PERIOD, Chart, SignalQuery, SignalRow, change};
+
+/// Signals listed under the chart.
+const LISTED: usize = 10;
 
 /// The symbol page.
 #[component]
@@ -19,32 +23,77 @@ pub(crate) fn SymbolPage() -> impl IntoView {
     let query = use_query_map();
     let symbol = Memo::new(move |_| params.read().get("symbol").unwrap_or_default().to_ascii_uppercase());
     let timeframe = Memo::new(move |_| query.read().get("tf"));
-    let chart = Resource::new(move || (symbol.get(), timeframe.get()), |(s, tf)| get_chart(s, tf, None));
+    // Blocking: the response's status (404 for an unknown symbol) and head wait
+    // for the chart, while the news below streams in behind it.
+    let chart = Resource::new_blocking(
+        move || (symbol.get(), timeframe.get()),
+        |(s, tf)| async move {
+            let chart = get_chart(s.clone(), tf, None).await?;
+            let query = SignalQuery { symbol: Some(s), timeframe: Some(chart.timeframe), ..SignalQuery::default() };
+            let signals = get_signals(query, Some(200)).await?;
+            Ok::<_, crate::api::ApiError>((chart, signals))
+        },
+    );
+    let news = Resource::new(move || symbol.get(), |s| get_news(Some(s), Some(10)));
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading chart…"</p> }>
             {move || Suspend::new(async move {
                 match chart.await {
-                    Ok(chart) => view! { <LiveChart chart/> }.into_any(),
+                    Ok((chart, signals)) => view! { <LiveChart chart signals/> }.into_any(),
                     Err(e) => view! { <p class="error" data-testid="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2>"News"</h2>
+        <Suspense fallback=|| view! { <p class="loading">"Loading news…"</p> }>
+            {move || Suspend::new(async move {
+                match news.await {
+                    Ok(items) if items.is_empty() => view! { <p class="empty">"No news stored for this symbol."</p> }.into_any(),
+                    Ok(items) => view! { <NewsList items/> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+#[component]
+fn NewsList(items: Vec<NewsItem>) -> impl IntoView {
+    view! {
+        <ul class="news" data-testid="news">
+            {items
+                .into_iter()
+                .map(|n| {
+                    view! {
+                        <li>
+                            <a href=n.url rel="noopener noreferrer" target="_blank">{n.title}</a>
+                            <span class="time">" " {format::datetime(n.published_at)} " · " {n.source}</span>
+                            <p class="summary">{n.summary}</p>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
 /// The chart of one symbol and timeframe, extended by live bars as they arrive.
 #[component]
-fn LiveChart(chart: Chart) -> impl IntoView {
+fn LiveChart(chart: Chart, signals: Vec<SignalRow>) -> impl IntoView {
     let Chart { symbol, name, timeframe, timeframes, bars, quote: initial, simulated } = chart;
     let bars = RwSignal::new(bars);
+    let signals = RwSignal::new(signals);
+    let markers = Signal::derive(move || {
+        signals.with(|s| s.iter().map(|r| Marker { ts: r.signal.bar_ts, action: r.signal.action }).collect::<Vec<_>>())
+    });
     let quote =
         RwSignal::new(initial.map(|q| Quote { symbol: q.symbol, price: q.last, prev_close: q.prev_close, ts: q.ts }));
 
     Effect::new({
         let symbol = symbol.clone();
         move |_| {
-            let subscriptions = [Channel::Bars, Channel::Quotes]
+            let subscriptions = [Channel::Bars, Channel::Quotes, Channel::Signals]
                 .map(|channel| ClientMessage::Subscribe { channel, symbols: vec![symbol.clone()] })
                 .to_vec();
             let handle = live::connect(subscriptions, move |msg| match msg {
@@ -56,6 +105,11 @@ fn LiveChart(chart: Chart) -> impl IntoView {
                     }
                 }
                 ServerMessage::Quote(q) => quote.set(Some(q)),
+                ServerMessage::Signal(s) if s.timeframe == timeframe => signals.update(|rows| {
+                    if !rows.iter().any(|r| r.signal.id == s.id) {
+                        rows.insert(0, SignalRow { signal: s, passed: true });
+                    }
+                }),
                 _ => {}
             });
             on_cleanup(move || handle.stop());
@@ -98,10 +152,23 @@ fn LiveChart(chart: Chart) -> impl IntoView {
                 })
                 .collect_view()}
         </nav>
-        <PriceChart bars sma_period=CHART_SMA_PERIOD/>
+        <PriceChart bars sma_period=CHART_SMA_PERIOD markers/>
         <p class="bar-count" data-testid="bar-count">
             {move || format!("{} bars of {timeframe}", bars.with(Vec::len))}
         </p>
+        <h2>"Recent signals"</h2>
+        <table class="signals" data-testid="symbol-signals">
+            <thead><SignalHeader/></thead>
+            <tbody>
+                <For
+                    each=move || signals.with(|s| s.iter().take(LISTED).cloned().collect::<Vec<_>>())
+                    key=|r| r.signal.id
+                    let:row
+                >
+                    <SignalRowView signal=row.signal passed=row.passed/>
+                </For>
+            </tbody>
+        </table>
     }
 }
 

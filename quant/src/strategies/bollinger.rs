@@ -16,13 +16,15 @@
 //!
 //! Warm-up: the bands exist from bar `period - 1` and a crossing needs two
 //! bars, so `period` bars. `period >= 2`, `nbdev > 0`.
+//!
+//! Evidence (both): `close`, `upper`, `middle` and `lower`.
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossed, Crossing, positive};
+use super::common::{Crossed, Crossing, evidence, positive};
 use crate::bar::Bar;
 use crate::error::ParamError;
-use crate::indicators::{Bbands, Indicator, MaType};
+use crate::indicators::{Bands, Bbands, Indicator, MaType};
 use crate::strategy::{Signal, Strategy};
 
 /// Which band closes a mean-reversion trade.
@@ -58,6 +60,14 @@ fn bands(period: usize, nbdev: f64) -> Result<Bbands, ParamError> {
     Bbands::new(period, nbdev, nbdev, MaType::Sma)
 }
 
+/// The evidence names of both rules, in the order of [`values`].
+const NAMES: [&str; 4] = ["close", "upper", "middle", "lower"];
+
+/// A bar's close and bands, in the order of [`NAMES`].
+fn values(close: f64, bands: Option<Bands>) -> Option<[f64; 4]> {
+    bands.map(|b| [close, b.upper, b.middle, b.lower])
+}
+
 /// `bollinger_reversion`: buy a close back inside the lower band, sell at the
 /// middle (or upper) band.
 #[derive(Debug, Clone)]
@@ -66,6 +76,8 @@ pub struct BollingerReversion {
     exit: BandExit,
     lower: Crossing,
     target: Crossing,
+    /// Close and bands on the latest bar.
+    last: Option<[f64; 4]>,
 }
 
 impl BollingerReversion {
@@ -79,6 +91,7 @@ impl BollingerReversion {
             exit: params.exit,
             lower: Crossing::default(),
             target: Crossing::default(),
+            last: None,
         })
     }
 }
@@ -86,6 +99,7 @@ impl BollingerReversion {
 impl Strategy for BollingerReversion {
     fn next(&mut self, bar: &Bar) -> Signal {
         let bands = self.bands.next(bar.close);
+        self.last = values(bar.close, bands);
         let lower = self.lower.update(bands.map(|b| bar.close - b.lower));
         let exit = self.exit;
         let target = self.target.update(bands.map(|b| {
@@ -106,10 +120,15 @@ impl Strategy for BollingerReversion {
         self.bands.reset();
         self.lower.reset();
         self.target.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.bands.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(NAMES, self.last)
     }
 }
 
@@ -136,6 +155,8 @@ pub struct BollingerBreakout {
     bands: Bbands,
     upper: Crossing,
     middle: Crossing,
+    /// Close and bands on the latest bar.
+    last: Option<[f64; 4]>,
 }
 
 impl BollingerBreakout {
@@ -144,13 +165,19 @@ impl BollingerBreakout {
     /// # Errors
     /// [`ParamError`] when `period < 2` or `nbdev` is not a positive number.
     pub fn new(params: BollingerBreakoutParams) -> Result<Self, ParamError> {
-        Ok(Self { bands: bands(params.period, params.nbdev)?, upper: Crossing::default(), middle: Crossing::default() })
+        Ok(Self {
+            bands: bands(params.period, params.nbdev)?,
+            upper: Crossing::default(),
+            middle: Crossing::default(),
+            last: None,
+        })
     }
 }
 
 impl Strategy for BollingerBreakout {
     fn next(&mut self, bar: &Bar) -> Signal {
         let bands = self.bands.next(bar.close);
+        self.last = values(bar.close, bands);
         let upper = self.upper.update(bands.map(|b| bar.close - b.upper));
         let middle = self.middle.update(bands.map(|b| bar.close - b.middle));
         match (upper, middle) {
@@ -164,10 +191,15 @@ impl Strategy for BollingerBreakout {
         self.bands.reset();
         self.upper.reset();
         self.middle.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.bands.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(NAMES, self.last)
     }
 }
 

@@ -20,10 +20,16 @@
 //!   (the stop then disarms until the next `Buy`). A `Sell` and a `Buy` on one
 //!   bar give `Sell`. Warm-up `min(period, exit) + 1` bars (`period` counts as 1
 //!   with `all_time`).
+//!
+//! Evidence: `close` with the channel it was compared with, `upper` and `lower`
+//! (`donchian_breakout`; each once its channel exists); `close`, `upper`, `middle`
+//! and `lower` (`keltner_breakout`); `close`, `upper` (the highest close),
+//! `lower` (the lowest close) and `stop` (the trailing stop level while armed)
+//! (`new_high`; each when it applies).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossed, Crossing, Edge, length, positive, within};
+use super::common::{Crossed, Crossing, Edge, evidence, length, positive, within};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Donchian, Indicator, Keltner};
@@ -56,6 +62,8 @@ pub struct DonchianBreakout {
     low: Option<f64>,
     buy: Edge,
     sell: Edge,
+    /// Close, `high` and `low` (NaN while missing) on the latest bar.
+    last: Option<[f64; 3]>,
 }
 
 impl DonchianBreakout {
@@ -71,12 +79,15 @@ impl DonchianBreakout {
             low: None,
             buy: Edge::default(),
             sell: Edge::default(),
+            last: None,
         })
     }
 }
 
 impl Strategy for DonchianBreakout {
     fn next(&mut self, bar: &Bar) -> Signal {
+        self.last = (self.high.is_some() || self.low.is_some())
+            .then(|| [bar.close, self.high.unwrap_or(f64::NAN), self.low.unwrap_or(f64::NAN)]);
         let buy = self.buy.update(self.high.map(|h| bar.close > h));
         let sell = self.sell.update(self.low.map(|l| bar.close < l));
         self.high = self.entry.next(*bar).map(|c| c.upper);
@@ -97,10 +108,15 @@ impl Strategy for DonchianBreakout {
         self.low = None;
         self.buy.reset();
         self.sell.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.entry.lookback().min(self.exit.lookback()) + 2
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "upper", "lower"], self.last)
     }
 }
 
@@ -129,6 +145,8 @@ pub struct KeltnerBreakout {
     channel: Keltner,
     upper: Crossing,
     middle: Crossing,
+    /// Close and bands on the latest bar.
+    last: Option<[f64; 4]>,
 }
 
 impl KeltnerBreakout {
@@ -142,6 +160,7 @@ impl KeltnerBreakout {
             channel: Keltner::new(params.period, params.atr_period, multiplier)?,
             upper: Crossing::default(),
             middle: Crossing::default(),
+            last: None,
         })
     }
 }
@@ -149,6 +168,7 @@ impl KeltnerBreakout {
 impl Strategy for KeltnerBreakout {
     fn next(&mut self, bar: &Bar) -> Signal {
         let bands = self.channel.next(*bar);
+        self.last = bands.map(|b| [bar.close, b.upper, b.middle, b.lower]);
         let upper = self.upper.update(bands.map(|b| bar.close - b.upper));
         let middle = self.middle.update(bands.map(|b| bar.close - b.middle));
         match (upper, middle) {
@@ -162,10 +182,15 @@ impl Strategy for KeltnerBreakout {
         self.channel.reset();
         self.upper.reset();
         self.middle.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.channel.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "upper", "middle", "lower"], self.last)
     }
 }
 
@@ -210,6 +235,8 @@ pub struct NewHigh {
     peak: Option<f64>,
     buy: Edge,
     sell: Edge,
+    /// Close, `high`, `low` and the stop level (NaN while missing) on the latest bar.
+    last: Option<[f64; 4]>,
 }
 
 impl NewHigh {
@@ -236,6 +263,7 @@ impl NewHigh {
             peak: None,
             buy: Edge::default(),
             sell: Edge::default(),
+            last: None,
         })
     }
 }
@@ -243,10 +271,15 @@ impl NewHigh {
 impl Strategy for NewHigh {
     fn next(&mut self, bar: &Bar) -> Signal {
         let close = bar.close;
+        let stop = self.peak.map(|peak| peak * (1.0 - self.params.trailing));
+        self.last = (self.high.is_some() || self.low.is_some() || stop.is_some()).then(|| {
+            let missing = f64::NAN;
+            [close, self.high.unwrap_or(missing), self.low.unwrap_or(missing), stop.unwrap_or(missing)]
+        });
         let mut buy = self.buy.update(self.high.map(|h| close > h));
         let mut sell = self.sell.update(self.low.map(|l| close < l));
-        if let Some(peak) = self.peak {
-            sell |= close <= peak * (1.0 - self.params.trailing);
+        if let Some(stop) = stop {
+            sell |= close <= stop;
         }
         if sell {
             buy = false;
@@ -286,12 +319,17 @@ impl Strategy for NewHigh {
         self.peak = None;
         self.buy.reset();
         self.sell.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         let entry = self.window.as_ref().map_or(1, |w| w.lookback() + 1);
         let exit = self.exit.as_ref().map_or(entry, |e| e.lookback() + 1);
         entry.min(exit) + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "upper", "lower", "stop"], self.last)
     }
 }
 

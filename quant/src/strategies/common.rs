@@ -10,6 +10,10 @@
 //! Both need the compared values on two consecutive bars: a bar where a value is
 //! missing (warm-up) or NaN forgets the previous bar, so nothing fires on the
 //! first bar that has values again.
+//!
+//! Evidence: each strategy keeps the values its latest bar was decided on as
+//! `Option<[f64; N]>` (a value missing on that bar stored as NaN) and reports
+//! them with [`evidence`] under `N` fixed names.
 
 use crate::error::ParamError;
 use crate::strategy::Signal;
@@ -88,14 +92,17 @@ pub(super) struct ZoneExit {
     high: f64,
     from_low: Crossing,
     from_high: Crossing,
+    /// The oscillator's value on the latest bar.
+    last: Option<f64>,
 }
 
 impl ZoneExit {
     pub(super) fn new(low: f64, high: f64) -> Self {
-        Self { low, high, from_low: Crossing::default(), from_high: Crossing::default() }
+        Self { low, high, from_low: Crossing::default(), from_high: Crossing::default(), last: None }
     }
 
     pub(super) fn update(&mut self, value: Option<f64>) -> Signal {
+        self.last = value;
         let up = self.from_low.update(value.map(|v| v - self.low));
         let down = self.from_high.update(value.map(|v| v - self.high));
         match (up, down) {
@@ -108,7 +115,19 @@ impl ZoneExit {
     pub(super) fn reset(&mut self) {
         self.from_low.reset();
         self.from_high.reset();
+        self.last = None;
     }
+
+    /// The latest value as `name`, with the two levels as `oversold` and `overbought`.
+    pub(super) fn evidence(&self, name: &'static str) -> Vec<(&'static str, f64)> {
+        evidence([name, "oversold", "overbought"], self.last.map(|v| [v, self.low, self.high]))
+    }
+}
+
+/// Pairs `names` with the latest bar's `values` (`None` before there are any),
+/// leaving out the values that are not finite (NaN marks one missing on that bar).
+pub(super) fn evidence<const N: usize>(names: [&'static str; N], values: Option<[f64; N]>) -> Vec<(&'static str, f64)> {
+    values.map_or_else(Vec::new, |values| names.into_iter().zip(values).filter(|(_, v)| v.is_finite()).collect())
 }
 
 /// Maps a crossing to a signal: up is `Buy`, down is `Sell`.
@@ -223,14 +242,27 @@ pub(super) mod fixtures {
         bars.iter().map(|b| strategy.next(b)).collect()
     }
 
+    /// Runs `strategy` over `bars`, collecting its evidence after each bar.
+    pub(crate) fn run_evidence(strategy: &mut dyn Strategy, bars: &[Bar]) -> Vec<Vec<(&'static str, f64)>> {
+        bars.iter()
+            .map(|b| {
+                strategy.next(b);
+                strategy.evidence()
+            })
+            .collect()
+    }
+
     /// Runs `make()` on a random walk, resets it, and checks that it then
-    /// answers `bars` exactly as a fresh `make()` does.
+    /// answers `bars` exactly as a fresh `make()` does, with the same evidence.
     pub(crate) fn assert_reset_equals_fresh<S: Strategy>(make: impl Fn() -> S, bars: &[Bar]) {
         let mut used = make();
         run(&mut used, &walk(3, 300));
         run(&mut used, bars);
         used.reset();
+        assert!(used.evidence().is_empty());
         assert_eq!(run(&mut used, bars), run(&mut make(), bars));
+        used.reset();
+        assert_eq!(run_evidence(&mut used, bars), run_evidence(&mut make(), bars));
     }
 }
 
@@ -286,6 +318,19 @@ mod tests {
                 assert!(signals.iter().any(|s| *s != Signal::Hold), "{}: no signal, seed {seed}", entry.name);
             }
         }
+    }
+
+    #[test]
+    fn evidence_leaves_out_missing_and_non_finite_values() {
+        assert!(evidence(["a", "b"], None).is_empty());
+        assert_eq!(evidence(["a", "b", "c"], Some([1.0, f64::NAN, 3.0])), vec![("a", 1.0), ("c", 3.0)]);
+        assert_eq!(evidence(["a", "b"], Some([f64::INFINITY, -2.0])), vec![("b", -2.0)]);
+        let mut zones = ZoneExit::new(30.0, 70.0);
+        assert!(zones.evidence("rsi").is_empty());
+        zones.update(Some(25.0));
+        assert_eq!(zones.evidence("rsi"), vec![("rsi", 25.0), ("oversold", 30.0), ("overbought", 70.0)]);
+        zones.reset();
+        assert!(zones.evidence("rsi").is_empty());
     }
 
     #[test]

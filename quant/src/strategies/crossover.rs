@@ -4,9 +4,12 @@
 //! where `f > s` after a bar where `f <= s`, and `Sell` on the first bar where
 //! `f < s` after a bar where `f >= s`. Nothing is emitted until both averages
 //! exist on two consecutive bars.
+//!
+//! Evidence: `fast` and `slow`, the two averages.
 
 use serde::{Deserialize, Serialize};
 
+use super::common::evidence;
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Ema, Indicator, Sma};
@@ -69,6 +72,8 @@ pub struct Cross {
     slow: Average,
     /// Sign of `fast - slow` on the previous bar: -1, 0 or 1.
     previous: Option<i8>,
+    /// Fast and slow averages on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl Cross {
@@ -88,6 +93,7 @@ impl Cross {
             fast: Average::new(kind, params.fast)?,
             slow: Average::new(kind, params.slow)?,
             previous: None,
+            last: None,
         })
     }
 
@@ -100,7 +106,9 @@ impl Cross {
 
 impl Strategy for Cross {
     fn next(&mut self, bar: &Bar) -> Signal {
-        let (Some(f), Some(s)) = (self.fast.next(bar.close), self.slow.next(bar.close)) else {
+        let (fast, slow) = (self.fast.next(bar.close), self.slow.next(bar.close));
+        self.last = fast.zip(slow).map(|(f, s)| [f, s]);
+        let (Some(f), Some(s)) = (fast, slow) else {
             return Signal::Hold;
         };
         let side: i8 = if f > s {
@@ -123,10 +131,15 @@ impl Strategy for Cross {
         self.fast.reset();
         self.slow.reset();
         self.previous = None;
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.params.slow
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["fast", "slow"], self.last)
     }
 }
 

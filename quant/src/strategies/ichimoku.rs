@@ -8,10 +8,12 @@
 //!
 //! The cloud is the one [`Ichimoku`] reports at the current bar (spans computed
 //! `displacement` bars earlier), so no future bar is used.
+//!
+//! Evidence: `close`, `tenkan`, `kijun`, `senkou_a` and `senkou_b` (the cloud).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::Edge;
+use super::common::{Edge, evidence};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Ichimoku, Indicator};
@@ -44,6 +46,8 @@ pub struct IchimokuCloud {
     ichimoku: Ichimoku,
     above: Edge,
     below: Edge,
+    /// Close and lines on the latest bar.
+    last: Option<[f64; 5]>,
 }
 
 impl IchimokuCloud {
@@ -54,7 +58,7 @@ impl IchimokuCloud {
     pub fn new(params: IchimokuParams) -> Result<Self, ParamError> {
         let p = params;
         let ichimoku = Ichimoku::new(p.tenkan_period, p.kijun_period, p.senkou_b_period, p.displacement)?;
-        Ok(Self { ichimoku, above: Edge::default(), below: Edge::default() })
+        Ok(Self { ichimoku, above: Edge::default(), below: Edge::default(), last: None })
     }
 }
 
@@ -62,6 +66,7 @@ impl Strategy for IchimokuCloud {
     fn next(&mut self, bar: &Bar) -> Signal {
         let value = self.ichimoku.next(*bar);
         let close = bar.close;
+        self.last = value.map(|v| [close, v.tenkan, v.kijun, v.senkou_a, v.senkou_b]);
         let top = value.map(|v| v.senkou_a.max(v.senkou_b));
         let bottom = value.map(|v| v.senkou_a.min(v.senkou_b));
         let buy = self.above.update(value.zip(top).map(|(v, top)| close > top && v.tenkan > v.kijun));
@@ -77,10 +82,15 @@ impl Strategy for IchimokuCloud {
         self.ichimoku.reset();
         self.above.reset();
         self.below.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.ichimoku.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "tenkan", "kijun", "senkou_a", "senkou_b"], self.last)
     }
 }
 

@@ -8,13 +8,16 @@
 //!   EMA(slow)`) crosses above 0, `Sell` where it crosses below 0. Defaults
 //!   `fast = 12`, `slow = 26`; warm-up `slow` bars.
 //!
+//! Evidence: `macd` and `signal` (the signal line) for `macd_signal_cross`,
+//! `macd` alone for `macd_zero_cross`.
+//!
 //! Both need the compared values on two consecutive bars, and require
 //! `2 <= fast < slow` (TA-Lib would silently swap them; a swapped pair is refused
 //! here as a likely mistake).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossing, below, length, on_cross};
+use super::common::{Crossing, below, evidence, length, on_cross};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Indicator, Macd};
@@ -61,6 +64,8 @@ pub struct MacdCross {
     /// Compare the MACD line with 0 rather than with its signal line.
     to_zero: bool,
     crossing: Crossing,
+    /// MACD and signal line on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl MacdCross {
@@ -86,23 +91,34 @@ impl MacdCross {
         length("fast", fast, 2)?;
         length("signal", signal, 1)?;
         below("fast", fast, "slow", slow)?;
-        Ok(Self { macd: Macd::new(fast, slow, signal)?, to_zero, crossing: Crossing::default() })
+        Ok(Self { macd: Macd::new(fast, slow, signal)?, to_zero, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for MacdCross {
     fn next(&mut self, bar: &Bar) -> Signal {
-        let diff = self.macd.next(bar.close).map(|m| if self.to_zero { m.macd } else { m.hist });
+        let value = self.macd.next(bar.close);
+        self.last = value.map(|m| [m.macd, m.signal]);
+        let diff = value.map(|m| if self.to_zero { m.macd } else { m.hist });
         on_cross(self.crossing.update(diff))
     }
 
     fn reset(&mut self) {
         self.macd.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.macd.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        if self.to_zero {
+            evidence(["macd"], self.last.map(|[macd, _]| [macd]))
+        } else {
+            evidence(["macd", "signal"], self.last)
+        }
     }
 }
 

@@ -18,10 +18,14 @@
 //!   EMA of `signal` TRIX values, `Sell` where it crosses below (the signal-line
 //!   variant rather than the zero line: it turns earlier). Defaults
 //!   `period = 15`, `signal = 9`; warm-up `3 * period + signal - 2` bars.
+//!
+//! Evidence: `k`, `d`, `oversold`, `overbought` (`stochastic_cross`);
+//! `williams_r`, `oversold`, `overbought` (`williams_r`); `cci`, `upper` (+level)
+//! and `lower` (-level) (`cci`); `trix` and `signal` (`trix`).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossed, Crossing, ZoneExit, below, on_cross, positive, within};
+use super::common::{Crossed, Crossing, ZoneExit, below, evidence, on_cross, positive, within};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Cci, Ema, Indicator, Stoch, Trix, Willr};
@@ -56,6 +60,8 @@ pub struct StochasticCross {
     oversold: f64,
     overbought: f64,
     crossing: Crossing,
+    /// %K and %D on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl StochasticCross {
@@ -69,13 +75,14 @@ impl StochasticCross {
         let overbought = within("overbought", params.overbought, 0.0, 100.0)?;
         below("oversold", oversold, "overbought", overbought)?;
         let stoch = Stoch::new(params.fastk_period, params.slowk_period, params.slowd_period)?;
-        Ok(Self { stoch, oversold, overbought, crossing: Crossing::default() })
+        Ok(Self { stoch, oversold, overbought, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for StochasticCross {
     fn next(&mut self, bar: &Bar) -> Signal {
         let value = self.stoch.next(*bar);
+        self.last = value.map(|v| [v.slowk, v.slowd]);
         match (self.crossing.update(value.map(|v| v.slowk - v.slowd)), value) {
             (Crossed::Up, Some(v)) if v.slowd < self.oversold => Signal::Buy,
             (Crossed::Down, Some(v)) if v.slowd > self.overbought => Signal::Sell,
@@ -86,10 +93,15 @@ impl Strategy for StochasticCross {
     fn reset(&mut self) {
         self.stoch.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.stoch.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["k", "d", "oversold", "overbought"], self.last.map(|[k, d]| [k, d, self.oversold, self.overbought]))
     }
 }
 
@@ -145,6 +157,10 @@ impl Strategy for WilliamsR {
     fn warmup(&self) -> usize {
         self.willr.lookback() + 1
     }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        self.zones.evidence("williams_r")
+    }
 }
 
 /// Parameters of `cci`.
@@ -170,6 +186,8 @@ pub struct CciBreakout {
     level: f64,
     upper: Crossing,
     lower: Crossing,
+    /// The CCI on the latest bar.
+    last: Option<f64>,
 }
 
 impl CciBreakout {
@@ -179,13 +197,20 @@ impl CciBreakout {
     /// [`ParamError`] when `period < 2` or `level` is not a positive number.
     pub fn new(params: CciParams) -> Result<Self, ParamError> {
         let level = positive("level", params.level)?;
-        Ok(Self { cci: Cci::new(params.period)?, level, upper: Crossing::default(), lower: Crossing::default() })
+        Ok(Self {
+            cci: Cci::new(params.period)?,
+            level,
+            upper: Crossing::default(),
+            lower: Crossing::default(),
+            last: None,
+        })
     }
 }
 
 impl Strategy for CciBreakout {
     fn next(&mut self, bar: &Bar) -> Signal {
         let cci = self.cci.next(*bar);
+        self.last = cci;
         let upper = self.upper.update(cci.map(|c| c - self.level));
         let lower = self.lower.update(cci.map(|c| c + self.level));
         match (upper, lower) {
@@ -199,10 +224,15 @@ impl Strategy for CciBreakout {
         self.cci.reset();
         self.upper.reset();
         self.lower.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.cci.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["cci", "upper", "lower"], self.last.map(|cci| [cci, self.level, -self.level]))
     }
 }
 
@@ -228,6 +258,8 @@ pub struct TrixCross {
     trix: Trix,
     signal: Ema,
     crossing: Crossing,
+    /// TRIX and its signal line on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl TrixCross {
@@ -240,13 +272,15 @@ impl TrixCross {
             ParamError::TooSmall { min, value, .. } => ParamError::TooSmall { name: "signal", min, value },
             other => other,
         })?;
-        Ok(Self { trix: Trix::new(params.period)?, signal, crossing: Crossing::default() })
+        Ok(Self { trix: Trix::new(params.period)?, signal, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for TrixCross {
     fn next(&mut self, bar: &Bar) -> Signal {
-        let diff = self.trix.next(bar.close).and_then(|t| self.signal.next(t).map(|s| t - s));
+        let trix = self.trix.next(bar.close);
+        self.last = trix.and_then(|t| self.signal.next(t).map(|s| [t, s]));
+        let diff = self.last.map(|[t, s]| t - s);
         on_cross(self.crossing.update(diff))
     }
 
@@ -254,10 +288,15 @@ impl Strategy for TrixCross {
         self.trix.reset();
         self.signal.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.trix.lookback() + self.signal.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["trix", "signal"], self.last)
     }
 }
 

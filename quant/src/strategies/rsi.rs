@@ -11,10 +11,13 @@
 //! The RSI's first value is at bar `period`, so the first signal can come at bar
 //! `period + 1`: the warm-up is `period + 1` bars. Levels lie in `0..=100`, with
 //! `oversold < overbought`; `period >= 2`.
+//!
+//! Evidence: `rsi` with `oversold` and `overbought` (`rsi_reversal`) or with
+//! `level` (`rsi_trend`).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossing, ZoneExit, below, on_cross, within};
+use super::common::{Crossing, ZoneExit, below, evidence, on_cross, within};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Indicator, Rsi};
@@ -73,6 +76,10 @@ impl Strategy for RsiReversal {
     fn warmup(&self) -> usize {
         self.rsi.lookback() + 1
     }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        self.zones.evidence("rsi")
+    }
 }
 
 /// Parameters of `rsi_trend`.
@@ -97,6 +104,8 @@ pub struct RsiTrend {
     rsi: Rsi,
     level: f64,
     crossing: Crossing,
+    /// The RSI on the latest bar.
+    last: Option<f64>,
 }
 
 impl RsiTrend {
@@ -106,23 +115,29 @@ impl RsiTrend {
     /// [`ParamError`] when `period < 2` or `level` is outside `0..=100`.
     pub fn new(params: RsiTrendParams) -> Result<Self, ParamError> {
         let level = within("level", params.level, 0.0, 100.0)?;
-        Ok(Self { rsi: Rsi::new(params.period)?, level, crossing: Crossing::default() })
+        Ok(Self { rsi: Rsi::new(params.period)?, level, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for RsiTrend {
     fn next(&mut self, bar: &Bar) -> Signal {
         let rsi = self.rsi.next(bar.close);
+        self.last = rsi;
         on_cross(self.crossing.update(rsi.map(|r| r - self.level)))
     }
 
     fn reset(&mut self) {
         self.rsi.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.rsi.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["rsi", "level"], self.last.map(|rsi| [rsi, self.level]))
     }
 }
 

@@ -13,10 +13,15 @@
 //!   `period = 14`, `threshold = 20`; warm-up `2 * period - 1` bars (the ADX's).
 //! - `aroon`: `Buy` on the bar where Aroon up crosses above Aroon down, `Sell`
 //!   where it crosses below. Default `period = 25`; warm-up `period + 1` bars.
+//!
+//! Evidence: `close`, `supertrend` (the line) and `direction` (+1 up, -1 down)
+//! (`supertrend`); `close` and `sar` (`parabolic_sar`); `adx`, `plus_di`,
+//! `minus_di` and `threshold`, once all three indicators exist (`adx_trend`);
+//! `up` and `down`, the two Aroon lines (`aroon`).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossing, on_cross, positive, within};
+use super::common::{Crossing, evidence, on_cross, positive, within};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Adx, Aroon, Indicator, MinusDi, PlusDi, Sar, SuperTrend};
@@ -43,6 +48,8 @@ impl Default for SuperTrendParams {
 pub struct SuperTrendFlip {
     indicator: SuperTrend,
     crossing: Crossing,
+    /// Close, line and direction on the latest bar.
+    last: Option<[f64; 3]>,
 }
 
 impl SuperTrendFlip {
@@ -52,23 +59,30 @@ impl SuperTrendFlip {
     /// [`ParamError`] when `period` is 0 or `multiplier` is not a positive number.
     pub fn new(params: SuperTrendParams) -> Result<Self, ParamError> {
         let multiplier = positive("multiplier", params.multiplier)?;
-        Ok(Self { indicator: SuperTrend::new(params.period, multiplier)?, crossing: Crossing::default() })
+        Ok(Self { indicator: SuperTrend::new(params.period, multiplier)?, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for SuperTrendFlip {
     fn next(&mut self, bar: &Bar) -> Signal {
         // The direction is +1 or -1, so it "crosses zero" exactly when it flips.
-        on_cross(self.crossing.update(self.indicator.next(*bar).map(|v| v.direction)))
+        let value = self.indicator.next(*bar);
+        self.last = value.map(|v| [bar.close, v.supertrend, v.direction]);
+        on_cross(self.crossing.update(value.map(|v| v.direction)))
     }
 
     fn reset(&mut self) {
         self.indicator.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.indicator.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "supertrend", "direction"], self.last)
     }
 }
 
@@ -93,6 +107,8 @@ impl Default for SarParams {
 pub struct ParabolicSar {
     sar: Sar,
     crossing: Crossing,
+    /// The SAR on the latest bar, with the close.
+    last: Option<[f64; 2]>,
 }
 
 impl ParabolicSar {
@@ -103,22 +119,29 @@ impl ParabolicSar {
     pub fn new(params: SarParams) -> Result<Self, ParamError> {
         let maximum = within("maximum", params.maximum, f64::MIN_POSITIVE, 1.0)?;
         let acceleration = within("acceleration", params.acceleration, f64::MIN_POSITIVE, maximum)?;
-        Ok(Self { sar: Sar::new(acceleration, maximum)?, crossing: Crossing::default() })
+        Ok(Self { sar: Sar::new(acceleration, maximum)?, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for ParabolicSar {
     fn next(&mut self, bar: &Bar) -> Signal {
-        on_cross(self.crossing.update(self.sar.next(*bar).map(|sar| bar.close - sar)))
+        let sar = self.sar.next(*bar);
+        self.last = sar.map(|sar| [bar.close, sar]);
+        on_cross(self.crossing.update(sar.map(|sar| bar.close - sar)))
     }
 
     fn reset(&mut self) {
         self.sar.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.sar.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "sar"], self.last)
     }
 }
 
@@ -146,6 +169,8 @@ pub struct AdxTrend {
     plus: PlusDi,
     minus: MinusDi,
     crossing: Crossing,
+    /// ADX, +DI and -DI on the latest bar.
+    last: Option<[f64; 3]>,
 }
 
 impl AdxTrend {
@@ -160,6 +185,7 @@ impl AdxTrend {
             plus: PlusDi::new(params.period)?,
             minus: MinusDi::new(params.period)?,
             crossing: Crossing::default(),
+            last: None,
         })
     }
 }
@@ -168,6 +194,7 @@ impl Strategy for AdxTrend {
     fn next(&mut self, bar: &Bar) -> Signal {
         let adx = self.adx.next(*bar);
         let (plus, minus) = (self.plus.next(*bar), self.minus.next(*bar));
+        self.last = adx.zip(plus).zip(minus).map(|((adx, p), m)| [adx, p, m]);
         let crossed = self.crossing.update(plus.zip(minus).map(|(p, m)| p - m));
         match adx {
             Some(adx) if adx > self.threshold => on_cross(crossed),
@@ -180,10 +207,16 @@ impl Strategy for AdxTrend {
         self.plus.reset();
         self.minus.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.adx.lookback().max(self.plus.lookback() + 1)
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        let values = self.last.map(|[adx, plus, minus]| [adx, plus, minus, self.threshold]);
+        evidence(["adx", "plus_di", "minus_di", "threshold"], values)
     }
 }
 
@@ -206,6 +239,8 @@ impl Default for AroonParams {
 pub struct AroonCross {
     aroon: Aroon,
     crossing: Crossing,
+    /// Aroon up and down on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl AroonCross {
@@ -214,22 +249,29 @@ impl AroonCross {
     /// # Errors
     /// [`ParamError::TooSmall`] when `period < 2`.
     pub fn new(params: AroonParams) -> Result<Self, ParamError> {
-        Ok(Self { aroon: Aroon::new(params.period)?, crossing: Crossing::default() })
+        Ok(Self { aroon: Aroon::new(params.period)?, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for AroonCross {
     fn next(&mut self, bar: &Bar) -> Signal {
-        on_cross(self.crossing.update(self.aroon.next(*bar).map(|a| a.up - a.down)))
+        let value = self.aroon.next(*bar);
+        self.last = value.map(|a| [a.up, a.down]);
+        on_cross(self.crossing.update(value.map(|a| a.up - a.down)))
     }
 
     fn reset(&mut self) {
         self.aroon.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.aroon.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["up", "down"], self.last)
     }
 }
 

@@ -16,10 +16,15 @@
 //!   or the trend ended). Defaults `period = 20`, `volume_period = 20`,
 //!   `multiplier = 1.2`, `exit = 10`; warm-up
 //!   `min(max(period, volume_period), exit) + 1` bars.
+//!
+//! Evidence: `mfi`, `oversold`, `overbought` (`mfi`); `obv` and `average`, its
+//! SMA (`obv_trend`); `close`, `upper` and `lower` (the previous bars' channel),
+//! `volume` with `mean_volume` (the previous bars' mean), each once it exists
+//! (`volume_breakout`).
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Crossing, Edge, ZoneExit, below, length, on_cross, positive, within};
+use super::common::{Crossing, Edge, ZoneExit, below, evidence, length, on_cross, positive, within};
 use crate::bar::Bar;
 use crate::error::ParamError;
 use crate::indicators::{Donchian, Indicator, Mfi, Obv, Sma};
@@ -77,6 +82,10 @@ impl Strategy for MfiReversal {
     fn warmup(&self) -> usize {
         self.mfi.lookback() + 1
     }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        self.zones.evidence("mfi")
+    }
 }
 
 /// Parameters of `obv_trend`.
@@ -99,6 +108,8 @@ pub struct ObvTrend {
     obv: Obv,
     average: Sma,
     crossing: Crossing,
+    /// OBV and its average on the latest bar.
+    last: Option<[f64; 2]>,
 }
 
 impl ObvTrend {
@@ -107,13 +118,14 @@ impl ObvTrend {
     /// # Errors
     /// [`ParamError::TooSmall`] when `period` is 0.
     pub fn new(params: ObvParams) -> Result<Self, ParamError> {
-        Ok(Self { obv: Obv::new(), average: Sma::new(params.period)?, crossing: Crossing::default() })
+        Ok(Self { obv: Obv::new(), average: Sma::new(params.period)?, crossing: Crossing::default(), last: None })
     }
 }
 
 impl Strategy for ObvTrend {
     fn next(&mut self, bar: &Bar) -> Signal {
-        let diff = self.obv.next(*bar).and_then(|obv| self.average.next(obv).map(|avg| obv - avg));
+        self.last = self.obv.next(*bar).and_then(|obv| self.average.next(obv).map(|avg| [obv, avg]));
+        let diff = self.last.map(|[obv, avg]| obv - avg);
         on_cross(self.crossing.update(diff))
     }
 
@@ -121,10 +133,15 @@ impl Strategy for ObvTrend {
         self.obv.reset();
         self.average.reset();
         self.crossing.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         self.obv.lookback() + self.average.lookback() + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["obv", "average"], self.last)
     }
 }
 
@@ -163,6 +180,8 @@ pub struct VolumeBreakout {
     low: Option<f64>,
     buy: Edge,
     sell: Edge,
+    /// Close, `high`, `low`, volume and `mean_volume` (NaN while missing) on the latest bar.
+    last: Option<[f64; 5]>,
 }
 
 impl VolumeBreakout {
@@ -181,6 +200,7 @@ impl VolumeBreakout {
             low: None,
             buy: Edge::default(),
             sell: Edge::default(),
+            last: None,
         })
     }
 }
@@ -189,6 +209,13 @@ impl Strategy for VolumeBreakout {
     fn next(&mut self, bar: &Bar) -> Signal {
         let breakout =
             self.high.zip(self.mean_volume).map(|(high, mean)| bar.close > high && bar.volume > self.multiplier * mean);
+        self.last = (breakout.is_some() || self.low.is_some()).then(|| {
+            let missing = f64::NAN;
+            let (high, low) = (self.high.unwrap_or(missing), self.low.unwrap_or(missing));
+            // The volume only with the mean it is compared with.
+            let (volume, mean) = self.mean_volume.map_or((missing, missing), |mean| (bar.volume, mean));
+            [bar.close, high, low, volume, mean]
+        });
         let buy = self.buy.update(breakout);
         let sell = self.sell.update(self.low.map(|low| bar.close < low));
         self.high = self.entry.next(*bar).map(|c| c.upper);
@@ -212,11 +239,16 @@ impl Strategy for VolumeBreakout {
         self.low = None;
         self.buy.reset();
         self.sell.reset();
+        self.last = None;
     }
 
     fn warmup(&self) -> usize {
         let entry = self.entry.lookback().max(self.volume.lookback()) + 1;
         entry.min(self.exit.lookback() + 1) + 1
+    }
+
+    fn evidence(&self) -> Vec<(&'static str, f64)> {
+        evidence(["close", "upper", "lower", "volume", "mean_volume"], self.last)
     }
 }
 

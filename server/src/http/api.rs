@@ -6,8 +6,11 @@
 //! | `POST /symbols` | add a symbol (`{"symbol": "AAPL", "name": "Apple"}`); 409 if present |
 //! | `DELETE /symbols/{symbol}` | remove a symbol and its bars; 404 if absent |
 //! | `GET /symbols/{symbol}/bars` | bars in a time range, keyset-paginated |
+//! | `GET /symbols/{symbol}/indicators`, `/gaps`, `/stats` | analytics, see [`super::market`] |
 //! | `GET /quotes?symbols=A,B` | latest prices of many symbols in one request |
 //! | `GET /runs?schedule=NAME&limit=N` | recorded scheduler runs, newest first |
+//! | `GET /news?symbol=S&limit=N&before=CURSOR` | crawled headlines, newest first, see [`super::news`] |
+//! | `GET /signals`, `GET /strategies`, `PUT /strategies/{name}` | signals and strategy settings, see [`super::signals`] |
 //! | `GET /providers` | each remote provider's health (circuit, rate, last success and error, counts) |
 //! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
 //!
@@ -25,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::error::ApiError;
+use super::market;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
 use crate::storage::{bars, symbols};
@@ -40,16 +44,36 @@ pub(super) fn router() -> Router<AppState> {
         .route("/symbols", get(list_symbols).post(add_symbol))
         .route("/symbols/{symbol}", delete(remove_symbol))
         .route("/symbols/{symbol}/bars", get(get_bars))
+        .route("/symbols/{symbol}/indicators", get(market::get_indicator))
+        .route("/symbols/{symbol}/gaps", get(market::get_gaps))
+        .route("/symbols/{symbol}/stats", get(market::get_stats))
         .route("/quotes", get(get_quotes))
         .route("/providers", get(get_providers))
         .route("/runs", get(get_runs))
+        .merge(super::news::routes())
+        .merge(super::signals::routes())
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Finstage REST API", version = "1", description = "Symbols, bars and quotes."),
-    paths(list_symbols, add_symbol, remove_symbol, get_bars, get_quotes, get_providers, get_runs),
+    paths(
+        list_symbols,
+        add_symbol,
+        remove_symbol,
+        get_bars,
+        market::get_indicator,
+        market::get_gaps,
+        market::get_stats,
+        get_quotes,
+        get_providers,
+        get_runs,
+        super::news::list_news,
+        super::signals::list_signals,
+        super::signals::list_strategies,
+        super::signals::put_strategy
+    ),
     components(schemas(
         SymbolDto,
         NewSymbol,
@@ -59,7 +83,16 @@ pub(super) fn router() -> Router<AppState> {
         Quotes,
         ProviderStatus,
         ErrorBody,
-        ErrorDetail
+        ErrorDetail,
+        market::IndicatorSeries,
+        market::IndicatorColumn,
+        market::Gaps,
+        super::news::NewsDto,
+        super::news::NewsPage,
+        super::signals::SignalsPage,
+        super::signals::StrategyInfo,
+        super::signals::StrategyUpdate,
+        crate::storage::signals::StrategySetting
     ))
 )]
 struct ApiDoc;
@@ -290,7 +323,7 @@ async fn get_quotes(
     let mut out = Quotes { quotes: Vec::with_capacity(wanted.len()), missing: Vec::new() };
     for symbol in wanted {
         let quote = match symbols::get(&state.db, symbol.as_str()).await? {
-            Some(info) => crate::quotes::latest(&state.db, &state.bus, info).await?,
+            Some(info) => crate::quotes::latest(&state.db, &state.bus, &state.cache, info).await?,
             None => None,
         };
         match quote {

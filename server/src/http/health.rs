@@ -1,4 +1,5 @@
-//! `/healthz` (the process serves requests) and `/readyz` (the database answers).
+//! `/healthz` (the process serves requests), `/readyz` (the database answers)
+//! and `/metrics` (Prometheus; see [`crate::metrics`]).
 
 use std::time::Duration;
 
@@ -31,6 +32,17 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database timed out" })))
+        }
+    }
+}
+
+/// Prometheus metrics; 503 when the job counts cannot be read.
+pub(super) async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    match state.metrics.render().await {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "metrics unavailable" }))).into_response()
         }
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! Routes: `/` and `/symbol/{symbol}` (the Leptos app, server-rendered), `/api/*`
 //! (the dashboard's server functions), `/api/v1/*` (the REST API, documented at
-//! `/api/v1/openapi.json`), `/ws` (live feed), `/healthz`, `/readyz`, and static
+//! `/api/v1/openapi.json`), `/ws` (live feed), `/healthz`, `/readyz`, `/metrics`
+//! (Prometheus), and static
 //! files of the built site.
 
 mod api;
 mod error;
 mod health;
+mod market;
+pub mod news;
+mod signals;
 
 use std::sync::Arc;
 
@@ -33,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(

@@ -154,31 +154,58 @@ pub async fn enqueue(db: &Db, job: &NewJob, now_ms: i64) -> Result<i64, StorageE
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
 pub async fn claim(db: &Db, worker: &str, now_ms: i64, grace_ms: i64) -> Result<Option<Job>, StorageError> {
-    let pick = "SELECT id FROM jobs WHERE attempts < max_attempts AND \
-         ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND locked_until < $2)) \
-         ORDER BY priority DESC, run_at, id LIMIT 1";
-    let update = |lock: &str| {
+    claim_of(db, worker, now_ms, grace_ms, None).await
+}
+
+/// [`claim`], limited to jobs of the given `kinds` when some are named: a
+/// worker never takes a job it has no handler for (which would spend the
+/// job's attempts in a process that cannot run it).
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn claim_of(
+    db: &Db,
+    worker: &str,
+    now_ms: i64,
+    grace_ms: i64,
+    kinds: Option<&[String]>,
+) -> Result<Option<Job>, StorageError> {
+    let kinds_json = kinds.map(|k| serde_json::Value::from(k.to_vec()).to_string());
+    let pick = |kinds_filter: &str, lock: &str| {
+        format!(
+            "SELECT id FROM jobs WHERE attempts < max_attempts AND \
+             ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND locked_until < $2)) \
+             AND ($4 IS NULL OR kind IN ({kinds_filter})) \
+             ORDER BY priority DESC, run_at, id LIMIT 1{lock}"
+        )
+    };
+    let update = |pick: String| {
         format!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2 + timeout_ms + $3, updated_at = $2 WHERE id = ({pick}{lock}) RETURNING {COLUMNS}"
+             locked_until = $2 + timeout_ms + $3, updated_at = $2 WHERE id = ({pick}) RETURNING {COLUMNS}"
         )
     };
     let job = match db {
         Db::Sqlite { writer, .. } => {
-            sqlx::query_as::<_, Job>(&update(""))
+            sqlx::query_as::<_, Job>(&update(pick("SELECT value FROM json_each($4)", "")))
                 .bind(worker)
                 .bind(now_ms)
                 .bind(grace_ms)
+                .bind(&kinds_json)
                 .fetch_optional(writer)
                 .await?
         }
         Db::Postgres(pool) => {
-            sqlx::query_as::<_, Job>(&update(" FOR UPDATE SKIP LOCKED"))
-                .bind(worker)
-                .bind(now_ms)
-                .bind(grace_ms)
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as::<_, Job>(&update(pick(
+                "SELECT jsonb_array_elements_text($4::jsonb)",
+                " FOR UPDATE SKIP LOCKED",
+            )))
+            .bind(worker)
+            .bind(now_ms)
+            .bind(grace_ms)
+            .bind(&kinds_json)
+            .fetch_optional(pool)
+            .await?
         }
     };
     Ok(job)
@@ -264,6 +291,15 @@ pub async fn list(db: &Db, status: Option<&str>, limit: usize) -> Result<Vec<Job
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2");
     Ok(with_reader!(db, |pool| sqlx::query_as::<_, Job>(&sql).bind(status).bind(limit).fetch_all(pool).await?))
+}
+
+/// How many jobs are in each state (states with none are absent).
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, StorageError> {
+    const SQL: &str = "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status";
+    Ok(with_reader!(db, |pool| sqlx::query_as::<_, (String, i64)>(SQL).fetch_all(pool).await?))
 }
 
 /// The delay before retry number `attempts + 1`: 1 s, 2 s, 4 s, ... capped at an hour.

@@ -11,8 +11,12 @@
 
 pub mod bars;
 pub mod jobs;
+pub mod news;
 pub mod runs;
+pub mod signals;
+pub mod stats;
 pub mod symbols;
+pub mod telegram;
 
 /// Runs `$body` with `$pool` bound to the read pool of either backend. The body is
 /// type-checked once per backend, so dialect-neutral SQL is written once.
@@ -61,6 +65,15 @@ pub enum StorageError {
     /// A stored value could not be read back (e.g. an unknown timeframe).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A failure shared by several waiters (a coalesced cache computation).
+    #[error(transparent)]
+    Shared(std::sync::Arc<StorageError>),
+}
+
+impl From<std::sync::Arc<StorageError>> for StorageError {
+    fn from(e: std::sync::Arc<StorageError>) -> Self {
+        Self::Shared(e)
+    }
 }
 
 /// A handle to the database; cheap to clone.

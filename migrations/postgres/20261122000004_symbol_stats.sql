@@ -1,0 +1,12 @@
+-- Per-symbol figures refreshed by the `all_time_high` schedule from daily bars.
+-- See server/src/storage/stats.rs.
+CREATE TABLE symbol_stats (
+    symbol      TEXT             PRIMARY KEY REFERENCES symbols(symbol) ON DELETE CASCADE,
+    ath         DOUBLE PRECISION NOT NULL,  -- highest daily high ever stored
+    ath_ts      BIGINT           NOT NULL,  -- the day it was reached, Unix seconds
+    high_52w    DOUBLE PRECISION NOT NULL,  -- highest high of the last 365 days
+    low_52w     DOUBLE PRECISION NOT NULL,  -- lowest low of the last 365 days
+    last_close  DOUBLE PRECISION NOT NULL,
+    last_ts     BIGINT           NOT NULL,
+    updated_at  BIGINT           NOT NULL   -- Unix ms
+);

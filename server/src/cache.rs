@@ -1,0 +1,272 @@
+//! In-process caches in front of the database: quotes and computed indicator
+//! series (moka: bounded, with time-to-live).
+//!
+//! Freshness: whoever stores bars in this process calls [`MarketCache::bars_landed`]
+//! for the symbol. That bumps the symbol's *generation*, which is part of every
+//! key, so a lookup after new bars can never be answered from an entry computed
+//! before them, even one whose computation was still running when the bars
+//! landed (it is stored under the old generation, which nobody asks for again).
+//! The stale entries are also dropped at once to free their memory. Writes by
+//! other processes (CLI imports, other nodes) are bounded by the TTLs.
+//!
+//! Concurrent misses on one key are coalesced: one caller computes, the others
+//! wait for its result (moka's `entry().or_try_insert_with`).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use app::model::QuoteRow;
+use moka::future::Cache;
+use quant::Timeframe;
+use serde::{Deserialize, Serialize};
+
+/// Sizes and lifetimes of the caches (config section `cache`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Most quotes kept.
+    pub quote_capacity: u64,
+    /// How long a stored quote may be served, seconds.
+    pub quote_ttl_secs: u64,
+    /// Most indicator values kept over all series (each series weighs its length).
+    pub series_capacity_points: u64,
+    /// How long a computed series may be served, seconds.
+    pub series_ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { quote_capacity: 10_000, quote_ttl_secs: 30, series_capacity_points: 5_000_000, series_ttl_secs: 300 }
+    }
+}
+
+/// One cache's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to compute (or wait for one computation).
+    pub misses: u64,
+    /// Entries held now (approximate: moka applies evictions lazily).
+    pub entries: u64,
+}
+
+/// A computed indicator series: bar times and one column per output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// Opening times of the bars, Unix seconds, oldest first.
+    pub ts: Vec<i64>,
+    /// `(name, values)` per output, e.g. `MACD(12,26,9).macdsignal`; `None` during warm-up.
+    pub columns: Vec<(String, Vec<Option<f64>>)>,
+}
+
+impl Series {
+    fn points(&self) -> u64 {
+        let values: usize = self.columns.iter().map(|(_, v)| v.len()).sum();
+        u64::try_from(values + self.ts.len()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What a series is computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    /// The symbol.
+    pub symbol: String,
+    /// The bars' timeframe.
+    pub timeframe: Timeframe,
+    /// The indicator in canonical notation, e.g. `RSI(14)`.
+    pub spec: String,
+    /// How many of the latest bars are returned.
+    pub limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// A cache whose keys carry the symbol's generation.
+#[derive(Debug, Clone)]
+struct Generational<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    inner: Cache<(K, u64), V>,
+    counters: Arc<Counters>,
+}
+
+impl<K, V> Generational<K, V>
+where
+    K: Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    async fn get_or_try<E, F>(&self, key: K, generation: u64, compute: F) -> Result<V, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let entry = self.inner.entry((key, generation)).or_try_insert_with(compute).await?;
+        let counter = if entry.is_fresh() { &self.counters.misses } else { &self.counters.hits };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(entry.into_value())
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            entries: self.inner.entry_count(),
+        }
+    }
+}
+
+/// The quote and indicator caches; clone freely (clones share everything).
+#[derive(Debug, Clone)]
+pub struct MarketCache {
+    generations: Arc<Mutex<HashMap<String, u64>>>,
+    quotes: Generational<String, Option<QuoteRow>>,
+    series: Generational<SeriesKey, Arc<Series>>,
+}
+
+impl MarketCache {
+    /// Empty caches sized by `config`.
+    #[must_use]
+    pub fn new(config: &CacheConfig) -> Self {
+        let quotes = Cache::builder()
+            .max_capacity(config.quote_capacity)
+            .time_to_live(Duration::from_secs(config.quote_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
+        let series = Cache::builder()
+            .max_capacity(config.series_capacity_points)
+            .weigher(|_, s: &Arc<Series>| u32::try_from(s.points()).unwrap_or(u32::MAX))
+            .time_to_live(Duration::from_secs(config.series_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
+        Self {
+            generations: Arc::default(),
+            quotes: Generational { inner: quotes, counters: Arc::default() },
+            series: Generational { inner: series, counters: Arc::default() },
+        }
+    }
+
+    fn generation(&self, symbol: &str) -> u64 {
+        self.generations.lock().unwrap_or_else(PoisonError::into_inner).get(symbol).copied().unwrap_or(0)
+    }
+
+    /// The stored quote of `symbol` (`None`: no bars), computed by `compute` on a miss.
+    ///
+    /// # Errors
+    /// `compute`'s error, shared with every caller that waited for it.
+    pub async fn quote<E, F>(&self, symbol: &str, compute: F) -> Result<Option<QuoteRow>, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<Option<QuoteRow>, E>>,
+    {
+        self.quotes.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
+    }
+
+    /// The indicator series `key`, computed by `compute` on a miss.
+    ///
+    /// # Errors
+    /// `compute`'s error, shared with every caller that waited for it.
+    pub async fn series<E, F>(&self, key: SeriesKey, compute: F) -> Result<Arc<Series>, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<Arc<Series>, E>>,
+    {
+        let generation = self.generation(&key.symbol);
+        self.series.get_or_try(key, generation, compute).await
+    }
+
+    /// New bars of `symbol` were stored: nothing cached before this is served again.
+    pub fn bars_landed(&self, symbol: &str) {
+        {
+            let mut generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
+            *generations.entry(symbol.to_owned()).or_insert(0) += 1;
+        }
+        let owned = symbol.to_owned();
+        // Only fails when closures are not enabled, which `new` does.
+        let _ = self.quotes.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
+        let owned = symbol.to_owned();
+        let _ = self.series.inner.invalidate_entries_if(move |(k, _), _| k.symbol == owned);
+    }
+
+    /// Counters of the quote cache.
+    #[must_use]
+    pub fn quote_stats(&self) -> CacheStats {
+        self.quotes.stats()
+    }
+
+    /// Counters of the indicator-series cache.
+    #[must_use]
+    pub fn series_stats(&self) -> CacheStats {
+        self.series.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(symbol: &str, last: f64) -> QuoteRow {
+        QuoteRow { symbol: symbol.into(), name: None, last, prev_close: None, ts: 0, simulated: false }
+    }
+
+    async fn quote(cache: &MarketCache, symbol: &str, last: f64) -> f64 {
+        let q = cache.quote(symbol, async { Ok::<_, ()>(Some(row(symbol, last))) }).await;
+        q.ok().flatten().map_or(f64::NAN, |r| r.last)
+    }
+
+    #[tokio::test]
+    async fn hits_after_a_miss_and_counts_both() {
+        let cache = MarketCache::new(&CacheConfig::default());
+        assert_eq!(quote(&cache, "AAPL", 1.0).await, 1.0);
+        // A second lookup is served from the cache: the new value is not computed.
+        assert_eq!(quote(&cache, "AAPL", 2.0).await, 1.0);
+        let stats = cache.quote_stats();
+        assert_eq!((stats.hits, stats.misses), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn new_bars_invalidate_only_their_symbol() {
+        let cache = MarketCache::new(&CacheConfig::default());
+        quote(&cache, "AAPL", 1.0).await;
+        quote(&cache, "MSFT", 10.0).await;
+        cache.bars_landed("AAPL");
+        assert_eq!(quote(&cache, "AAPL", 2.0).await, 2.0);
+        assert_eq!(quote(&cache, "MSFT", 20.0).await, 10.0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_computation_is_not_cached() {
+        let cache = MarketCache::new(&CacheConfig::default());
+        let failed = cache.quote("AAPL", async { Err::<Option<QuoteRow>, _>("db down") }).await;
+        assert_eq!(failed.err().as_deref(), Some(&"db down"));
+        assert_eq!(quote(&cache, "AAPL", 3.0).await, 3.0);
+        assert_eq!(cache.quote_stats().misses, 1, "the failed attempt counts as neither");
+    }
+
+    #[tokio::test]
+    async fn series_are_keyed_by_spec_and_limit() {
+        let cache = MarketCache::new(&CacheConfig::default());
+        let key =
+            |spec: &str, limit| SeriesKey { symbol: "AAPL".into(), timeframe: Timeframe::D1, spec: spec.into(), limit };
+        let series = |n: usize| Arc::new(Series { ts: vec![0; n], columns: vec![] });
+        let a = cache.series(key("RSI(14)", 10), async { Ok::<_, ()>(series(10)) }).await.ok();
+        let b = cache.series(key("RSI(14)", 20), async { Ok::<_, ()>(series(20)) }).await.ok();
+        let again = cache.series(key("RSI(14)", 10), async { Ok::<_, ()>(series(99)) }).await.ok();
+        assert_eq!(a.map(|s| s.ts.len()), Some(10));
+        assert_eq!(b.map(|s| s.ts.len()), Some(20));
+        assert_eq!(again.map(|s| s.ts.len()), Some(10));
+        assert_eq!(cache.series_stats().hits, 1);
+        cache.bars_landed("AAPL");
+        let fresh = cache.series(key("RSI(14)", 10), async { Ok::<_, ()>(series(11)) }).await.ok();
+        assert_eq!(fresh.map(|s| s.ts.len()), Some(11));
+    }
+}

@@ -19,11 +19,16 @@
 #    Timings are the wall time of the `sqlite3` / `psql` process doing the
 #    work (schema creation and the symbols are not timed).
 #
+# PostgreSQL is also measured with WRITERS concurrent writers (ours: that many
+# `upsert` calls in flight, as job workers run them; baseline: the CSV split
+# into that many parts of whole lines, loaded by as many concurrent `\copy`).
+#
 # Environment: RUNS (3), BATCH (10000 rows per upsert call), SYMBOLS (100),
-# BARS_PER_SYMBOL (10000), PG_ADMIN (postgres://postgres@127.0.0.1:5432/postgres),
-# SKIP_BUILD=1 to reuse target/release/examples/ingest_bench, PG_SETUP=FILE to
-# run FILE on every PostgreSQL database (ours and the baseline's) after the
-# schema, e.g. server/bench/postgres_set_based_symbol_check.sql.
+# BARS_PER_SYMBOL (10000), WRITERS (2; 1 skips the concurrent runs), PG_ADMIN
+# (postgres://postgres@127.0.0.1:5432/postgres), SKIP_BUILD=1 to reuse
+# target/release/examples/ingest_bench, PG_SETUP=FILE to run FILE on every
+# PostgreSQL database (ours and the baseline's) after the schema, to measure a
+# schema variant.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,7 +40,11 @@ PG_ADMIN=${PG_ADMIN:-${FINSTAGE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:543
 PG_BASE=${PG_ADMIN%/*}
 PG_DB=finstage_ingest_baseline_$$
 SQLITE_SCHEMA=$ROOT/migrations/sqlite/20261122000001_symbols_and_bars.sql
-PG_SCHEMA=$ROOT/migrations/postgres/20261122000001_symbols_and_bars.sql
+# The bars table as the migrations leave it: created by the first, its symbol
+# check made per-statement by the second.
+PG_SCHEMA=("$ROOT/migrations/postgres/20261122000001_symbols_and_bars.sql"
+    "$ROOT/migrations/postgres/20261122000030_bars_symbol_check_per_statement.sql")
+WRITERS=${WRITERS:-2}
 ROWS=$((SYMBOLS * BARS_PER_SYMBOL))
 export PGOPTIONS="-c client_min_messages=warning"
 
@@ -62,6 +71,11 @@ if [[ -n ${PG_SETUP:-} ]]; then
 fi
 "$BIN" --symbols "$SYMBOLS" --bars-per-symbol "$BARS_PER_SYMBOL" --batch "$BATCH" --runs "$RUNS" \
     --csv "$WORK/csv" --sqlite-dir "$WORK" --postgres "$PG_ADMIN" "${SETUP_ARGS[@]}" | tee "$WORK/ours.txt"
+if ((WRITERS > 1)); then
+    "$BIN" --symbols "$SYMBOLS" --bars-per-symbol "$BARS_PER_SYMBOL" --batch "$BATCH" --runs "$RUNS" \
+        --no-sqlite --writers "$WRITERS" --postgres "$PG_ADMIN" "${SETUP_ARGS[@]}" |
+        sed 's/^RESULT postgres/RESULT postgres-parallel/' | tee -a "$WORK/ours.txt"
+fi
 CSV=$WORK/csv/bars.csv
 [[ $(wc -l <"$CSV") -eq $ROWS ]] || { echo "ingest.sh: $CSV does not hold $ROWS rows" >&2; exit 1; }
 
@@ -121,11 +135,21 @@ pg() { psql -q -X -v ON_ERROR_STOP=1 "$PG_BASE/$PG_DB" "$@"; }
 pg_fresh() {
     psql -q -X "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
     psql -q -X "$PG_ADMIN" -c "CREATE DATABASE $PG_DB" >/dev/null
-    pg -f "$PG_SCHEMA" >/dev/null
+    for f in "${PG_SCHEMA[@]}"; do pg -f "$f" >/dev/null; done
     if [[ -n ${PG_SETUP:-} ]]; then pg -f "$PG_SETUP" >/dev/null; fi
     pg -f "$SYMBOL_SQL" >/dev/null
 }
 pg_load() { pg -c "\\copy bars FROM '$CSV' WITH (FORMAT csv)"; }
+# WRITERS concurrent \copy, one per part of the CSV.
+split -n "l/$WRITERS" -d "$CSV" "$WORK/part."
+pg_load_parallel() {
+    local part pids=() pid
+    for part in "$WORK"/part.*; do
+        pg -c "\\copy bars FROM '$part' WITH (FORMAT csv)" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+}
 pg_upsert() {
     pg <<SQL
 BEGIN;
@@ -162,6 +186,13 @@ for backend in sqlite postgres; do
         T[$backend.load]+="$load "
         T[$backend.first]+="$first "
         T[$backend.replay]+="$replay "
+        if [[ $backend == postgres ]] && ((WRITERS > 1)); then
+            pg_fresh
+            parallel=$(timed pg_load_parallel)
+            check_count postgres "$ROWS"
+            echo "postgres baseline run $run: $WRITERS concurrent loads $parallel s"
+            T[postgres-parallel.load]+="$parallel "
+        fi
     done
 done
 base() { rate "$(tr ' ' '\n' <<<"${T[$1.$2]}" | grep . | median)"; }
@@ -176,5 +207,11 @@ for backend in sqlite postgres; do
         "$(base $backend load)"
     printf '%-9s %-7s %14s %18s %18s\n' "$backend" replay "$(ours $backend replay)" "$(base $backend replay)" "-"
 done
+if ((WRITERS > 1)); then
+    printf '%-9s %-7s %14s %18s %18s\n' "postgres" "first" "$(ours postgres-parallel first)" "-" \
+        "$(base postgres-parallel load)"
+    printf '%-9s %-7s %14s %18s %18s\n' "postgres" "replay" "$(ours postgres-parallel replay)" "-" "-"
+    echo "(the last two rows: $WRITERS concurrent writers)"
+fi
 echo "bars::upsert: batches of $BATCH rows, one transaction each; baselines: one transaction;"
 echo "load = sqlite3 .import / psql \\copy into the empty table."

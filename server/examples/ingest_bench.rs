@@ -65,9 +65,14 @@ struct Args {
     #[arg(long, env = "FINSTAGE_TEST_POSTGRES", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
     /// SQL run on each scratch PostgreSQL database after the migrations, to
-    /// measure a schema variant (e.g. `server/bench/postgres_set_based_symbol_check.sql`).
+    /// measure a schema variant.
     #[arg(long)]
     postgres_setup: Option<PathBuf>,
+    /// Concurrent writers on PostgreSQL: each takes the next batch as soon as
+    /// its previous `upsert` returns, as the job workers do. SQLite always
+    /// has one (it has one writer connection).
+    #[arg(long, default_value_t = 1)]
+    writers: usize,
 }
 
 /// The generated rows: owned symbol names and, per symbol, its bars.
@@ -269,15 +274,28 @@ impl Pass {
     }
 }
 
-/// Writes every row in batches; returns the pass's cost and the rows changed.
-async fn write_all(db: &Db, rows: &[NewBar<'_>], batch: usize, postgres: bool) -> anyhow::Result<(Pass, u64)> {
+/// Writes every row in batches, `writers` calls in flight at a time; returns
+/// the pass's cost and the rows changed.
+async fn write_all(
+    db: &Db,
+    rows: &[NewBar<'_>],
+    batch: usize,
+    writers: usize,
+    postgres: bool,
+) -> anyhow::Result<(Pass, u64)> {
     let server = || if postgres { postgres_cpu() } else { None };
     let (client0, server0) = (process_cpu("self"), server());
     let start = Instant::now();
-    let mut changed = 0;
-    for chunk in rows.chunks(batch.max(1)) {
-        changed += bars::upsert(db, chunk).await?;
-    }
+    let chunks: Vec<&[NewBar<'_>]> = rows.chunks(batch.max(1)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let writer = || async {
+        let mut changed = 0;
+        while let Some(chunk) = chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            changed += bars::upsert(db, chunk).await?;
+        }
+        anyhow::Ok(changed)
+    };
+    let changed: u64 = futures::future::try_join_all((0..writers.max(1)).map(|_| writer())).await?.into_iter().sum();
     let wall = start.elapsed();
     let (client1, server1) = (process_cpu("self"), server());
     let diff = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
@@ -301,11 +319,12 @@ async fn bench(backend: &str, args: &Args, data: &DataSet) -> anyhow::Result<Tim
             symbols::upsert(&db, s, None, false).await?;
         }
         let postgres = backend == "postgres";
-        let (first, changed) = write_all(&db, &rows, args.batch, postgres).await?;
+        let writers = if postgres { args.writers } else { 1 };
+        let (first, changed) = write_all(&db, &rows, args.batch, writers, postgres).await?;
         if changed != expected {
             bail!("{backend}: first write changed {changed} rows, expected {expected}");
         }
-        let (replay, changed) = write_all(&db, &rows, args.batch, postgres).await?;
+        let (replay, changed) = write_all(&db, &rows, args.batch, writers, postgres).await?;
         if changed != 0 {
             bail!("{backend}: replay changed {changed} rows, expected 0");
         }
@@ -341,11 +360,13 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let data = generate(args.symbols, args.bars_per_symbol)?;
     println!(
-        "data set: {} symbols x {} one-minute bars = {} rows, batches of {} rows, generated in {:.2} s",
+        "data set: {} symbols x {} one-minute bars = {} rows, batches of {} rows, {} PostgreSQL writer(s), \
+         generated in {:.2} s",
         args.symbols,
         args.bars_per_symbol,
         data.rows(),
         args.batch,
+        args.writers,
         started.elapsed().as_secs_f64()
     );
     if let Some(dir) = &args.csv {

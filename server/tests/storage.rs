@@ -66,6 +66,31 @@ async fn a_failing_batch_writes_nothing(db: &Db) {
     assert_eq!(bars::count(db, "NVDA", Timeframe::M1).await.unwrap(), 0);
 }
 
+async fn bars_follow_their_symbol(db: &Db) {
+    // Bars name a known symbol (PostgreSQL checks this per statement, SQLite
+    // per row), and removing the symbol removes its bars and nobody else's.
+    add(db, "AMD").await;
+    add(db, "INTC").await;
+    let series: Vec<Bar> = (0..2_000).map(|i| bar(i * 60, 5.0)).collect();
+    bars::upsert(db, &rows("AMD", Timeframe::M1, &series)).await.unwrap();
+    bars::upsert(db, &rows("INTC", Timeframe::M1, &series[..10])).await.unwrap();
+    let unknown = bars::upsert(db, &rows("ZZZZ", Timeframe::M1, &series)).await.unwrap_err();
+    assert!(unknown.to_string().to_lowercase().contains("foreign key"), "{unknown}");
+    // An update through ON CONFLICT is checked as well: a batch mixing a
+    // changed AMD bar and an unknown symbol changes nothing.
+    let mut mixed = rows("AMD", Timeframe::M1, &[bar(0, 6.0)]);
+    mixed.push(NewBar { symbol: "ZZZZ", timeframe: Timeframe::M1, bar: bar(0, 1.0) });
+    assert!(bars::upsert(db, &mixed).await.is_err());
+    assert_eq!(bars::latest(db, "AMD", Timeframe::M1, 2_000).await.unwrap()[0], series[0]);
+
+    assert!(symbols::delete(db, "AMD").await.unwrap());
+    assert_eq!(bars::count(db, "AMD", Timeframe::M1).await.unwrap(), 0);
+    assert_eq!(bars::count(db, "INTC", Timeframe::M1).await.unwrap(), 10);
+    // Re-adding the symbol starts it empty.
+    add(db, "AMD").await;
+    assert_eq!(bars::count(db, "AMD", Timeframe::M1).await.unwrap(), 0);
+}
+
 async fn symbols_upsert_keeps_a_known_name(db: &Db) {
     let sym = Symbol::parse("spy").unwrap();
     symbols::upsert(db, &sym, Some("S&P 500 ETF"), true).await.unwrap();
@@ -103,6 +128,7 @@ on_both_backends!(
     latest_returns_the_newest_bars_oldest_first,
     duplicate_keys_in_one_batch_keep_the_last,
     a_failing_batch_writes_nothing,
+    bars_follow_their_symbol,
     symbols_upsert_keeps_a_known_name,
     migrations_run_twice_without_harm,
     simulated_backfill_is_idempotent,

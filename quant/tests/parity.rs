@@ -9,7 +9,8 @@
 //! produced exactly the same bits.
 //!
 //! When a deliberate change alters results, the assertion prints the new
-//! fingerprint; update `EXPECTED` after checking the change is intended.
+//! fingerprint; update `EXPECTED` (or `EXPECTED_LONG`) after checking the
+//! change is intended.
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
@@ -20,7 +21,8 @@ use serde_json::json;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const EXPECTED: u64 = 0x300e101ea6e590f7;
+const EXPECTED: u64 = 0x80b51542a95ecd2e;
+const EXPECTED_LONG: u64 = 0x7dc3b2a7aa8399d7;
 
 /// FNV-1a over 64-bit words.
 struct Fingerprint(u64);
@@ -80,4 +82,29 @@ fn results_are_bit_identical_on_every_target() {
         fp.add(run.metrics.final_equity);
     }
     assert_eq!(fp.0, EXPECTED, "fingerprint {:#018x}", fp.0);
+}
+
+/// Long batches take other paths than short ones: natively they are cut into
+/// spans and segments computed on several threads, in wasm32 on one. Both must
+/// give the bits of the one-thread loop.
+#[test]
+fn long_batches_are_bit_identical_on_every_target() {
+    use quant::indicators::{MaType, adx_hlc, atr, atr_hlc, bbands, ema, macd, rsi, sma, stoch, stoch_hlc};
+    let bars = common::walk(0x2545_F491_4F6C_DD1D, 100_000, 50.0);
+    let column = |f: fn(&quant::Bar) -> f64| bars.iter().map(f).collect::<Vec<f64>>();
+    let (high, low, close) = (column(|b| b.high), column(|b| b.low), column(|b| b.close));
+    let mut columns = vec![sma(&close, 20).unwrap(), ema(&close, 20).unwrap(), rsi(&close, 14).unwrap()];
+    let m = macd(&close, 12, 26, 9).unwrap();
+    columns.extend([m.0, m.1, m.2]);
+    let b = bbands(&close, 20, 2.0, 2.0, MaType::Sma).unwrap();
+    columns.extend([b.0, b.1, b.2, atr(&bars, 14).unwrap(), atr_hlc(&high, &low, &close, 14).unwrap()]);
+    for fastk in [5, 21] {
+        let (k, d) = stoch(&bars, fastk, 3, 3).unwrap();
+        let (hk, hd) = stoch_hlc(&high, &low, &close, fastk, 3, 3).unwrap();
+        columns.extend([k, d, hk, hd]);
+    }
+    columns.push(adx_hlc(&high, &low, &close, 14).unwrap());
+    let mut fp = Fingerprint(0xcbf2_9ce4_8422_2325);
+    columns.iter().flatten().for_each(|&v| fp.add(v));
+    assert_eq!(fp.0, EXPECTED_LONG, "fingerprint {:#018x}", fp.0);
 }

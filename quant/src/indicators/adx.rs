@@ -1,6 +1,8 @@
 //! Wilder's directional movement: PLUS_DI, MINUS_DI and ADX, with TA-Lib's seeding.
 
-use super::{Indicator, Wilder, at_least, batch, hlc_len, warmup_column};
+use super::atr::{BarRows, ColumnRows, HlcRows};
+use super::segmented::{self, Pack, Real, Recurrence};
+use super::{Indicator, Wilder, at_least, batch, hlc_len, nan_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -52,21 +54,11 @@ impl Movement {
             self.started = true;
             return None;
         }
-        let up = high - prev_high;
-        let down = prev_low - low;
-        let mut range = high - low;
-        for gap in [(high - prev_close).abs(), (low - prev_close).abs()] {
-            if gap > range {
-                range = gap;
-            }
-        }
-        let minus_move = down > 0.0 && up < down;
-        let minus_dm = if minus_move { down } else { 0.0 };
-        let plus_dm = if !minus_move && up > 0.0 && up > down { up } else { 0.0 };
+        let (plus_dm, minus_dm, range) = one_bar(high, low, prev_high, prev_low, prev_close);
         if self.summed + 1 >= self.period {
-            self.minus = self.wilder.sum_step(self.minus, minus_dm);
-            self.plus = self.wilder.sum_step(self.plus, plus_dm);
-            self.range = self.wilder.sum_step(self.range, range);
+            let mut sums = [self.plus, self.minus, self.range];
+            smooth(self.wilder, &mut sums, plus_dm, minus_dm, range);
+            [self.plus, self.minus, self.range] = sums;
             Some((self.plus, self.minus, self.range))
         } else {
             self.summed += 1;
@@ -88,6 +80,46 @@ impl Movement {
         let scale = if self.period == 1 { 1.0 } else { 100.0 };
         if range == 0.0 { 0.0 } else { scale * (dm / range) }
     }
+}
+
+/// One bar's `(+DM, -DM, TR)` from its high and low and the previous bar's
+/// high, low and close (on `f64`, or on the lanes of a batch loop).
+///
+/// Written with selects rather than branches: the signs of random moves are
+/// unpredictable, and every operand is cheap to compute.
+#[inline(always)]
+fn one_bar<T: Real>(high: T, low: T, prev_high: T, prev_low: T, prev_close: T) -> (T, T, T) {
+    let zero = T::from(0.0);
+    let up = high - prev_high;
+    let down = prev_low - low;
+    let mut range = high - low;
+    for gap in [(high - prev_close).abs(), (low - prev_close).abs()] {
+        range = T::select(gap.greater(range), gap, range);
+    }
+    let minus_move = down.greater(zero) & up.less(down);
+    let plus_move = !minus_move & up.greater(zero) & up.greater(down);
+    (T::select(plus_move, up, zero), T::select(minus_move, down, zero), range)
+}
+
+/// One step of the smoothed sums `[+DM, -DM, TR]` once seeded.
+#[inline(always)]
+fn smooth<T: Real>(wilder: Wilder, sums: &mut [T; 3], plus_dm: T, minus_dm: T, range: T) {
+    sums[1] = wilder.sum_step(sums[1], minus_dm);
+    sums[0] = wilder.sum_step(sums[0], plus_dm);
+    sums[2] = wilder.sum_step(sums[2], range);
+}
+
+/// DX from the smoothed sums, and whether there is one: not when the true
+/// range or the DI sum is 0 (the DX computed then is meaningless).
+#[inline(always)]
+fn dx_of<T: Real>(plus: T, minus: T, range: T) -> (T::Mask, T) {
+    let zero = T::from(0.0);
+    let scale = T::from(100.0) / range;
+    let minus_di = minus * scale;
+    let plus_di = plus * scale;
+    let sum = minus_di + plus_di;
+    let valid = !range.equals(zero) & !sum.equals(zero);
+    (valid, T::from(100.0) * ((minus_di - plus_di).abs() / sum))
 }
 
 macro_rules! directional_indicator {
@@ -169,16 +201,8 @@ impl Adx {
     #[inline]
     fn step(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
         let (plus, minus, range) = self.core.next(high, low, close)?;
-        let mut dx = None;
-        if range != 0.0 {
-            let scale = 100.0 / range;
-            let minus_di = minus * scale;
-            let plus_di = plus * scale;
-            let sum = minus_di + plus_di;
-            if sum != 0.0 {
-                dx = Some(100.0 * ((minus_di - plus_di).abs() / sum));
-            }
-        }
+        let (valid, dx) = dx_of(plus, minus, range);
+        let dx = valid.then_some(dx);
         let wilder = self.core.wilder;
         if self.dx_seen < self.core.period {
             self.dx_seen += 1;
@@ -218,7 +242,7 @@ impl Indicator for Adx {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is below 2.
 pub fn adx(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
-    adx_rows(Adx::new(period)?, bars.len(), bars.iter().map(|b| (b.high, b.low, b.close)))
+    adx_rows(Adx::new(period)?, BarRows(bars), bars.len())
 }
 
 /// The ADX of bars given as three columns (TA-Lib's layout); equal to [`adx`]
@@ -230,21 +254,71 @@ pub fn adx(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
 pub fn adx_hlc(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     let adx = Adx::new(period)?;
     let len = hlc_len(high, low, close)?;
-    let rows = high.iter().zip(low).zip(close).map(|((&h, &l), &c)| (h, l, c));
-    adx_rows(adx, len, rows)
+    adx_rows(adx, ColumnRows { high, low, close }, len)
 }
 
-/// The streaming ADX over `len` rows of `(high, low, close)`, written straight
-/// into the output column (the same code as `next`, so the same bits).
-fn adx_rows(mut adx: Adx, len: usize, rows: impl Iterator<Item = (f64, f64, f64)>) -> Result<Vec<f64>, ParamError> {
+/// The streaming ADX over the first `lookback + 1` of `len` rows (its seeds and
+/// first output), then [`AdxOver`] over the rest: the same steps, so the same
+/// bits as `next`.
+fn adx_rows<R: HlcRows>(mut adx: Adx, rows: R, len: usize) -> Result<Vec<f64>, ParamError> {
     let lookback = adx.lookback();
-    let mut out = warmup_column(len, lookback);
-    let mut rows = rows;
-    for (h, l, c) in rows.by_ref().take(lookback) {
-        adx.step(h, l, c);
+    let mut out = nan_column(len, lookback);
+    if len <= lookback {
+        return Ok(out);
     }
-    out.extend(rows.map(|(h, l, c)| adx.step(h, l, c).unwrap_or(f64::NAN)));
+    let head = rows.window(0, lookback + 1);
+    for (t, cell) in out[..=lookback].iter_mut().enumerate() {
+        if let Some(value) = adx.step(R::high(head, t), R::low(head, t), R::close(head, t)) {
+            *cell = value;
+        }
+    }
+    let core = &adx.core;
+    let state = [core.plus, core.minus, core.range, adx.adx];
+    let wilder = core.wilder;
+    // The ADX's state forgets once the sums it averages have.
+    let warmup = segmented::warmup_for(wilder.keep).map(|w| 2 * w);
+    let kernel = AdxOver { rows, wilder };
+    segmented::run::<_, 4, 1, 2>(&kernel, warmup, state, lookback + 1, [&mut out[lookback + 1..]]);
     Ok(out)
+}
+
+/// The ADX after its seeds as a [`Recurrence`] over `rows`, with the state
+/// `[+DM sum, -DM sum, TR sum, ADX]`: the same steps as [`Adx::next`] once
+/// seeded.
+struct AdxOver<R> {
+    rows: R,
+    wilder: Wilder,
+}
+
+impl<R: HlcRows> Recurrence<4, 1> for AdxOver<R> {
+    /// The rows from the one before the first position.
+    type Window<'w>
+        = R::Window<'w>
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> Self::Window<'_> {
+        self.rows.window(from - 1, len + 1)
+    }
+
+    #[inline(always)]
+    fn step<const L: usize>(&self, state: &mut [Pack<L>; 4], rows: &[Self::Window<'_>; L], t: usize) -> [Pack<L>; 1] {
+        let (high, low) = (Pack::from_fn(|l| R::high(rows[l], t + 1)), Pack::from_fn(|l| R::low(rows[l], t + 1)));
+        let prev_high = Pack::from_fn(|l| R::high(rows[l], t));
+        let prev_low = Pack::from_fn(|l| R::low(rows[l], t));
+        let prev_close = Pack::from_fn(|l| R::close(rows[l], t));
+        let (plus_dm, minus_dm, range) = one_bar(high, low, prev_high, prev_low, prev_close);
+        let mut sums = [state[0], state[1], state[2]];
+        smooth(self.wilder, &mut sums, plus_dm, minus_dm, range);
+        [state[0], state[1], state[2]] = sums;
+        let (valid, dx) = dx_of(sums[0], sums[1], sums[2]);
+        state[3] = Real::select(valid, self.wilder.step(state[3], dx), state[3]);
+        [state[3]]
+    }
+
+    fn guess(&self, _: Self::Window<'_>) -> [f64; 4] {
+        [0.0; 4]
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! `(atr_prev * (period - 1) + tr) / period` with reciprocal multiplication (see
 //! [`super::Wilder`]). With `period == 1` the output is the true range itself.
 
-use super::trange::{true_range, true_range_hl};
-use super::{Indicator, Wilder, at_least, hlc_len, warmup_column};
+use super::segmented::{self, Pack, Real, Recurrence};
+use super::trange::true_range;
+use super::{Indicator, Wilder, at_least, hlc_len, nan_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -72,8 +73,7 @@ impl Indicator for Atr {
 /// # Errors
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn atr(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
-    let ranges = bars.windows(2).map(|pair| true_range(&pair[1], pair[0].close));
-    atr_from_ranges(bars.len(), ranges, period)
+    smoothed_ranges(BarRows(bars), bars.len(), period)
 }
 
 /// The ATR of bars given as three columns (TA-Lib's layout), one output per
@@ -84,33 +84,176 @@ pub fn atr(bars: &[Bar], period: usize) -> Result<Vec<f64>, ParamError> {
 /// columns differ in length.
 pub fn atr_hlc(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     let len = hlc_len(high, low, close)?;
-    let (high, low, close) = (&high[..len], &low[..len], &close[..len]);
-    let ranges = high.iter().zip(low).skip(1).zip(close).map(|((&h, &l), &c)| true_range_hl(h, l, c));
-    atr_from_ranges(len, ranges, period)
+    smoothed_ranges(ColumnRows { high, low, close }, len, period)
 }
 
-/// `Atr::next` unrolled over the true ranges of bars `1..len`: the same
-/// operations in the same order, so the output is bit-identical.
-fn atr_from_ranges(len: usize, ranges: impl Iterator<Item = f64>, period: usize) -> Result<Vec<f64>, ParamError> {
+/// `Atr::next` unrolled over the `len` bars of `rows`: the same operations in
+/// the same order, so the output is bit-identical.
+fn smoothed_ranges<R: HlcRows>(rows: R, len: usize, period: usize) -> Result<Vec<f64>, ParamError> {
     let atr = Atr::new(period)?;
-    let mut out = warmup_column(len, period);
+    let mut out = nan_column(len, period);
     if len <= period {
         return Ok(out);
     }
+    let ranges = TrueRanges { rows, wilder: atr.wilder };
     if period == 1 {
-        out.extend(ranges);
+        let window = ranges.window(1, len - 1);
+        for (t, cell) in out[1..].iter_mut().enumerate() {
+            *cell = TrueRanges::<R>::range(window, t);
+        }
         return Ok(out);
     }
-    let wilder = atr.wilder;
-    let mut ranges = ranges;
-    let mut value = ranges.by_ref().take(period).fold(0.0, |sum, tr| sum + tr);
-    value *= wilder.add;
-    out.push(value);
-    out.extend(ranges.map(|tr| {
-        value = wilder.step(value, tr);
-        value
-    }));
+    let seed = ranges.window(1, period);
+    let value = (0..period).fold(0.0, |sum, t| sum + TrueRanges::<R>::range(seed, t)) * atr.wilder.add;
+    out[period] = value;
+    let warmup = segmented::warmup_for(atr.wilder.keep);
+    segmented::run::<_, 1, 1, 2>(&ranges, warmup, [value], period + 1, [&mut out[period + 1..]]);
     Ok(out)
+}
+
+/// Bars as the batch forms of ATR and ADX read them: a high, low and close per
+/// position, from a slice of [`Bar`] or from three columns.
+pub(crate) trait HlcRows: Sync {
+    /// The rows of a run of positions.
+    type Window<'w>: Copy
+    where
+        Self: 'w;
+
+    /// Rows `from..from + len`.
+    fn window(&self, from: usize, len: usize) -> Self::Window<'_>;
+
+    /// The high of row `t` of `window`.
+    fn high(window: Self::Window<'_>, t: usize) -> f64;
+
+    /// The low of row `t` of `window`.
+    fn low(window: Self::Window<'_>, t: usize) -> f64;
+
+    /// The close of row `t` of `window`.
+    fn close(window: Self::Window<'_>, t: usize) -> f64;
+}
+
+/// Rows of a bar slice.
+pub(crate) struct BarRows<'a>(pub(crate) &'a [Bar]);
+
+impl HlcRows for BarRows<'_> {
+    type Window<'w>
+        = &'w [Bar]
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> &[Bar] {
+        &self.0[from..from + len]
+    }
+
+    #[inline(always)]
+    fn high(bars: &[Bar], t: usize) -> f64 {
+        bars[t].high
+    }
+
+    #[inline(always)]
+    fn low(bars: &[Bar], t: usize) -> f64 {
+        bars[t].low
+    }
+
+    #[inline(always)]
+    fn close(bars: &[Bar], t: usize) -> f64 {
+        bars[t].close
+    }
+}
+
+/// Rows of three columns of the same length.
+pub(crate) struct ColumnRows<'a> {
+    pub(crate) high: &'a [f64],
+    pub(crate) low: &'a [f64],
+    pub(crate) close: &'a [f64],
+}
+
+impl HlcRows for ColumnRows<'_> {
+    type Window<'w>
+        = (&'w [f64], &'w [f64], &'w [f64])
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> Self::Window<'_> {
+        let to = from + len;
+        (&self.high[from..to], &self.low[from..to], &self.close[from..to])
+    }
+
+    #[inline(always)]
+    fn high(window: (&[f64], &[f64], &[f64]), t: usize) -> f64 {
+        window.0[t]
+    }
+
+    #[inline(always)]
+    fn low(window: (&[f64], &[f64], &[f64]), t: usize) -> f64 {
+        window.1[t]
+    }
+
+    #[inline(always)]
+    fn close(window: (&[f64], &[f64], &[f64]), t: usize) -> f64 {
+        window.2[t]
+    }
+}
+
+/// The true range from a bar's high and low and the previous close: the
+/// comparisons of `trange::true_range_hl`, as selects (on `f64` or lanes).
+#[inline(always)]
+fn true_range_of<T: Real>(high: T, low: T, prev_close: T) -> T {
+    let greatest = high - low;
+    let to_high = (prev_close - high).abs();
+    let greatest = T::select(to_high.greater(greatest), to_high, greatest);
+    let to_low = (prev_close - low).abs();
+    T::select(to_low.greater(greatest), to_low, greatest)
+}
+
+/// The ATR after its seed as a [`Recurrence`] over the true ranges of `rows`.
+struct TrueRanges<R> {
+    rows: R,
+    wilder: Wilder,
+}
+
+impl<R: HlcRows> TrueRanges<R> {
+    /// The true ranges at position `t` of each lane's window (a window starts
+    /// one row early, at the previous close).
+    #[inline(always)]
+    fn ranges<const L: usize>(windows: &[R::Window<'_>; L], t: usize) -> Pack<L> {
+        let high = Pack::from_fn(|l| R::high(windows[l], t + 1));
+        let low = Pack::from_fn(|l| R::low(windows[l], t + 1));
+        let prev_close = Pack::from_fn(|l| R::close(windows[l], t));
+        true_range_of(high, low, prev_close)
+    }
+
+    /// The true range at position `t` of `window`.
+    fn range(window: R::Window<'_>, t: usize) -> f64 {
+        Self::ranges(&[window], t).0[0]
+    }
+}
+
+impl<R: HlcRows> Recurrence<1, 1> for TrueRanges<R> {
+    type Window<'w>
+        = R::Window<'w>
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> Self::Window<'_> {
+        self.rows.window(from - 1, len + 1)
+    }
+
+    #[inline(always)]
+    fn step<const L: usize>(
+        &self,
+        state: &mut [Pack<L>; 1],
+        windows: &[Self::Window<'_>; L],
+        t: usize,
+    ) -> [Pack<L>; 1] {
+        state[0] = self.wilder.step(state[0], Self::ranges(windows, t));
+        *state
+    }
+
+    fn guess(&self, window: Self::Window<'_>) -> [f64; 1] {
+        // The first row's own range (the window starts one row early).
+        [R::high(window, 0) - R::low(window, 0)]
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! band and the deviation come from the same running sums (see [`super::Var`]),
 //! so a flat stretch gives exactly collapsed bands, as TA-Lib 0.8 does.
 
-use super::var::{Moments, finite, moments_each};
-use super::{Dema, Ema, Indicator, Kama, Outputs, Sma, Tema, Wma, at_least, batch_columns, warmup_column};
+use super::blocks::for_each_span;
+use super::var::{Moments, finite, moments_span};
+use super::{Dema, Ema, Indicator, Kama, Outputs, Sma, Tema, Wma, at_least, batch_columns, nan_column};
 use crate::error::ParamError;
 
 /// TA-Lib's moving-average types, by their TA-Lib codes: 0 SMA, 1 EMA, 2 WMA,
@@ -215,17 +216,27 @@ pub fn bbands(
         return Ok(three(batch_columns(bands, values)));
     }
     // SMA middle band: `Bbands::next` unrolled over the slice (the same
-    // operations in the same order, so the same bits).
+    // operations in the same order, so the same bits), in blocks of `period`
+    // outputs that each start from their own window ([`moments_span`]).
     let len = values.len();
     let warmup = bands.lookback();
     let (mut upper, mut middle, mut lower) =
-        (warmup_column(len, warmup), warmup_column(len, warmup), warmup_column(len, warmup));
-    moments_each(values, period, |mean, variance| {
-        let deviation = Moments::deviation(variance);
-        upper.push(mean + deviation * bands.nbdevup);
-        middle.push(mean);
-        lower.push(mean - deviation * bands.nbdevdn);
-    });
+        (nan_column(len, warmup), nan_column(len, warmup), nan_column(len, warmup));
+    if len > warmup {
+        let columns = [&mut upper[warmup..], &mut middle[warmup..], &mut lower[warmup..]];
+        for_each_span(columns, period, |start, [upper, middle, lower]| {
+            let count = upper.len();
+            let mut cells = upper.iter_mut().zip(middle.iter_mut()).zip(lower.iter_mut());
+            moments_span(values, period, start, count, |mean, variance| {
+                let deviation = Moments::deviation(variance);
+                if let Some(((u, m), l)) = cells.next() {
+                    *u = mean + deviation * bands.nbdevup;
+                    *m = mean;
+                    *l = mean - deviation * bands.nbdevdn;
+                }
+            });
+        });
+    }
     Ok((upper, middle, lower))
 }
 
@@ -255,6 +266,21 @@ mod tests {
         }
         let kama = Bbands::new(6, 2.0, 2.0, MaType::Kama).unwrap();
         assert_eq!(kama.lookback(), 6);
+    }
+
+    #[test]
+    fn long_batches_cut_into_spans_equal_streaming_bit_for_bit() {
+        let mut values: Vec<f64> = (0..70_000).map(|i| 100.0 + (f64::from(i) * 0.01).sin() * 20.0).collect();
+        values[40_000..40_050].fill(55.0);
+        for period in [2, 7, 20, 999] {
+            let (up, mid, low) = bbands(&values, period, 2.0, 1.5, MaType::Sma).unwrap();
+            let mut streaming = Bbands::new(period, 2.0, 1.5, MaType::Sma).unwrap();
+            for (i, &v) in values.iter().enumerate() {
+                let want = streaming.next(v).map_or([f64::NAN; 3], |b| [b.upper, b.middle, b.lower]);
+                let got = [up[i], mid[i], low[i]];
+                assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "period {period} [{i}]");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! MACD, the moving average convergence/divergence, seeded as TA-Lib seeds it.
 
-use super::{Ema, Indicator, Outputs, at_least, warmup_column};
+use super::ema::Smoothing;
+use super::segmented::{self, Pack, Real, Recurrence};
+use super::{Ema, Indicator, Outputs, at_least, nan_column};
 use crate::error::ParamError;
 
 /// One MACD output: the MACD line, its signal line and their difference.
@@ -104,43 +106,73 @@ pub fn macd(values: &[f64], fast: usize, slow: usize, signal: usize) -> Result<M
     let (slow_n, signal_n) = (m.slow.period(), m.signal.period());
     let len = values.len();
     let warmup = slow_n - 1 + signal_n - 1;
-    let (mut line, mut sig, mut hist) =
-        (warmup_column(len, warmup), warmup_column(len, warmup), warmup_column(len, warmup));
-    if len < slow_n {
+    let (mut line, mut sig, mut hist) = (nan_column(len, warmup), nan_column(len, warmup), nan_column(len, warmup));
+    // The signal EMA's seed is the mean of the first `signal` MACD values, so
+    // the first output is at `seed_end - 1`.
+    let seed_end = slow_n + signal_n - 1;
+    if len < seed_end {
         return Ok((line, sig, hist));
     }
-    let (kf, ks, kg) = (m.fast.k(), m.slow.k(), m.signal.k());
-    let mut slow_ema = m.slow.seed(&values[..slow_n]);
-    let mut fast_ema = m.fast.seed(&values[m.skip..slow_n]);
-    // The signal EMA's seed: the first `signal` MACD values.
-    let seed_end = (slow_n + signal_n - 1).min(len);
+    let kernel = MacdOver { values, fast: m.fast.smoothing(), slow: m.slow.smoothing(), signal: m.signal.smoothing() };
+    let mut state = [m.fast.seed(&values[m.skip..slow_n]), m.slow.seed(&values[..slow_n]), 0.0];
     let mut seed_sum = 0.0;
     for (i, &x) in values.iter().enumerate().take(seed_end).skip(slow_n - 1) {
         if i >= slow_n {
-            slow_ema += ks * (x - slow_ema);
-            fast_ema += kf * (x - fast_ema);
+            kernel.lines(&mut state, x);
         }
-        seed_sum += fast_ema - slow_ema;
+        seed_sum += state[0] - state[1];
     }
-    if seed_end < slow_n + signal_n - 1 {
-        return Ok((line, sig, hist));
-    }
-    // Three passes, each a tight loop with its state in registers: the MACD
-    // line, its signal EMA, their difference.
-    line.push(fast_ema - slow_ema);
-    line.extend(values[seed_end..].iter().map(|&x| {
-        slow_ema += ks * (x - slow_ema);
-        fast_ema += kf * (x - fast_ema);
-        fast_ema - slow_ema
-    }));
-    let mut signal_ema = m.signal.seed_from_sum(seed_sum);
-    sig.push(signal_ema);
-    sig.extend(line[warmup + 1..].iter().map(|&macd| {
-        signal_ema += kg * (macd - signal_ema);
-        signal_ema
-    }));
-    hist.extend(line[warmup..].iter().zip(&sig[warmup..]).map(|(&macd, &signal)| macd - signal));
+    state[2] = m.signal.seed_from_sum(seed_sum);
+    let first = state[0] - state[1];
+    (line[warmup], sig[warmup], hist[warmup]) = (first, state[2], first - state[2]);
+    // The signal's state forgets once the lines have.
+    let lines_warmup = segmented::warmup_for(kernel.fast.decay().max(kernel.slow.decay()));
+    let warmup_all = lines_warmup.zip(segmented::warmup_for(kernel.signal.decay())).map(|(a, b)| a + b);
+    let columns = [&mut line[seed_end..], &mut sig[seed_end..], &mut hist[seed_end..]];
+    segmented::run::<_, 3, 3, 2>(&kernel, warmup_all, state, seed_end, columns);
     Ok((line, sig, hist))
+}
+
+/// MACD after its seeds as a [`Recurrence`] over `values`, with the state
+/// `[fast EMA, slow EMA, signal EMA]`: the same steps as [`Macd::next`].
+struct MacdOver<'a> {
+    values: &'a [f64],
+    fast: Smoothing,
+    slow: Smoothing,
+    signal: Smoothing,
+}
+
+impl MacdOver<'_> {
+    /// Advances the two price EMAs over the input `x`.
+    #[inline(always)]
+    fn lines<T: Real>(&self, state: &mut [T; 3], x: T) {
+        state[1] = self.slow.step(state[1], x);
+        state[0] = self.fast.step(state[0], x);
+    }
+}
+
+impl Recurrence<3, 3> for MacdOver<'_> {
+    type Window<'w>
+        = &'w [f64]
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> &[f64] {
+        &self.values[from..from + len]
+    }
+
+    #[inline(always)]
+    fn step<const L: usize>(&self, state: &mut [Pack<L>; 3], values: &[&[f64]; L], t: usize) -> [Pack<L>; 3] {
+        self.lines(state, Pack::from_fn(|l| values[l][t]));
+        let macd = state[0] - state[1];
+        state[2] = self.signal.step(state[2], macd);
+        [macd, state[2], macd - state[2]]
+    }
+
+    fn guess(&self, values: &[f64]) -> [f64; 3] {
+        let x = values.first().copied().unwrap_or(0.0);
+        [x, x, 0.0]
+    }
 }
 
 #[cfg(test)]

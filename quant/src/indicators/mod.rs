@@ -26,6 +26,7 @@ mod adx;
 mod aroon;
 mod atr;
 mod bbands;
+mod blocks;
 pub mod catalog;
 mod cci;
 mod dema;
@@ -45,6 +46,7 @@ mod obv;
 mod ppo;
 mod rsi;
 mod sar;
+mod segmented;
 mod sma;
 mod stddev;
 mod stoch;
@@ -98,6 +100,7 @@ pub use willr::{Willr, willr};
 pub use wma::{Wma, wma};
 
 use crate::bar::Bar;
+use segmented::Real;
 
 /// A streaming indicator.
 pub trait Indicator {
@@ -179,12 +182,14 @@ where
     columns
 }
 
-/// A batch output column for `len` inputs, with capacity for all of them and
-/// its first `warmup` cells (at most `len`) already `NAN`: batch fast paths push
-/// the rest.
-pub(crate) fn warmup_column(len: usize, warmup: usize) -> Vec<f64> {
-    let mut column = Vec::with_capacity(len);
-    column.resize(warmup.min(len), f64::NAN);
+/// A batch output column of `len` cells whose first `warmup` (at most `len`)
+/// are `NAN`, the rest 0 until written. Zeroed memory comes from the allocator
+/// without a pass over it (fresh pages are zero), so filling the column by
+/// index costs one write per cell, as pushing does, and lets the segmented
+/// batch loops ([`segmented`]) write their parts in any order.
+pub(crate) fn nan_column(len: usize, warmup: usize) -> Vec<f64> {
+    let mut column = vec![0.0; len];
+    column[..warmup.min(len)].fill(f64::NAN);
     column
 }
 
@@ -203,17 +208,17 @@ impl Wilder {
         Self { keep: (n - 1.0) / n, add: 1.0 / n }
     }
 
-    /// One smoothing step.
-    #[inline]
-    pub(crate) fn step(self, prev: f64, x: f64) -> f64 {
-        prev * self.keep + x * self.add
+    /// One smoothing step (on `f64`, or on the lanes of a batch loop).
+    #[inline(always)]
+    pub(crate) fn step<T: Real>(self, prev: T, x: T) -> T {
+        prev * T::from(self.keep) + x * T::from(self.add)
     }
 
     /// One step of Wilder's running sum (ADX's smoothed DM and TR):
     /// `sum - sum / period + x`, as `sum * keep + x`.
-    #[inline]
-    pub(crate) fn sum_step(self, sum: f64, x: f64) -> f64 {
-        sum * self.keep + x
+    #[inline(always)]
+    pub(crate) fn sum_step<T: Real>(self, sum: T, x: T) -> T {
+        sum * T::from(self.keep) + x
     }
 }
 

@@ -1,7 +1,8 @@
 //! RSI (Wilder's relative strength index) and CMO (Chande momentum oscillator),
 //! both built on Wilder-smoothed average gains and losses, as TA-Lib computes them.
 
-use super::{Indicator, Wilder, at_least, batch, warmup_column};
+use super::segmented::{self, Pack, Real, Recurrence};
+use super::{Indicator, Wilder, at_least, batch, nan_column};
 use crate::error::ParamError;
 
 /// Wilder's average gain and loss over `period` price changes.
@@ -24,9 +25,11 @@ struct WilderGainLoss {
 
 /// A price change split into `(gain, loss)`, both non-negative: exactly one of
 /// them is the change's magnitude, the other 0 (a NaN change is a NaN gain).
-#[inline]
-fn split(change: f64) -> (f64, f64) {
-    if change < 0.0 { (0.0, -change) } else { (change, 0.0) }
+#[inline(always)]
+fn split<T: Real>(change: T) -> (T, T) {
+    let zero = T::from(0.0);
+    let falling = change.less(zero);
+    (T::select(falling, zero, change), T::select(falling, -change, zero))
 }
 
 impl WilderGainLoss {
@@ -86,8 +89,7 @@ impl Indicator for Rsi {
 
     fn next(&mut self, value: f64) -> Option<f64> {
         let (gain, loss) = self.core.next(value)?;
-        let total = gain + loss;
-        Some(if total == 0.0 { 0.0 } else { 100.0 * (gain / total) })
+        Some(rsi_of(gain, loss))
     }
 
     fn reset(&mut self) {
@@ -107,7 +109,7 @@ pub fn rsi(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     // `WilderGainLoss` unrolled over the slice: the same operations in the same
     // order, so the output is bit-identical to the streaming RSI's.
     let period = Rsi::new(period)?.core.period;
-    let mut out = warmup_column(values.len(), period);
+    let mut out = nan_column(values.len(), period);
     if values.len() <= period {
         return Ok(out);
     }
@@ -120,18 +122,55 @@ pub fn rsi(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     }
     gain *= wilder.add;
     loss *= wilder.add;
-    let rsi = |gain: f64, loss: f64| {
-        let total = gain + loss;
-        if total == 0.0 { 0.0 } else { 100.0 * (gain / total) }
-    };
-    out.push(rsi(gain, loss));
-    out.extend(values[period + 1..].iter().zip(&values[period..]).map(|(&value, &prev)| {
-        let (up, down) = split(value - prev);
-        gain = wilder.step(gain, up);
-        loss = wilder.step(loss, down);
-        rsi(gain, loss)
-    }));
+    out[period] = rsi_of(gain, loss);
+    let kernel = RsiOver { values, wilder };
+    let warmup = segmented::warmup_for(wilder.keep);
+    let state = [values[period], gain, loss];
+    segmented::run::<_, 3, 1, 2>(&kernel, warmup, state, period + 1, [&mut out[period + 1..]]);
     Ok(out)
+}
+
+/// The RSI from Wilder's average gain and loss; 0 when both are 0.
+#[inline(always)]
+fn rsi_of<T: Real>(gain: T, loss: T) -> T {
+    let total = gain + loss;
+    T::select(total.equals(T::from(0.0)), T::from(0.0), T::from(100.0) * (gain / total))
+}
+
+/// The RSI after its seed as a [`Recurrence`] over `values`, with the state
+/// `[previous value, average gain, average loss]`: the same steps as
+/// [`Rsi::next`]. (The previous value is carried rather than re-read so that
+/// each step loads one value per lane; it is exact after one step, so it
+/// never delays the merging of speculative runs.)
+struct RsiOver<'a> {
+    values: &'a [f64],
+    wilder: Wilder,
+}
+
+impl Recurrence<3, 1> for RsiOver<'_> {
+    /// The values from the one before the first position.
+    type Window<'w>
+        = &'w [f64]
+    where
+        Self: 'w;
+
+    fn window(&self, from: usize, len: usize) -> &[f64] {
+        &self.values[from - 1..from + len]
+    }
+
+    #[inline(always)]
+    fn step<const L: usize>(&self, state: &mut [Pack<L>; 3], values: &[&[f64]; L], t: usize) -> [Pack<L>; 1] {
+        let value = Pack::from_fn(|l| values[l][t + 1]);
+        let (up, down) = split(value - state[0]);
+        state[0] = value;
+        state[1] = self.wilder.step(state[1], up);
+        state[2] = self.wilder.step(state[2], down);
+        [rsi_of(state[1], state[2])]
+    }
+
+    fn guess(&self, values: &[f64]) -> [f64; 3] {
+        [values[0], 0.0, 0.0]
+    }
 }
 
 /// Streaming CMO: `100 * (gain - loss) / (gain + loss)`.

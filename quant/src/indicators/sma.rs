@@ -1,6 +1,7 @@
 //! SMA, the simple moving average: the arithmetic mean of the last `period` values.
 
-use super::{Indicator, at_least, warmup_column};
+use super::blocks::for_each_span;
+use super::{Indicator, at_least, nan_column};
 use crate::error::ParamError;
 
 /// Streaming simple moving average over a ring buffer of the last `period` inputs.
@@ -9,6 +10,13 @@ use crate::error::ParamError;
 /// as TA-Lib does, so each update is O(1); the mean is the sum times
 /// `1 / period` (TA-Lib's division by the period as the multiplication the
 /// shipped TA-Lib binary, built with reciprocal math, performs).
+///
+/// Every [`resum_every`]`(period)` outputs (the first output included) the sum
+/// is recomputed from the window, oldest value first, instead of updated. That
+/// costs at most a quarter of an addition per update and bounds the rounding a
+/// running sum accumulates over millions of bars; it also makes the outputs
+/// between two re-summations independent of everything before, which lets the
+/// batch form compute them in parallel blocks with the same bits.
 #[derive(Debug, Clone)]
 pub struct Sma {
     period: usize,
@@ -17,6 +25,17 @@ pub struct Sma {
     filled: usize,
     sum: f64,
     inv: f64,
+    /// Outputs since the sum was last recomputed from the window.
+    since_resum: usize,
+    resum: usize,
+}
+
+/// How many outputs apart the SMA recomputes its sum from the window: at least
+/// 1,024, and four windows, so re-adding costs at most a quarter of an
+/// addition per output.
+#[must_use]
+pub(crate) fn resum_every(period: usize) -> usize {
+    period.saturating_mul(4).max(1024)
 }
 
 impl Sma {
@@ -26,7 +45,29 @@ impl Sma {
     /// [`ParamError::TooSmall`] when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ParamError> {
         let period = at_least("period", period, 1)?;
-        Ok(Self { period, window: vec![0.0; period], slot: 0, filled: 0, sum: 0.0, inv: 1.0 / period as f64 })
+        Ok(Self {
+            period,
+            window: vec![0.0; period],
+            slot: 0,
+            filled: 0,
+            sum: 0.0,
+            inv: 1.0 / period as f64,
+            since_resum: 0,
+            resum: resum_every(period),
+        })
+    }
+}
+
+impl Sma {
+    /// Recomputes the sum from the window, oldest value first (the ring holds
+    /// it oldest first from `slot` on). Rare and out of line, so that `next`
+    /// stays small enough to inline into its callers.
+    #[cold]
+    #[inline(never)]
+    fn resum_window(&mut self) {
+        self.since_resum = 0;
+        let (newer, older) = self.window.split_at(self.slot);
+        self.sum = older.iter().chain(newer).fold(0.0, |sum, &v| sum + v);
     }
 }
 
@@ -47,7 +88,12 @@ impl Indicator for Sma {
                 return None;
             }
         } else {
-            self.sum += value - leaving;
+            self.since_resum += 1;
+            if self.since_resum == self.resum {
+                self.resum_window();
+            } else {
+                self.sum += value - leaving;
+            }
         }
         Some(self.sum * self.inv)
     }
@@ -57,6 +103,7 @@ impl Indicator for Sma {
         self.slot = 0;
         self.filled = 0;
         self.sum = 0.0;
+        self.since_resum = 0;
     }
 
     fn lookback(&self) -> usize {
@@ -70,32 +117,78 @@ impl Indicator for Sma {
 /// [`ParamError::TooSmall`] when `period` is 0.
 pub fn sma(values: &[f64], period: usize) -> Result<Vec<f64>, ParamError> {
     let period = at_least("period", period, 1)?;
-    let mut out = warmup_column(values.len(), period - 1);
-    sma_push(values, period, &mut out);
+    let mut out = nan_column(values.len(), period - 1);
+    if values.len() >= period {
+        sma_into(values, period, &mut out[period - 1..]);
+    }
     Ok(out)
 }
 
-/// Pushes onto `out` the SMA of `values` from the `period`-th value on (no
-/// warm-up cells; nothing when there are fewer than `period` values). `period`
-/// must be at least 1.
+/// Writes the SMA of `values` from the `period`-th value on into `out`, which
+/// holds exactly `values.len() - period + 1` cells (no warm-up cells). `period`
+/// must be at least 1 and at most `values.len()`.
 ///
 /// The streaming algorithm unrolled over the slice: the same sums in the same
-/// order (so the output is bit-identical), without the ring buffer.
-pub(crate) fn sma_push(values: &[f64], period: usize, out: &mut Vec<f64>) {
-    if values.len() < period || period == 0 {
-        return;
-    }
+/// order (so the output is bit-identical), without the ring buffer, in blocks
+/// of [`resum_every`] outputs that start from a fresh sum of their window and
+/// may run on several threads ([`for_each_span`]).
+pub(crate) fn sma_into(values: &[f64], period: usize, out: &mut [f64]) {
+    debug_assert!(period >= 1 && out.len() + period == values.len() + 1, "bad SMA output size");
     let inv = 1.0 / period as f64;
-    let mut sum = values[..period].iter().fold(0.0, |sum, &v| sum + v);
-    out.push(sum * inv);
-    out.extend(values[period..].iter().zip(values).map(|(&value, &leaving)| {
-        sum += value - leaving;
-        sum * inv
-    }));
+    let resum = resum_every(period);
+    for_each_span([out], resum, |start, [span]| {
+        for (b, block) in span.chunks_mut(resum).enumerate() {
+            // Output `j` averages `values[j..j + period]`.
+            let first = start + b * resum;
+            let mut sum = values[first..first + period].iter().fold(0.0, |sum, &v| sum + v);
+            let (head, rest) = block.split_at_mut(1);
+            head[0] = sum * inv;
+            let entering = &values[first + period..];
+            let leaving = &values[first..];
+            for ((cell, &value), &left) in rest.iter_mut().zip(entering).zip(leaving) {
+                sum += value - left;
+                *cell = sum * inv;
+            }
+        }
+    });
 }
 
 #[cfg(test)]
 mod tests {
+
+    /// Streaming over the same values, every output.
+    fn streamed(values: &[f64], period: usize) -> Vec<f64> {
+        let mut sma = Sma::new(period).unwrap();
+        values.iter().map(|&v| sma.next(v).unwrap_or(f64::NAN)).collect()
+    }
+
+    #[test]
+    fn batch_blocks_equal_streaming_bit_for_bit_across_re_summations() {
+        // Long enough for several re-summations and for the parallel spans,
+        // with magnitudes that make a running sum's rounding visible.
+        let values: Vec<f64> =
+            (0..70_000).map(|i| 1e6 * (i as f64 * 0.001).sin() + (i as f64 * 0.37).cos() * 1e-3).collect();
+        for period in [1, 3, 20, 300, 1_000] {
+            let batch = sma(&values, period).unwrap();
+            let stream = streamed(&values, period);
+            let same = batch.iter().zip(&stream).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "period {period}");
+        }
+    }
+
+    #[test]
+    fn re_summation_restarts_the_sum_from_the_window() {
+        // A running sum loses the small values next to huge ones and never gets
+        // them back; the re-summation after the huge values have left does.
+        let period = 2;
+        let mut values = vec![1e17, -1e17];
+        values.extend((0..3 * resum_every(period)).map(|i| 0.5 + (i % 3) as f64));
+        let out = sma(&values, period).unwrap();
+        let last = values.len() - 1;
+        let exact = (values[last - 1] + values[last]) / 2.0;
+        assert_eq!(out[last], exact);
+    }
+
     use super::*;
 
     fn naive(values: &[f64], period: usize) -> Vec<f64> {

@@ -1,9 +1,10 @@
 //! STOCH, the slow stochastic oscillator (%K smoothed, then %D), as TA-Lib
 //! computes it with simple moving averages.
 
+use super::blocks::for_each_span;
 use super::extremum::is_flat;
-use super::sma::sma_push;
-use super::{Indicator, Outputs, Sma, at_least, hlc_len, warmup_column};
+use super::sma::{resum_every, sma_into};
+use super::{Indicator, Outputs, Sma, at_least, hlc_len, nan_column};
 use crate::bar::Bar;
 use crate::error::ParamError;
 
@@ -113,6 +114,18 @@ fn scan<const MAX: bool>(mut window: impl Iterator<Item = f64>) -> f64 {
         let better = if MAX { v >= best } else { v <= best };
         let replace = v.is_nan() | (!best.is_nan() & better);
         if replace { v } else { best }
+    })
+}
+
+/// [`scan`] for a window known to hold no NaN: the same value (the newest of
+/// the extreme values; signed zeros compare equal, so the newer one wins in
+/// both), with one comparison per value instead of three tests.
+#[inline]
+fn scan_finite<const MAX: bool>(mut window: impl Iterator<Item = f64>) -> f64 {
+    let first = window.next().unwrap_or(f64::NAN);
+    window.fold(first, |best, v| {
+        let keep = if MAX { best > v } else { best < v };
+        if keep { best } else { v }
     })
 }
 
@@ -246,15 +259,19 @@ pub fn stoch(
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
     let lookback = stoch.lookback();
-    let (mut slowk, mut slowd) = (warmup_column(bars.len(), lookback), warmup_column(bars.len(), lookback));
+    let (mut slowk, mut slowd) = (nan_column(bars.len(), lookback), nan_column(bars.len(), lookback));
     if bars.len() <= lookback {
         return Ok((slowk, slowd));
     }
-    let window = |start: usize, end: usize| {
+    let window = |start: usize, end: usize, finite: bool| {
         let w = &bars[start..=end];
-        (scan::<true>(w.iter().map(|b| b.high)), scan::<false>(w.iter().map(|b| b.low)))
+        if finite {
+            (scan_finite::<true>(w.iter().map(|b| b.high)), scan_finite::<false>(w.iter().map(|b| b.low)))
+        } else {
+            (scan::<true>(w.iter().map(|b| b.high)), scan::<false>(w.iter().map(|b| b.low)))
+        }
     };
-    stoch_rows(&stoch, &mut slowk, &mut slowd, bars.len(), |i| (bars[i].high, bars[i].low, bars[i].close), window);
+    stoch_rows(&stoch, &mut slowk, &mut slowd, |i| (bars[i].high, bars[i].low, bars[i].close), window);
     Ok((slowk, slowd))
 }
 
@@ -274,68 +291,162 @@ pub fn stoch_hlc(
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
     let len = hlc_len(high, low, close)?;
     let lookback = stoch.lookback();
-    let (mut slowk, mut slowd) = (warmup_column(len, lookback), warmup_column(len, lookback));
+    let (mut slowk, mut slowd) = (nan_column(len, lookback), nan_column(len, lookback));
     if len <= lookback {
         return Ok((slowk, slowd));
     }
-    let window = |start: usize, end: usize| {
-        (scan::<true>(high[start..=end].iter().copied()), scan::<false>(low[start..=end].iter().copied()))
+    let window = |start: usize, end: usize, finite: bool| {
+        let (high, low) = (high[start..=end].iter().copied(), low[start..=end].iter().copied());
+        if finite {
+            (scan_finite::<true>(high), scan_finite::<false>(low))
+        } else {
+            (scan::<true>(high), scan::<false>(low))
+        }
     };
-    stoch_rows(&stoch, &mut slowk, &mut slowd, len, |i| (high[i], low[i], close[i]), window);
+    stoch_rows(&stoch, &mut slowk, &mut slowd, |i| (high[i], low[i], close[i]), window);
     Ok((slowk, slowd))
 }
 
-/// The streaming algorithm over `len` (more than the lookback) rows read by
-/// `row`, in three passes as TA-Lib does (raw %K, then each SMA over the whole
+/// The streaming algorithm over as many rows as `slowk` has cells (more than
+/// the lookback), read by `row`, in three passes as TA-Lib does (raw %K, then each SMA over the whole
 /// column, so each pass keeps its state in registers), filling `slowk` and
-/// `slowd` (of capacity `len`) without other allocations. The window
-/// extremes come from `window(start, end)` (a scan of rows `start..=end`) for
-/// short windows, else are tracked over the input itself (no ring) by
-/// `Extreme`, as `FastK` does; %K and both SMAs use the same operations in the
-/// same order as `FastK` and `Sma`, so the output is bit-identical.
+/// `slowd` (one cell per row each) without other allocations. The window extremes
+/// come from `window(start, end, finite)` (a scan of rows `start..=end`,
+/// `finite` when none of them holds a NaN) for short
+/// windows, else are tracked over the input itself (no ring) by `Extreme`, as
+/// `FastK` does; %K and both SMAs use the same operations in the same order as
+/// `FastK` and `Sma`, so the output is bit-identical.
+///
+/// Every pass runs in spans on several threads ([`for_each_span`]): a raw %K
+/// depends only on its window (a tracked extreme that has not left the window
+/// is the one a scan finds, so a span may start by scanning), and the SMAs
+/// restart from their window at fixed positions.
 fn stoch_rows(
     stoch: &Stoch,
-    slowk: &mut Vec<f64>,
-    slowd: &mut Vec<f64>,
-    len: usize,
-    row: impl Fn(usize) -> (f64, f64, f64),
-    window: impl Fn(usize, usize) -> (f64, f64),
+    slowk: &mut [f64],
+    slowd: &mut [f64],
+    row: impl Fn(usize) -> (f64, f64, f64) + Sync,
+    window: impl Fn(usize, usize, bool) -> (f64, f64) + Sync,
 ) {
     let period = stoch.fastk.period;
     let (k_period, d_period) = (stoch.slowk.lookback() + 1, stoch.slowd.lookback() + 1);
-    let (mut high, mut low) = (Extreme { at: 0, value: f64::NAN }, Extreme { at: 0, value: f64::NAN });
-    // Raw %K goes into `slowd` (free until the last pass), slow %K into
-    // `slowk` after its first `period - 1 + k_period - 1` cells, so that its
-    // first `d_period - 1` values (which only feed %D) sit in warm-up cells
-    // and are overwritten with NaN at the end.
     let lookback = stoch.lookback();
-    let raw = slowd;
-    raw.clear();
+    if period <= SCAN_UP_TO && resum_every(k_period) == resum_every(d_period) {
+        stoch_fused(period, k_period, d_period, &mut slowk[lookback..], &mut slowd[lookback..], &row, &window);
+        return;
+    }
+    // Raw %K (one per row from `period - 1` on) goes into `slowd`, free until
+    // the last pass; slow %K into `slowk` from its first value on, which sits
+    // `d_period - 1` cells before the end of the warm-up: those first values
+    // only feed %D and become NaN at the end.
+    let raw = &mut slowd[period - 1..];
     if period <= SCAN_UP_TO {
-        raw.extend((period - 1..len).map(|i| {
-            let (highest, lowest) = window(i + 1 - period, i);
-            raw_k(row(i).2, highest, lowest)
-        }));
-    } else {
-        for i in 0..len {
-            let (h, l, c) = row(i);
-            let start = (i + 1).saturating_sub(period);
-            let highest = high.push::<true, _>(i, start, h, || (start..=i).map(|j| row(j).0));
-            let lowest = low.push::<false, _>(i, start, l, || (start..=i).map(|j| row(j).1));
-            if i + 1 >= period {
-                raw.push(raw_k(c, highest, lowest));
+        for_each_span([raw], 1, |start, [span]| {
+            // Rows `start..start + period - 1 + span.len()` feed this span;
+            // without a NaN among their highs and lows, the cheaper scan gives
+            // the same extremes.
+            let finite = (start..start + period - 1 + span.len()).all(|i| {
+                let (h, l, _) = row(i);
+                !h.is_nan() && !l.is_nan()
+            });
+            for (k, cell) in span.iter_mut().enumerate() {
+                let i = start + k + period - 1;
+                let (highest, lowest) = window(i + 1 - period, i, finite);
+                *cell = raw_k(row(i).2, highest, lowest);
             }
-        }
+        });
+    } else {
+        // Spans after the first start at least one window in, where a fresh
+        // `Extreme` (at 0, before the window) scans.
+        for_each_span([raw], period, |start, [span]| {
+            let (mut high, mut low) = (Extreme { at: 0, value: f64::NAN }, Extreme { at: 0, value: f64::NAN });
+            let first = if start == 0 { 0 } else { start + period - 1 };
+            let end = start + period - 1 + span.len();
+            let mut cells = span.iter_mut();
+            for i in first..end {
+                let (h, l, c) = row(i);
+                let from = (i + 1).saturating_sub(period);
+                let highest = high.push::<true, _>(i, from, h, || (from..=i).map(|j| row(j).0));
+                let lowest = low.push::<false, _>(i, from, l, || (from..=i).map(|j| row(j).1));
+                if i + 1 >= period
+                    && let Some(cell) = cells.next()
+                {
+                    *cell = raw_k(c, highest, lowest);
+                }
+            }
+        });
     }
     let k_start = lookback + 1 - d_period;
-    slowk.clear();
-    slowk.resize(k_start, f64::NAN);
-    sma_push(raw, k_period, slowk);
-    let slowd = raw;
-    slowd.clear();
-    slowd.resize(lookback, f64::NAN);
-    sma_push(&slowk[k_start..], d_period, slowd);
-    slowk[k_start..lookback].fill(f64::NAN);
+    sma_into(&slowd[period - 1..], k_period, &mut slowk[k_start..]);
+    sma_into(&slowk[k_start..], d_period, &mut slowd[lookback..]);
+    slowk[..lookback].fill(f64::NAN);
+    slowd[..lookback].fill(f64::NAN);
+}
+
+/// [`stoch_rows`] for short windows in one pass over the rows instead of
+/// three: each span of output is computed in tiles of [`resum_every`] outputs,
+/// whose raw %K and slow %K live in two small buffers, so the two columns are
+/// the only large memory written, once.
+///
+/// Output `m` (cell `lookback + m` of both columns) is %D number `m`, the mean
+/// of slow %K `m..m + d_period`, and slow %K number `m + d_period - 1`, the
+/// mean of raw %K `m + d_period - 1..m + d_period - 1 + k_period`. Both SMAs
+/// re-add their window at every multiple of the same [`resum_every`] (the
+/// caller checks that the two periods share it), so a tile starting at such a
+/// multiple `t` starts both sums afresh: it needs raw %K from `t` on and
+/// nothing computed before it. The slow %K values a tile computes past its end
+/// (for its last %D windows) are recomputed, identically, by the next tile.
+fn stoch_fused(
+    period: usize,
+    k_period: usize,
+    d_period: usize,
+    slowk: &mut [f64],
+    slowd: &mut [f64],
+    row: &(impl Fn(usize) -> (f64, f64, f64) + Sync),
+    window: &(impl Fn(usize, usize, bool) -> (f64, f64) + Sync),
+) {
+    let tile = resum_every(k_period);
+    let (k_inv, d_inv) = (1.0 / k_period as f64, 1.0 / d_period as f64);
+    for_each_span([slowk, slowd], tile, |start, [slowk, slowd]| {
+        let mut raw = Vec::with_capacity(tile + k_period + d_period);
+        let mut k = Vec::with_capacity(tile + d_period);
+        for (t, (k_out, d_out)) in slowk.chunks_mut(tile).zip(slowd.chunks_mut(tile)).enumerate() {
+            let first = start + t * tile;
+            let count = k_out.len();
+            // Raw %K number `r` is row `r + period - 1`'s.
+            let rows = first..first + count + d_period + k_period - 2;
+            let finite = (rows.start..rows.end + period - 1).all(|i| {
+                let (h, l, _) = row(i);
+                !h.is_nan() && !l.is_nan()
+            });
+            raw.clear();
+            raw.extend(rows.map(|r| {
+                let i = r + period - 1;
+                let (highest, lowest) = window(r, i, finite);
+                raw_k(row(i).2, highest, lowest)
+            }));
+            // Slow %K `first..first + count + d_period - 1`, as `Sma` computes
+            // them: afresh at multiples of the tile (`first` is one, and
+            // `first + tile` may be in range), else updated.
+            k.clear();
+            let mut sum = 0.0;
+            for j in 0..count + d_period - 1 {
+                if j == 0 || j == tile {
+                    sum = raw[j..j + k_period].iter().fold(0.0, |sum, &v| sum + v);
+                } else {
+                    sum += raw[j + k_period - 1] - raw[j - 1];
+                }
+                k.push(sum * k_inv);
+            }
+            let mut sum = k[..d_period].iter().fold(0.0, |sum, &v| sum + v);
+            d_out[0] = sum * d_inv;
+            for (m, cell) in d_out.iter_mut().enumerate().skip(1) {
+                sum += k[m + d_period - 1] - k[m - 1];
+                *cell = sum * d_inv;
+            }
+            k_out.copy_from_slice(&k[d_period - 1..d_period - 1 + count]);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -368,11 +479,19 @@ mod tests {
     fn long_and_short_windows_agree_between_batch_and_streaming() {
         // Windows above `SCAN_UP_TO` take the tracked-extreme path, shorter ones
         // the scan; ties (repeated values) and a NaN exercise the edge rules.
-        let mut bars: Vec<Bar> = (0..200)
+        // The long series is cut into spans computed apart (on several threads).
+        for len in [200, 70_000] {
+            long_and_short_windows_agree_over(len);
+        }
+    }
+
+    fn long_and_short_windows_agree_over(len: u32) {
+        let mut bars: Vec<Bar> = (0..len)
             .map(f64::from)
             .map(|x| bar((x * 0.37).sin().round() + 12.0, (x * 0.23).cos().round() + 9.0, 10.5 + (x * 0.1).sin()))
             .collect();
-        bars[90].high = f64::NAN;
+        let nans: Vec<usize> = [90, 50_000].into_iter().filter(|&i| i < bars.len()).collect();
+        nans.iter().for_each(|&i| bars[i].high = f64::NAN);
         for fastk in [1, 2, 5, SCAN_UP_TO, SCAN_UP_TO + 1, 30] {
             let (k, d) = stoch(&bars, fastk, 3, 2).unwrap();
             let high: Vec<f64> = bars.iter().map(|b| b.high).collect();
@@ -392,7 +511,8 @@ mod tests {
             let mut raw = FastK::new(fastk);
             for (i, b) in bars.iter().enumerate() {
                 let Some(v) = raw.next(b.high, b.low, b.close) else { continue };
-                assert_eq!(v.is_nan(), (i + 1 - fastk..=i).contains(&90), "fastk {fastk} [{i}]");
+                let poisoned = nans.iter().any(|n| (i + 1 - fastk..=i).contains(n));
+                assert_eq!(v.is_nan(), poisoned, "fastk {fastk} [{i}]");
             }
         }
     }

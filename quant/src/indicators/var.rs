@@ -108,41 +108,46 @@ fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64, f64) {
     (shift + mean_d, variance)
 }
 
-/// [`Moments::next`] unrolled over `values`: calls `each(mean, variance)` for
-/// every input from the `period`-th on, with the same operations in the same
-/// order (so the same bits). The streaming form rebases at every input whose
-/// position is `k * period - 1` (`k >= 2`), and its ring then holds exactly the
-/// last `period` inputs in input order, so the rebase sums the block of input
-/// that ends there.
-pub(crate) fn moments_each(values: &[f64], period: usize, mut each: impl FnMut(f64, f64)) {
+/// [`Moments::next`] unrolled over `values` for outputs `start..start + count`
+/// (output `j` describes `values[j..j + period]`; `start` is a multiple of
+/// `period`): calls `each(mean, variance)` for each, with the same operations
+/// in the same order (so the same bits). The streaming form rebases at every
+/// output whose index is a multiple of `period`, and its ring then holds
+/// exactly that output's window in input order, so the rebase sums that
+/// window, shifted by its newest value (by the very first value for output 0).
+/// Each block of `period` outputs therefore depends only on its inputs, and
+/// any run of blocks can be computed on its own.
+pub(crate) fn moments_span(values: &[f64], period: usize, start: usize, count: usize, mut each: impl FnMut(f64, f64)) {
     let period = period.max(1);
-    if values.len() < period {
-        return;
-    }
+    debug_assert!(start.is_multiple_of(period) && start + count + period <= values.len() + 1, "bad span");
     let inv = 1.0 / period as f64;
-    let shifted_sums = |block: &[f64], shift: f64| {
-        block.iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
+    let shifted_sums = |window: &[f64], shift: f64| {
+        window.iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
             let d = x - shift;
             (sum + d, sum_sq + d * d)
         })
     };
-    let mut shift = values[0];
-    let (mut sum, mut sum_sq) = shifted_sums(&values[..period], shift);
-    let (m, v) = mean_variance(shift, sum, sum_sq, inv);
-    each(m, v);
-    for (block, leaving) in values[period..].chunks(period).zip(values.chunks(period)) {
-        for (j, (&x, &out)) in block.iter().zip(leaving).enumerate() {
-            if j + 1 == period {
-                shift = x;
-                (sum, sum_sq) = shifted_sums(block, shift);
-            } else {
-                let (d_in, d_out) = (x - shift, out - shift);
-                sum += d_in - d_out;
-                sum_sq += d_in * d_in - d_out * d_out;
-            }
+    let end = start + count;
+    let mut first = start;
+    while first < end {
+        let last = (first + period).min(end);
+        let mut shift = values[first + period - 1];
+        if first == 0 {
+            shift = values[0];
+        }
+        let (mut sum, mut sum_sq) = shifted_sums(&values[first..first + period], shift);
+        let (m, v) = mean_variance(shift, sum, sum_sq, inv);
+        each(m, v);
+        let entering = &values[first + period..last + period - 1];
+        let leaving = &values[first..last - 1];
+        for (&x, &out) in entering.iter().zip(leaving) {
+            let (d_in, d_out) = (x - shift, out - shift);
+            sum += d_in - d_out;
+            sum_sq += d_in * d_in - d_out * d_out;
             let (m, v) = mean_variance(shift, sum, sum_sq, inv);
             each(m, v);
         }
+        first = last;
     }
 }
 

@@ -6,32 +6,13 @@
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
+use common::props::stream_columns as stream;
 
 use quant::Bar;
-use quant::indicators::{self as ind, Indicator, Outputs};
+use quant::indicators as ind;
 
 /// Long enough for several segments per lane, on every indicator.
 const LEN: usize = 200_000;
-
-fn stream<I>(mut indicator: I, inputs: &[I::Input]) -> Vec<Vec<f64>>
-where
-    I: Indicator,
-    I::Output: Outputs,
-{
-    let width = <I::Output as Outputs>::NAMES.len();
-    let mut columns = vec![Vec::with_capacity(inputs.len()); width];
-    let mut row = vec![f64::NAN; width];
-    for &x in inputs {
-        match indicator.next(x) {
-            Some(out) => out.write(&mut row),
-            None => row.fill(f64::NAN),
-        }
-        for (column, &v) in columns.iter_mut().zip(&row) {
-            column.push(v);
-        }
-    }
-    columns
-}
 
 fn same(case: &str, name: &str, batch: &[&[f64]], streamed: &[Vec<f64>]) {
     assert_eq!(batch.len(), streamed.len());

@@ -33,6 +33,17 @@ pub trait Strategy {
     /// Consumes the next closed bar and decides.
     fn next(&mut self, bar: &Bar) -> Signal;
 
+    /// Consumes `bars` in order and writes the decision on each into the
+    /// matching cell of `decisions`: exactly what calling [`Strategy::next`] on
+    /// each bar would give. The backtest feeds bars this way, a chunk at a
+    /// time: one dynamic call per chunk instead of per bar, and the loop below
+    /// is compiled for each strategy, so `next` inlines into it.
+    fn next_many(&mut self, bars: &[Bar], decisions: &mut [Signal]) {
+        for (bar, decision) in bars.iter().zip(decisions) {
+            *decision = self.next(bar);
+        }
+    }
+
     /// Returns to the freshly constructed state.
     fn reset(&mut self);
 

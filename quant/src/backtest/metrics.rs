@@ -113,23 +113,33 @@ pub fn compute(bars: &[Bar], equity: &[f64], trades: &[Trade], bars_in_market: u
     let cagr =
         if years > 0.0 && final_equity > 0.0 { libm::pow(final_equity / initial, 1.0 / years) - 1.0 } else { f64::NAN };
 
-    let returns: Vec<f64> = std::iter::once(initial)
-        .chain(equity.iter().copied())
-        .collect::<Vec<_>>()
-        .windows(2)
-        .map(|w| w[1] / w[0] - 1.0)
-        .collect();
+    // One pass over the curve: per-bar returns (the first against the
+    // initial cash), their sum and the drawdowns; then one over the returns
+    // for both deviations. Each sum adds in bar order, as a plain
+    // `iter().sum()` would (a return is never -0.0, so the start is moot).
     let ppy = config.periods_per_year;
     let rf = libm::pow(1.0 + config.risk_free_rate, 1.0 / ppy) - 1.0;
-    let mean = mean(&returns);
-    let sd = sample_std(&returns, mean);
+    let mut returns = Vec::with_capacity(equity.len());
+    let (mut previous, mut sum) = (initial, 0.0);
+    let mut drawdowns = Drawdowns::default();
+    for (i, &e) in equity.iter().enumerate() {
+        let r = e / previous - 1.0;
+        sum += r;
+        returns.push(r);
+        previous = e;
+        drawdowns.push(i, e);
+    }
+    let n = returns.len() as f64;
+    let mean = if returns.is_empty() { 0.0 } else { sum / n };
+    let (mut squares, mut downside_squares) = (0.0, 0.0);
+    for &r in &returns {
+        squares += (r - mean).powi(2);
+        downside_squares += (r - rf).min(0.0).powi(2);
+    }
+    let sd = if returns.len() < 2 { f64::NAN } else { (squares / (n - 1.0)).sqrt() };
     let annual = ppy.sqrt();
-    let downside = if returns.is_empty() {
-        f64::NAN
-    } else {
-        (returns.iter().map(|r| (r - rf).min(0.0).powi(2)).sum::<f64>() / returns.len() as f64).sqrt()
-    };
-    let (max_drawdown, max_drawdown_bars, avg_drawdown) = drawdowns(equity);
+    let downside = if returns.is_empty() { f64::NAN } else { (downside_squares / n).sqrt() };
+    let (max_drawdown, max_drawdown_bars, avg_drawdown) = drawdowns.finish();
 
     let pnls: Vec<f64> = trades.iter().map(|t| t.pnl).collect();
     let trade_returns: Vec<f64> = trades.iter().map(|t| t.return_pct).collect();
@@ -186,33 +196,70 @@ fn sample_std(xs: &[f64], mean: f64) -> f64 {
 }
 
 /// (maximum depth, longest duration in bars, mean episode depth).
+#[cfg(test)]
 fn drawdowns(equity: &[f64]) -> (f64, usize, f64) {
-    let mut peak = f64::NEG_INFINITY;
-    let mut peak_index = 0;
-    let (mut max_depth, mut max_bars) = (0.0_f64, 0usize);
-    let (mut episode_depth, mut episodes, mut depth_sum) = (0.0_f64, 0usize, 0.0);
+    let mut d = Drawdowns::default();
     for (i, &e) in equity.iter().enumerate() {
-        if e >= peak {
-            if episode_depth > 0.0 {
-                episodes += 1;
-                depth_sum += episode_depth;
-                episode_depth = 0.0;
-            }
-            peak = e;
-            peak_index = i;
-        } else {
-            let depth = 1.0 - e / peak;
-            episode_depth = episode_depth.max(depth);
-            max_depth = max_depth.max(depth);
-            max_bars = max_bars.max(i - peak_index);
+        d.push(i, e);
+    }
+    d.finish()
+}
+
+/// Drawdowns of an equity curve fed one bar at a time: each episode runs from
+/// a peak until the curve gets back to it.
+#[derive(Debug)]
+struct Drawdowns {
+    peak: f64,
+    peak_index: usize,
+    max_depth: f64,
+    max_bars: usize,
+    episode_depth: f64,
+    episodes: usize,
+    depth_sum: f64,
+}
+
+impl Default for Drawdowns {
+    fn default() -> Self {
+        Self {
+            peak: f64::NEG_INFINITY,
+            peak_index: 0,
+            max_depth: 0.0,
+            max_bars: 0,
+            episode_depth: 0.0,
+            episodes: 0,
+            depth_sum: 0.0,
         }
     }
-    if episode_depth > 0.0 {
-        episodes += 1;
-        depth_sum += episode_depth;
+}
+
+impl Drawdowns {
+    #[inline]
+    fn push(&mut self, i: usize, e: f64) {
+        if e >= self.peak {
+            if self.episode_depth > 0.0 {
+                self.episodes += 1;
+                self.depth_sum += self.episode_depth;
+                self.episode_depth = 0.0;
+            }
+            self.peak = e;
+            self.peak_index = i;
+        } else {
+            let depth = 1.0 - e / self.peak;
+            self.episode_depth = self.episode_depth.max(depth);
+            self.max_depth = self.max_depth.max(depth);
+            self.max_bars = self.max_bars.max(i - self.peak_index);
+        }
     }
-    let avg = if episodes == 0 { 0.0 } else { depth_sum / episodes as f64 };
-    (max_depth, max_bars, avg)
+
+    /// (maximum depth, longest duration in bars, mean episode depth).
+    fn finish(mut self) -> (f64, usize, f64) {
+        if self.episode_depth > 0.0 {
+            self.episodes += 1;
+            self.depth_sum += self.episode_depth;
+        }
+        let avg = if self.episodes == 0 { 0.0 } else { self.depth_sum / self.episodes as f64 };
+        (self.max_depth, self.max_bars, avg)
+    }
 }
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ struct Book<'c> {
 
 impl Book<'_> {
     fn equity(&self, price: f64) -> f64 {
-        match self.position {
+        match &self.position {
             Some(p) if p.side == Side::Long => self.cash + p.size * price,
             Some(p) => self.cash - p.size * price,
             None => self.cash,
@@ -323,8 +323,12 @@ impl Book<'_> {
 
     /// Exits by stop, target or trailing stop if this bar reaches one.
     fn check_exits(&mut self, bar: &Bar, index: usize) {
-        let Some(mut p) = self.position else { return };
         let c = self.config;
+        if c.stop_loss.is_none() && c.take_profit.is_none() && c.trailing_stop.is_none() {
+            // Nothing to check; `best` only feeds the trailing stop.
+            return;
+        }
+        let Some(p) = &self.position else { return };
         let (stop, target, trail) = match p.side {
             Side::Long => (
                 c.stop_loss.map(|f| p.entry_price * (1.0 - f)),
@@ -369,11 +373,12 @@ impl Book<'_> {
             self.close(price, bar.ts, index, ExitReason::TakeProfit);
             return;
         }
-        p.best = match p.side {
-            Side::Long => p.best.max(bar.high),
-            Side::Short => p.best.min(bar.low),
-        };
-        self.position = Some(p);
+        if let Some(p) = &mut self.position {
+            p.best = match p.side {
+                Side::Long => p.best.max(bar.high),
+                Side::Short => p.best.min(bar.low),
+            };
+        }
     }
 }
 
@@ -389,12 +394,7 @@ pub fn run_signals(bars: &[Bar], signals: &[Signal], config: &Config) -> Result<
             reason: format!("{} signals for {} bars", signals.len(), bars.len()),
         });
     }
-    let mut i = 0;
-    run(bars, config, |_| {
-        let s = signals[i];
-        i += 1;
-        s
-    })
+    run(bars, config, |first, decisions| decisions.copy_from_slice(&signals[first..first + decisions.len()]))
 }
 
 /// Runs a backtest of `strategy` over `bars`, feeding it one closed bar at a time.
@@ -406,33 +406,47 @@ pub fn run_strategy<S: Strategy + ?Sized>(
     strategy: &mut S,
     config: &Config,
 ) -> Result<Report, ParamError> {
-    run(bars, config, |bar| strategy.next(bar))
+    run(bars, config, |first, decisions| strategy.next_many(&bars[first..first + decisions.len()], decisions))
 }
 
-fn run(bars: &[Bar], config: &Config, mut decide: impl FnMut(&Bar) -> Signal) -> Result<Report, ParamError> {
+/// Bars decided per call of `decide` in [`run`].
+const CHUNK: usize = 256;
+
+/// The engine: `decide(first, decisions)` fills the decisions on bars
+/// `first..first + decisions.len()`, a chunk at a time, in order. Decisions
+/// depend on the bars alone (a strategy sees no account), so deciding a chunk
+/// before booking it changes nothing but the number of calls.
+fn run(bars: &[Bar], config: &Config, mut decide: impl FnMut(usize, &mut [Signal])) -> Result<Report, ParamError> {
     config.validate()?;
     let mut book = Book { config, cash: config.initial_cash, position: None, trades: Vec::new() };
     let mut equity = Vec::with_capacity(bars.len());
     let mut pending: Option<Side> = None;
     let mut bars_in_market = 0usize;
-    for (i, bar) in bars.iter().enumerate() {
-        if let Some(target) = pending.take() {
-            book.apply(target, bar.open, bar.ts, i);
-        }
-        book.check_exits(bar, i);
-        let target = match decide(bar) {
-            Signal::Buy => Some(Side::Long),
-            Signal::Sell => Some(Side::Short),
-            Signal::Hold => None,
-        };
-        if let Some(target) = target {
-            match config.fill {
-                Fill::Close => book.apply(target, bar.close, bar.ts, i),
-                Fill::NextOpen => pending = Some(target),
+    let mut decisions = [Signal::Hold; CHUNK];
+    for (c, chunk) in bars.chunks(CHUNK).enumerate() {
+        let first = c * CHUNK;
+        let decisions = &mut decisions[..chunk.len()];
+        decide(first, decisions);
+        for (k, (bar, &decision)) in chunk.iter().zip(decisions.iter()).enumerate() {
+            let i = first + k;
+            if let Some(target) = pending.take() {
+                book.apply(target, bar.open, bar.ts, i);
             }
+            book.check_exits(bar, i);
+            let target = match decision {
+                Signal::Buy => Some(Side::Long),
+                Signal::Sell => Some(Side::Short),
+                Signal::Hold => None,
+            };
+            if let Some(target) = target {
+                match config.fill {
+                    Fill::Close => book.apply(target, bar.close, bar.ts, i),
+                    Fill::NextOpen => pending = Some(target),
+                }
+            }
+            bars_in_market += usize::from(book.position.is_some());
+            equity.push(book.equity(bar.close));
         }
-        bars_in_market += usize::from(book.position.is_some());
-        equity.push(book.equity(bar.close));
     }
     if let Some(last) = bars.last() {
         book.close(last.close, last.ts, bars.len() - 1, ExitReason::EndOfData);

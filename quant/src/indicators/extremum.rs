@@ -58,6 +58,7 @@ impl Extremum {
 /// Whether `diff`, a difference of two prices whose magnitudes sum to `scale`,
 /// is zero up to rounding: TA-Lib's scale-aware flatness test (a relative band
 /// of 1e-14, about 90 ulp), so a flat window reads as flat at any price level.
+#[inline]
 pub(crate) fn is_flat(diff: f64, scale: f64) -> bool {
     diff.abs() <= 1e-14 * scale
 }

@@ -1,6 +1,8 @@
 //! STOCH, the slow stochastic oscillator (%K smoothed, then %D), as TA-Lib
 //! computes it with simple moving averages.
 
+use std::ops::Range;
+
 use super::blocks::for_each_span;
 use super::extremum::is_flat;
 use super::sma::{resum_every, sma_into};
@@ -26,10 +28,14 @@ pub fn sma_only(name: &'static str, matype: usize) -> Result<(), ParamError> {
 /// multiplication, as the shipped TA-Lib binary does); a flat range gives 0, as
 /// in TA-Lib.
 ///
-/// The last `period` highs and lows are kept in a ring; each extreme is tracked
-/// with its position and the ring is rescanned only when that position leaves
-/// the window (TA-Lib's method), which gives the same values as a monotonic
-/// deque: NaN while a NaN is in the window, else the extreme.
+/// Short windows (up to [`SCAN_UP_TO`]) are scanned whole at every input. Their
+/// ring stores each value twice, at `slot` and `slot + period`, so the window
+/// is always one contiguous slice, oldest first, and a count of the NaNs in it
+/// picks the one-compare scan when there are none. Longer windows keep a plain
+/// ring, and each extreme is tracked with its position; the ring is rescanned
+/// only when that position leaves the window (TA-Lib's method). Both give the
+/// same values as a monotonic deque: NaN while a NaN is in the window, else the
+/// extreme.
 #[derive(Debug, Clone)]
 pub(super) struct FastK {
     highs: Vec<f64>,
@@ -37,6 +43,8 @@ pub(super) struct FastK {
     slot: usize,
     period: usize,
     index: usize,
+    /// NaN highs and lows among the last `period` inputs (short windows).
+    nans: usize,
     high: Extreme,
     low: Extreme,
 }
@@ -133,25 +141,32 @@ fn scan_finite<const MAX: bool>(mut window: impl Iterator<Item = f64>) -> f64 {
 #[inline]
 fn raw_k(close: f64, highest: f64, lowest: f64) -> f64 {
     let range = highest - lowest;
-    if is_flat(range, highest.abs() + lowest.abs()) { 0.0 } else { (close - lowest) / (range * 0.01) }
+    // Both sides computed, then selected: no branch, and batch loops vectorise.
+    let k = (close - lowest) / (range * 0.01);
+    if is_flat(range, highest.abs() + lowest.abs()) { 0.0 } else { k }
 }
 
 impl FastK {
     /// `period >= 1`.
     pub(super) fn new(period: usize) -> Self {
         let start = Extreme { at: 0, value: f64::NAN };
+        let ring = if period <= SCAN_UP_TO { 2 * period } else { period };
         Self {
-            highs: vec![f64::NAN; period],
-            lows: vec![f64::NAN; period],
+            highs: vec![f64::NAN; ring],
+            lows: vec![f64::NAN; ring],
             slot: 0,
             period,
             index: 0,
+            nans: 0,
             high: start,
             low: start,
         }
     }
 
     pub(super) fn next(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
+        if self.period <= SCAN_UP_TO {
+            return self.next_short(high, low, close);
+        }
         let slot = self.slot;
         self.highs[slot] = high;
         self.lows[slot] = low;
@@ -159,23 +174,36 @@ impl FastK {
         let i = self.index;
         self.index += 1;
         let start = self.index.saturating_sub(self.period);
-        if self.index < self.period {
-            if self.period > SCAN_UP_TO {
-                // Keep the tracked extremes current through the warm-up.
-                let (highs, lows, next_slot) = (&self.highs, &self.lows, self.slot);
-                self.high.push::<true, _>(i, start, high, || oldest_first(highs, next_slot, i));
-                self.low.push::<false, _>(i, start, low, || oldest_first(lows, next_slot, i));
-            }
+        let (highs, lows, next_slot) = (&self.highs, &self.lows, self.slot);
+        let highest = self.high.push::<true, _>(i, start, high, || oldest_first(highs, next_slot, i));
+        let lowest = self.low.push::<false, _>(i, start, low, || oldest_first(lows, next_slot, i));
+        (self.index >= self.period).then(|| raw_k(close, highest, lowest))
+    }
+
+    /// [`FastK::next`] for windows of up to [`SCAN_UP_TO`] values.
+    #[inline]
+    fn next_short(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
+        let (period, slot) = (self.period, self.slot);
+        let nan = |v: f64| usize::from(v.is_nan());
+        if self.index >= period {
+            // The ring is full: the values in `slot` leave the window.
+            self.nans -= nan(self.highs[slot]) + nan(self.lows[slot]);
+        }
+        self.nans += nan(high) + nan(low);
+        (self.highs[slot], self.highs[slot + period]) = (high, high);
+        (self.lows[slot], self.lows[slot + period]) = (low, low);
+        self.slot = if slot + 1 == period { 0 } else { slot + 1 };
+        self.index += 1;
+        if self.index < period {
             return None;
         }
-        let (highs, lows, next_slot) = (&self.highs, &self.lows, self.slot);
-        let (highest, lowest) = if self.period <= SCAN_UP_TO {
-            (scan::<true>(oldest_first(highs, next_slot, i)), scan::<false>(oldest_first(lows, next_slot, i)))
+        // Slots `slot + 1..period` (older) then `0..=slot` (their copies).
+        let window = slot + 1..slot + 1 + period;
+        let (highs, lows) = (&self.highs[window.clone()], &self.lows[window]);
+        let (highest, lowest) = if self.nans == 0 {
+            (scan_finite::<true>(highs.iter().copied()), scan_finite::<false>(lows.iter().copied()))
         } else {
-            (
-                self.high.push::<true, _>(i, start, high, || oldest_first(highs, next_slot, i)),
-                self.low.push::<false, _>(i, start, low, || oldest_first(lows, next_slot, i)),
-            )
+            (scan::<true>(highs.iter().copied()), scan::<false>(lows.iter().copied()))
         };
         Some(raw_k(close, highest, lowest))
     }
@@ -258,21 +286,7 @@ pub fn stoch(
     slowd_period: usize,
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
-    let lookback = stoch.lookback();
-    let (mut slowk, mut slowd) = (nan_column(bars.len(), lookback), nan_column(bars.len(), lookback));
-    if bars.len() <= lookback {
-        return Ok((slowk, slowd));
-    }
-    let window = |start: usize, end: usize, finite: bool| {
-        let w = &bars[start..=end];
-        if finite {
-            (scan_finite::<true>(w.iter().map(|b| b.high)), scan_finite::<false>(w.iter().map(|b| b.low)))
-        } else {
-            (scan::<true>(w.iter().map(|b| b.high)), scan::<false>(w.iter().map(|b| b.low)))
-        }
-    };
-    stoch_rows(&stoch, &mut slowk, &mut slowd, |i| (bars[i].high, bars[i].low, bars[i].close), window);
-    Ok((slowk, slowd))
+    Ok(stoch_columns(&stoch, bars, bars.len()))
 }
 
 /// The STOCH of bars given as three columns (TA-Lib's layout) as
@@ -290,49 +304,100 @@ pub fn stoch_hlc(
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
     let len = hlc_len(high, low, close)?;
-    let lookback = stoch.lookback();
-    let (mut slowk, mut slowd) = (nan_column(len, lookback), nan_column(len, lookback));
-    if len <= lookback {
-        return Ok((slowk, slowd));
+    Ok(stoch_columns(&stoch, &Columns([high, low, close]), len))
+}
+
+/// STOCH's input rows (high, low, close), as bars or as three columns.
+trait Rows: Sync {
+    fn row(&self, i: usize) -> (f64, f64, f64);
+
+    /// The highest high and lowest low of rows `start..=end` by [`scan`], or
+    /// by [`scan_finite`] when `finite` (none of them holds a NaN).
+    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64);
+
+    /// Rows `rows` as `[highs, lows, closes]`: borrowed when the input is
+    /// columnar, else gathered into `scratch`.
+    fn columns<'a>(&'a self, rows: Range<usize>, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3];
+}
+
+impl Rows for [Bar] {
+    fn row(&self, i: usize) -> (f64, f64, f64) {
+        (self[i].high, self[i].low, self[i].close)
     }
-    let window = |start: usize, end: usize, finite: bool| {
-        let (high, low) = (high[start..=end].iter().copied(), low[start..=end].iter().copied());
+
+    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64) {
+        let (high, low) = (self[start..=end].iter().map(|b| b.high), self[start..=end].iter().map(|b| b.low));
         if finite {
             (scan_finite::<true>(high), scan_finite::<false>(low))
         } else {
             (scan::<true>(high), scan::<false>(low))
         }
-    };
-    stoch_rows(&stoch, &mut slowk, &mut slowd, |i| (high[i], low[i], close[i]), window);
-    Ok((slowk, slowd))
+    }
+
+    fn columns<'a>(&'a self, rows: Range<usize>, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
+        let bars = &self[rows];
+        let [high, low, close] = scratch;
+        for (column, field) in [(&mut *high, 0), (&mut *low, 1), (&mut *close, 2)] {
+            column.clear();
+            column.extend(bars.iter().map(|b| [b.high, b.low, b.close][field]));
+        }
+        [high, low, close]
+    }
+}
+
+/// High, low and close columns of one length.
+struct Columns<'c>([&'c [f64]; 3]);
+
+impl Rows for Columns<'_> {
+    fn row(&self, i: usize) -> (f64, f64, f64) {
+        (self.0[0][i], self.0[1][i], self.0[2][i])
+    }
+
+    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64) {
+        let (high, low) = (self.0[0][start..=end].iter().copied(), self.0[1][start..=end].iter().copied());
+        if finite {
+            (scan_finite::<true>(high), scan_finite::<false>(low))
+        } else {
+            (scan::<true>(high), scan::<false>(low))
+        }
+    }
+
+    fn columns<'a>(&'a self, rows: Range<usize>, _: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
+        self.0.map(|column| &column[rows.clone()])
+    }
+}
+
+/// The two STOCH columns over `len` rows.
+fn stoch_columns<R: Rows + ?Sized>(stoch: &Stoch, rows: &R, len: usize) -> (Vec<f64>, Vec<f64>) {
+    let lookback = stoch.lookback();
+    let (mut slowk, mut slowd) = (nan_column(len, lookback), nan_column(len, lookback));
+    if len > lookback {
+        stoch_rows(stoch, &mut slowk, &mut slowd, rows);
+    }
+    (slowk, slowd)
 }
 
 /// The streaming algorithm over as many rows as `slowk` has cells (more than
-/// the lookback), read by `row`, in three passes as TA-Lib does (raw %K, then each SMA over the whole
-/// column, so each pass keeps its state in registers), filling `slowk` and
-/// `slowd` (one cell per row each) without other allocations. The window extremes
-/// come from `window(start, end, finite)` (a scan of rows `start..=end`,
-/// `finite` when none of them holds a NaN) for short
-/// windows, else are tracked over the input itself (no ring) by `Extreme`, as
-/// `FastK` does; %K and both SMAs use the same operations in the same order as
-/// `FastK` and `Sma`, so the output is bit-identical.
+/// the lookback), filling `slowk` and `slowd` (one cell per row each); %K and
+/// both SMAs use the same operations in the same order as `FastK` and `Sma`,
+/// so the output is bit-identical.
+///
+/// Short windows whose two SMAs share their re-adding interval take the
+/// one-pass [`stoch_fused`]. Otherwise the work runs in three passes as TA-Lib
+/// does (raw %K, then each SMA over the whole column, so each pass keeps its
+/// state in registers): short windows are scanned, longer ones tracked over the
+/// input itself (no ring) by `Extreme`, as `FastK` does.
 ///
 /// Every pass runs in spans on several threads ([`for_each_span`]): a raw %K
 /// depends only on its window (a tracked extreme that has not left the window
 /// is the one a scan finds, so a span may start by scanning), and the SMAs
 /// restart from their window at fixed positions.
-fn stoch_rows(
-    stoch: &Stoch,
-    slowk: &mut [f64],
-    slowd: &mut [f64],
-    row: impl Fn(usize) -> (f64, f64, f64) + Sync,
-    window: impl Fn(usize, usize, bool) -> (f64, f64) + Sync,
-) {
+fn stoch_rows<R: Rows + ?Sized>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f64], rows: &R) {
     let period = stoch.fastk.period;
     let (k_period, d_period) = (stoch.slowk.lookback() + 1, stoch.slowd.lookback() + 1);
     let lookback = stoch.lookback();
     if period <= SCAN_UP_TO && resum_every(k_period) == resum_every(d_period) {
-        stoch_fused(period, k_period, d_period, &mut slowk[lookback..], &mut slowd[lookback..], &row, &window);
+        stoch_fused(period, k_period, d_period, &mut slowk[lookback..], &mut slowd[lookback..], rows);
         return;
     }
     // Raw %K (one per row from `period - 1` on) goes into `slowd`, free until
@@ -346,13 +411,13 @@ fn stoch_rows(
             // without a NaN among their highs and lows, the cheaper scan gives
             // the same extremes.
             let finite = (start..start + period - 1 + span.len()).all(|i| {
-                let (h, l, _) = row(i);
+                let (h, l, _) = rows.row(i);
                 !h.is_nan() && !l.is_nan()
             });
             for (k, cell) in span.iter_mut().enumerate() {
                 let i = start + k + period - 1;
-                let (highest, lowest) = window(i + 1 - period, i, finite);
-                *cell = raw_k(row(i).2, highest, lowest);
+                let (highest, lowest) = rows.extremes(i + 1 - period, i, finite);
+                *cell = raw_k(rows.row(i).2, highest, lowest);
             }
         });
     } else {
@@ -364,10 +429,10 @@ fn stoch_rows(
             let end = start + period - 1 + span.len();
             let mut cells = span.iter_mut();
             for i in first..end {
-                let (h, l, c) = row(i);
+                let (h, l, c) = rows.row(i);
                 let from = (i + 1).saturating_sub(period);
-                let highest = high.push::<true, _>(i, from, h, || (from..=i).map(|j| row(j).0));
-                let lowest = low.push::<false, _>(i, from, l, || (from..=i).map(|j| row(j).1));
+                let highest = high.push::<true, _>(i, from, h, || (from..=i).map(|j| rows.row(j).0));
+                let lowest = low.push::<false, _>(i, from, l, || (from..=i).map(|j| rows.row(j).1));
                 if i + 1 >= period
                     && let Some(cell) = cells.next()
                 {
@@ -385,8 +450,8 @@ fn stoch_rows(
 
 /// [`stoch_rows`] for short windows in one pass over the rows instead of
 /// three: each span of output is computed in tiles of [`resum_every`] outputs,
-/// whose raw %K and slow %K live in two small buffers, so the two columns are
-/// the only large memory written, once.
+/// whose raw %K and slow %K live in small buffers, so the two columns are the
+/// only large memory written, once.
 ///
 /// Output `m` (cell `lookback + m` of both columns) is %D number `m`, the mean
 /// of slow %K `m..m + d_period`, and slow %K number `m + d_period - 1`, the
@@ -396,35 +461,27 @@ fn stoch_rows(
 /// multiple `t` starts both sums afresh: it needs raw %K from `t` on and
 /// nothing computed before it. The slow %K values a tile computes past its end
 /// (for its last %D windows) are recomputed, identically, by the next tile.
-fn stoch_fused(
+fn stoch_fused<R: Rows + ?Sized>(
     period: usize,
     k_period: usize,
     d_period: usize,
     slowk: &mut [f64],
     slowd: &mut [f64],
-    row: &(impl Fn(usize) -> (f64, f64, f64) + Sync),
-    window: &(impl Fn(usize, usize, bool) -> (f64, f64) + Sync),
+    rows: &R,
 ) {
     let tile = resum_every(k_period);
     let (k_inv, d_inv) = (1.0 / k_period as f64, 1.0 / d_period as f64);
     for_each_span([slowk, slowd], tile, |start, [slowk, slowd]| {
-        let mut raw = Vec::with_capacity(tile + k_period + d_period);
+        let mut scratch: [Vec<f64>; 3] = Default::default();
+        let mut tiles = RawKTile::default();
         let mut k = Vec::with_capacity(tile + d_period);
         for (t, (k_out, d_out)) in slowk.chunks_mut(tile).zip(slowd.chunks_mut(tile)).enumerate() {
             let first = start + t * tile;
             let count = k_out.len();
-            // Raw %K number `r` is row `r + period - 1`'s.
-            let rows = first..first + count + d_period + k_period - 2;
-            let finite = (rows.start..rows.end + period - 1).all(|i| {
-                let (h, l, _) = row(i);
-                !h.is_nan() && !l.is_nan()
-            });
-            raw.clear();
-            raw.extend(rows.map(|r| {
-                let i = r + period - 1;
-                let (highest, lowest) = window(r, i, finite);
-                raw_k(row(i).2, highest, lowest)
-            }));
+            // Raw %K number `r` is row `r + period - 1`'s: this tile needs
+            // raw %K `first..first + count + d_period + k_period - 2`.
+            let raws = count + d_period + k_period - 2;
+            let raw = tiles.fill(period, rows.columns(first..first + raws + period - 1, &mut scratch));
             // Slow %K `first..first + count + d_period - 1`, as `Sma` computes
             // them: afresh at multiples of the tile (`first` is one, and
             // `first + tile` may be in range), else updated.
@@ -447,6 +504,54 @@ fn stoch_fused(
             k_out.copy_from_slice(&k[d_period - 1..d_period - 1 + count]);
         }
     });
+}
+
+/// Buffers for raw %K over a tile of rows.
+#[derive(Default)]
+struct RawKTile {
+    highest: Vec<f64>,
+    lowest: Vec<f64>,
+    raw: Vec<f64>,
+}
+
+impl RawKTile {
+    /// Raw %K of every full `period`-row window of the rows given as columns
+    /// (`rows - period + 1` values, one per window's last row).
+    ///
+    /// Without a NaN in the tile, the extremes are folded offset by offset over
+    /// all windows at once: per window the same comparisons in the same order
+    /// as [`scan_finite`], but independent across windows, so the loops run on
+    /// vector lanes. With a NaN, each window is scanned by [`scan`].
+    fn fill(&mut self, period: usize, [high, low, close]: [&[f64]; 3]) -> &[f64] {
+        let n = high.len() + 1 - period;
+        self.raw.resize(n, 0.0);
+        let has_nan = |column: &[f64]| column.iter().fold(false, |nan, v| nan | v.is_nan());
+        if has_nan(high) || has_nan(low) {
+            for (j, cell) in self.raw.iter_mut().enumerate() {
+                let (highs, lows) = (&high[j..j + period], &low[j..j + period]);
+                let (highest, lowest) = (scan::<true>(highs.iter().copied()), scan::<false>(lows.iter().copied()));
+                *cell = raw_k(close[j + period - 1], highest, lowest);
+            }
+            return &self.raw;
+        }
+        self.highest.clear();
+        self.highest.extend_from_slice(&high[..n]);
+        self.lowest.clear();
+        self.lowest.extend_from_slice(&low[..n]);
+        for offset in 1..period {
+            for (best, &v) in self.highest.iter_mut().zip(&high[offset..offset + n]) {
+                *best = if *best > v { *best } else { v };
+            }
+            for (best, &v) in self.lowest.iter_mut().zip(&low[offset..offset + n]) {
+                *best = if *best < v { *best } else { v };
+            }
+        }
+        let windows = self.highest.iter().zip(&self.lowest).zip(&close[period - 1..]);
+        for (cell, ((&highest, &lowest), &close)) in self.raw.iter_mut().zip(windows) {
+            *cell = raw_k(close, highest, lowest);
+        }
+        &self.raw
+    }
 }
 
 #[cfg(test)]

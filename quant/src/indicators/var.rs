@@ -46,31 +46,37 @@ impl Moments {
     }
 
     /// Adds `value`; once `period` values are in, returns `(mean, variance)`.
+    #[inline]
     pub(crate) fn next(&mut self, value: f64) -> Option<(f64, f64)> {
+        if self.filled < self.period {
+            return self.fill(value);
+        }
+        let slot = self.slot;
+        let leaving = std::mem::replace(&mut self.window[slot], value);
+        self.slot = if slot + 1 == self.period { 0 } else { slot + 1 };
+        self.since_rebase += 1;
+        if self.since_rebase >= self.period {
+            self.rebase(value);
+        } else {
+            let (d_in, d_out) = (value - self.shift, leaving - self.shift);
+            self.sum += d_in - d_out;
+            self.sum_sq += d_in * d_in - d_out * d_out;
+        }
+        Some(mean_variance(self.shift, self.sum, self.sum_sq, self.inv))
+    }
+
+    /// [`Moments::next`] while the window fills (shifted by the first value).
+    fn fill(&mut self, value: f64) -> Option<(f64, f64)> {
         if self.filled == 0 {
             self.shift = value;
         }
-        let leaving = std::mem::replace(&mut self.window[self.slot], value);
+        self.window[self.slot] = value;
         self.slot = if self.slot + 1 == self.period { 0 } else { self.slot + 1 };
-        if self.filled < self.period {
-            self.filled += 1;
-            let d = value - self.shift;
-            self.sum += d;
-            self.sum_sq += d * d;
-            if self.filled < self.period {
-                return None;
-            }
-        } else {
-            self.since_rebase += 1;
-            if self.since_rebase >= self.period {
-                self.rebase(value);
-            } else {
-                let (d_in, d_out) = (value - self.shift, leaving - self.shift);
-                self.sum += d_in - d_out;
-                self.sum_sq += d_in * d_in - d_out * d_out;
-            }
-        }
-        Some(mean_variance(self.shift, self.sum, self.sum_sq, self.inv))
+        self.filled += 1;
+        let d = value - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
+        (self.filled == self.period).then(|| mean_variance(self.shift, self.sum, self.sum_sq, self.inv))
     }
 
     /// Moves the shift to `shift` and recomputes the sums from the window.
@@ -88,8 +94,12 @@ impl Moments {
 
     /// The standard deviation of a variance, 0 when TA-Lib considers the
     /// variance zero (below 1e-14).
+    #[inline]
     pub(crate) fn deviation(variance: f64) -> f64 {
-        if variance < EPSILON { 0.0 } else { variance.sqrt() }
+        // Both sides computed, then selected: no branch to mispredict, and
+        // batch loops vectorise.
+        let root = variance.sqrt();
+        if variance < EPSILON { 0.0 } else { root }
     }
 
     pub(crate) fn reset(&mut self) {
@@ -100,7 +110,7 @@ impl Moments {
 /// `(mean, variance)` from the shifted sums of a window (`inv` is
 /// `1 / period`).
 #[inline]
-fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64, f64) {
+pub(crate) fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64, f64) {
     let mean_d = sum * inv;
     let variance = sum_sq * inv - mean_d * mean_d;
     // Rounding can leave a flat window slightly negative (NaN stays NaN).
@@ -108,19 +118,25 @@ fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64, f64) {
     (shift + mean_d, variance)
 }
 
-/// [`Moments::next`] unrolled over `values` for outputs `start..start + count`
-/// (output `j` describes `values[j..j + period]`; `start` is a multiple of
-/// `period`): calls `each(mean, variance)` for each, with the same operations
-/// in the same order (so the same bits). The streaming form rebases at every
+/// The shifted sums [`Moments::next`] keeps, unrolled over `values` for outputs
+/// `start..start + count` (output `j` describes `values[j..j + period]`;
+/// `start` is a multiple of `period`): calls `each(shift, sum, sum_sq)` for
+/// each, with the same operations in the same order (so the same bits), and
+/// [`mean_variance`] of them is the output. The streaming form rebases at every
 /// output whose index is a multiple of `period`, and its ring then holds
 /// exactly that output's window in input order, so the rebase sums that
 /// window, shifted by its newest value (by the very first value for output 0).
 /// Each block of `period` outputs therefore depends only on its inputs, and
 /// any run of blocks can be computed on its own.
-pub(crate) fn moments_span(values: &[f64], period: usize, start: usize, count: usize, mut each: impl FnMut(f64, f64)) {
+pub(crate) fn sums_span(
+    values: &[f64],
+    period: usize,
+    start: usize,
+    count: usize,
+    mut each: impl FnMut(f64, f64, f64),
+) {
     let period = period.max(1);
     debug_assert!(start.is_multiple_of(period) && start + count + period <= values.len() + 1, "bad span");
-    let inv = 1.0 / period as f64;
     let shifted_sums = |window: &[f64], shift: f64| {
         window.iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
             let d = x - shift;
@@ -136,16 +152,14 @@ pub(crate) fn moments_span(values: &[f64], period: usize, start: usize, count: u
             shift = values[0];
         }
         let (mut sum, mut sum_sq) = shifted_sums(&values[first..first + period], shift);
-        let (m, v) = mean_variance(shift, sum, sum_sq, inv);
-        each(m, v);
+        each(shift, sum, sum_sq);
         let entering = &values[first + period..last + period - 1];
         let leaving = &values[first..last - 1];
         for (&x, &out) in entering.iter().zip(leaving) {
             let (d_in, d_out) = (x - shift, out - shift);
             sum += d_in - d_out;
             sum_sq += d_in * d_in - d_out * d_out;
-            let (m, v) = mean_variance(shift, sum, sum_sq, inv);
-            each(m, v);
+            each(shift, sum, sum_sq);
         }
         first = last;
     }

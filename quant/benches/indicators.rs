@@ -44,7 +44,44 @@ fn batch(c: &mut Criterion) {
     g.bench_function("atr_hlc", |b| b.iter(|| atr_hlc(black_box(&highs), &lows, &closes, 14)));
     g.bench_function("stoch_hlc", |b| b.iter(|| stoch_hlc(black_box(&highs), &lows, &closes, 5, 3, 3)));
     g.bench_function("adx_hlc", |b| b.iter(|| adx_hlc(black_box(&highs), &lows, &closes, 14)));
+    // What the memory system alone allows for each shape of input and output
+    // above, in the same process: see `floor`.
+    let (c, h, l) = (&closes[..], &highs[..], &lows[..]);
+    g.bench_function("floor_1in_1out", |b| b.iter(|| floor::<1>(c.len(), |i| c[i])));
+    g.bench_function("floor_1in_3out", |b| b.iter(|| floor::<3>(c.len(), |i| c[i])));
+    g.bench_function("floor_3in_1out", |b| b.iter(|| floor::<1>(c.len(), |i| h[i] + l[i] + c[i])));
+    g.bench_function("floor_3in_2out", |b| b.iter(|| floor::<2>(c.len(), |i| h[i] + l[i] + c[i])));
+    let bars = &bars[..];
+    let row = |i: usize| bars[i].high + bars[i].low + bars[i].close;
+    g.bench_function("floor_bars_1out", |b| b.iter(|| floor::<1>(bars.len(), row)));
+    g.bench_function("floor_bars_2out", |b| b.iter(|| floor::<2>(bars.len(), row)));
     g.finish();
+}
+
+/// The memory floor of a batch shape: `O` fresh output columns of `len` cells,
+/// allocated as the indicators allocate theirs, each cell a trivial function
+/// of the inputs at its position (`cell`), filled in chunks on rayon's
+/// threads. No indicator with that shape can beat it by much, so `floor /
+/// TA-Lib` is the best ratio this machine allows (`bench/report.py`).
+fn floor<const O: usize>(len: usize, cell: impl Fn(usize) -> f64 + Sync) -> [Vec<f64>; O] {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let mut columns: [Vec<f64>; O] = std::array::from_fn(|_| vec![0.0; len]);
+    let mut chunks = columns.each_mut().map(|c| c.chunks_mut(CHUNK));
+    let mut parts: Vec<[&mut [f64]; O]> = Vec::with_capacity(len.div_ceil(CHUNK));
+    while let Some(part) = chunks.each_mut().map(Iterator::next).into_iter().collect::<Option<Vec<_>>>() {
+        parts.push(part.try_into().unwrap_or_else(|_| unreachable!("one chunk per column")));
+    }
+    parts.into_par_iter().enumerate().for_each(|(k, mut part)| {
+        let start = k * CHUNK;
+        for j in 0..part[0].len() {
+            let v = cell(start + j);
+            for (o, column) in part.iter_mut().enumerate() {
+                column[j] = v * (o + 1) as f64;
+            }
+        }
+    });
+    columns
 }
 
 /// Times one `next()` per criterion iteration on an instance warmed up over

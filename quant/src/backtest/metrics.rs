@@ -134,7 +134,10 @@ pub fn compute(bars: &[Bar], equity: &[f64], trades: &[Trade], bars_in_market: u
     let (mut squares, mut downside_squares) = (0.0, 0.0);
     for &r in &returns {
         squares += (r - mean).powi(2);
-        downside_squares += (r - rf).min(0.0).powi(2);
+        // `(r - rf).min(0.0)` as a comparison: the same value (a NaN excess
+        // gives 0 either way), and cheaper than `min`'s NaN handling in wasm32.
+        let below = r - rf;
+        downside_squares += if below < 0.0 { below * below } else { 0.0 };
     }
     let sd = if returns.len() < 2 { f64::NAN } else { (squares / (n - 1.0)).sqrt() };
     let annual = ppy.sqrt();
@@ -244,9 +247,15 @@ impl Drawdowns {
             self.peak = e;
             self.peak_index = i;
         } else {
+            // Comparisons rather than `f64::max`: the depths start at 0 and
+            // a NaN depth is never taken by either, so the values are the same.
             let depth = 1.0 - e / self.peak;
-            self.episode_depth = self.episode_depth.max(depth);
-            self.max_depth = self.max_depth.max(depth);
+            if depth > self.episode_depth {
+                self.episode_depth = depth;
+            }
+            if depth > self.max_depth {
+                self.max_depth = depth;
+            }
             self.max_bars = self.max_bars.max(i - self.peak_index);
         }
     }

@@ -322,6 +322,7 @@ impl Book<'_> {
     }
 
     /// Exits by stop, target or trailing stop if this bar reaches one.
+    #[inline]
     fn check_exits(&mut self, bar: &Bar, index: usize) {
         let c = self.config;
         if c.stop_loss.is_none() && c.take_profit.is_none() && c.trailing_stop.is_none() {

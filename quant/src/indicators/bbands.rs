@@ -8,7 +8,7 @@
 //! so a flat stretch gives exactly collapsed bands, as TA-Lib 0.8 does.
 
 use super::blocks::for_each_span;
-use super::var::{Moments, finite, mean_variance, sums_span};
+use super::var::{Moments, finite, mean_variance, sums_into};
 use super::{Dema, Ema, Indicator, Kama, Outputs, Sma, Tema, Wma, at_least, batch_columns, nan_column};
 use crate::error::ParamError;
 
@@ -217,7 +217,7 @@ pub fn bbands(
     }
     // SMA middle band: `Bbands::next` unrolled over the slice (the same
     // operations in the same order, so the same bits), in blocks of `period`
-    // outputs that each start from their own window ([`sums_span`]). Each
+    // outputs that each start from their own window ([`sums_into`]). Each
     // tile of blocks runs in two steps: the running sums (a chain of additions
     // per block) into small buffers, then the means, deviations and bands of
     // the whole tile, which are independent per output and so run on vector
@@ -231,16 +231,12 @@ pub fn bbands(
         let tile = period * 1024usize.div_ceil(period);
         let columns = [&mut upper[warmup..], &mut middle[warmup..], &mut lower[warmup..]];
         for_each_span(columns, period, |start, [upper, middle, lower]| {
-            let mut sums = [Vec::with_capacity(tile), Vec::with_capacity(tile), Vec::with_capacity(tile)];
+            let mut sums = [vec![0.0; tile], vec![0.0; tile], vec![0.0; tile]];
             let tiles = upper.chunks_mut(tile).zip(middle.chunks_mut(tile)).zip(lower.chunks_mut(tile));
             for (t, ((upper, middle), lower)) in tiles.enumerate() {
-                sums.iter_mut().for_each(Vec::clear);
+                let n = upper.len();
                 let [shifts, sum, sum_sq] = &mut sums;
-                sums_span(values, period, start + t * tile, upper.len(), |shift, s, s2| {
-                    shifts.push(shift);
-                    sum.push(s);
-                    sum_sq.push(s2);
-                });
+                sums_into(values, period, start + t * tile, [&mut shifts[..n], &mut sum[..n], &mut sum_sq[..n]]);
                 let inputs = shifts.iter().zip(sum.iter()).zip(sum_sq.iter());
                 let outputs = upper.iter_mut().zip(middle.iter_mut()).zip(lower.iter_mut());
                 for (((u, m), l), ((&shift, &s), &s2)) in outputs.zip(inputs) {

@@ -118,50 +118,42 @@ pub(crate) fn mean_variance(shift: f64, sum: f64, sum_sq: f64, inv: f64) -> (f64
     (shift + mean_d, variance)
 }
 
-/// The shifted sums [`Moments::next`] keeps, unrolled over `values` for outputs
-/// `start..start + count` (output `j` describes `values[j..j + period]`;
-/// `start` is a multiple of `period`): calls `each(shift, sum, sum_sq)` for
-/// each, with the same operations in the same order (so the same bits), and
-/// [`mean_variance`] of them is the output. The streaming form rebases at every
-/// output whose index is a multiple of `period`, and its ring then holds
-/// exactly that output's window in input order, so the rebase sums that
-/// window, shifted by its newest value (by the very first value for output 0).
-/// Each block of `period` outputs therefore depends only on its inputs, and
-/// any run of blocks can be computed on its own.
-pub(crate) fn sums_span(
-    values: &[f64],
-    period: usize,
-    start: usize,
-    count: usize,
-    mut each: impl FnMut(f64, f64, f64),
-) {
+/// The shifted sums [`Moments::next`] keeps, unrolled over `values` for
+/// outputs `start..start + n`, where `n` is the length of the three output
+/// slices (output `j` describes `values[j..j + period]`; `start` is a multiple
+/// of `period`): writes each output's shift, sum and sum of squares, with the
+/// same operations in the same order (so the same bits); [`mean_variance`] of
+/// them is the output. The streaming form rebases at every output whose index
+/// is a multiple of `period`, and its ring then holds exactly that output's
+/// window in input order, so the rebase sums that window, shifted by its
+/// newest value (by the very first value for output 0). Each block of
+/// `period` outputs therefore depends only on its inputs, and any run of
+/// blocks can be computed on its own.
+pub(crate) fn sums_into(values: &[f64], period: usize, start: usize, [shifts, sums, squares]: [&mut [f64]; 3]) {
     let period = period.max(1);
+    let count = shifts.len();
+    debug_assert!(sums.len() == count && squares.len() == count, "columns differ in length");
     debug_assert!(start.is_multiple_of(period) && start + count + period <= values.len() + 1, "bad span");
-    let shifted_sums = |window: &[f64], shift: f64| {
-        window.iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
+    let blocks = shifts.chunks_mut(period).zip(sums.chunks_mut(period)).zip(squares.chunks_mut(period));
+    for (b, ((shifts, sums), squares)) in blocks.enumerate() {
+        let first = start + b * period;
+        let shift = if first == 0 { values[0] } else { values[first + period - 1] };
+        let (mut sum, mut sum_sq) = values[first..first + period].iter().fold((0.0, 0.0), |(sum, sum_sq), &x| {
             let d = x - shift;
             (sum + d, sum_sq + d * d)
-        })
-    };
-    let end = start + count;
-    let mut first = start;
-    while first < end {
-        let last = (first + period).min(end);
-        let mut shift = values[first + period - 1];
-        if first == 0 {
-            shift = values[0];
-        }
-        let (mut sum, mut sum_sq) = shifted_sums(&values[first..first + period], shift);
-        each(shift, sum, sum_sq);
-        let entering = &values[first + period..last + period - 1];
-        let leaving = &values[first..last - 1];
-        for (&x, &out) in entering.iter().zip(leaving) {
+        });
+        shifts.fill(shift);
+        (sums[0], squares[0]) = (sum, sum_sq);
+        let n = sums.len();
+        let entering = &values[first + period..first + period + n - 1];
+        let leaving = &values[first..first + n - 1];
+        let cells = sums[1..].iter_mut().zip(squares[1..].iter_mut());
+        for ((s, s2), (&x, &out)) in cells.zip(entering.iter().zip(leaving)) {
             let (d_in, d_out) = (x - shift, out - shift);
             sum += d_in - d_out;
             sum_sq += d_in * d_in - d_out * d_out;
-            each(shift, sum, sum_sq);
+            (*s, *s2) = (sum, sum_sq);
         }
-        first = last;
     }
 }
 

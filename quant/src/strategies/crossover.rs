@@ -49,6 +49,7 @@ impl Average {
         })
     }
 
+    #[inline]
     fn next(&mut self, x: f64) -> Option<f64> {
         match self {
             Self::Sma(a) => a.next(x),
@@ -105,6 +106,7 @@ impl Cross {
 }
 
 impl Strategy for Cross {
+    #[inline]
     fn next(&mut self, bar: &Bar) -> Signal {
         let (fast, slow) = (self.fast.next(bar.close), self.slow.next(bar.close));
         self.last = fast.zip(slow).map(|(f, s)| [f, s]);

@@ -337,9 +337,12 @@ impl Rows for [Bar] {
     fn columns<'a>(&'a self, rows: Range<usize>, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
         let bars = &self[rows];
         let [high, low, close] = scratch;
-        for (column, field) in [(&mut *high, 0), (&mut *low, 1), (&mut *close, 2)] {
-            column.clear();
-            column.extend(bars.iter().map(|b| [b.high, b.low, b.close][field]));
+        for column in [&mut *high, &mut *low, &mut *close] {
+            column.resize(bars.len(), 0.0);
+        }
+        let cells = high.iter_mut().zip(low.iter_mut()).zip(close.iter_mut());
+        for (((h, l), c), bar) in cells.zip(bars) {
+            (*h, *l, *c) = (bar.high, bar.low, bar.close);
         }
         [high, low, close]
     }
@@ -485,20 +488,24 @@ fn stoch_fused<R: Rows + ?Sized>(
             // Slow %K `first..first + count + d_period - 1`, as `Sma` computes
             // them: afresh at multiples of the tile (`first` is one, and
             // `first + tile` may be in range), else updated.
-            k.clear();
-            let mut sum = 0.0;
-            for j in 0..count + d_period - 1 {
-                if j == 0 || j == tile {
-                    sum = raw[j..j + k_period].iter().fold(0.0, |sum, &v| sum + v);
-                } else {
-                    sum += raw[j + k_period - 1] - raw[j - 1];
+            k.resize(count + d_period - 1, 0.0);
+            let mut from = 0;
+            while from < k.len() {
+                let to = if from < tile { tile.min(k.len()) } else { k.len() };
+                let mut sum = raw[from..from + k_period].iter().fold(0.0, |sum, &v| sum + v);
+                k[from] = sum * k_inv;
+                let steps = raw[from + k_period..to + k_period - 1].iter().zip(&raw[from..to - 1]);
+                for (cell, (&entering, &leaving)) in k[from + 1..to].iter_mut().zip(steps) {
+                    sum += entering - leaving;
+                    *cell = sum * k_inv;
                 }
-                k.push(sum * k_inv);
+                from = to;
             }
             let mut sum = k[..d_period].iter().fold(0.0, |sum, &v| sum + v);
             d_out[0] = sum * d_inv;
-            for (m, cell) in d_out.iter_mut().enumerate().skip(1) {
-                sum += k[m + d_period - 1] - k[m - 1];
+            let steps = k[d_period..].iter().zip(&k[..count - 1]);
+            for (cell, (&entering, &leaving)) in d_out[1..].iter_mut().zip(steps) {
+                sum += entering - leaving;
                 *cell = sum * d_inv;
             }
             k_out.copy_from_slice(&k[d_period - 1..d_period - 1 + count]);

@@ -163,10 +163,14 @@ impl FastK {
         }
     }
 
+    #[inline]
     pub(super) fn next(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
-        if self.period <= SCAN_UP_TO {
-            return self.next_short(high, low, close);
-        }
+        if self.period <= SCAN_UP_TO { self.next_short(high, low, close) } else { self.next_long(high, low, close) }
+    }
+
+    /// [`FastK::next`] for windows longer than [`SCAN_UP_TO`].
+    #[inline(never)]
+    fn next_long(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
         let slot = self.slot;
         self.highs[slot] = high;
         self.lows[slot] = low;
@@ -181,7 +185,7 @@ impl FastK {
     }
 
     /// [`FastK::next`] for windows of up to [`SCAN_UP_TO`] values.
-    #[inline]
+    #[inline(always)]
     fn next_short(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
         let (period, slot) = (self.period, self.slot);
         let nan = |v: f64| usize::from(v.is_nan());
@@ -257,6 +261,7 @@ impl Indicator for Stoch {
     type Input = Bar;
     type Output = StochOutput;
 
+    #[inline]
     fn next(&mut self, bar: Bar) -> Option<StochOutput> {
         let k = self.fastk.next(bar.high, bar.low, bar.close)?;
         let slowk = self.slowk.next(k)?;

@@ -176,6 +176,7 @@ impl Indicator for Bbands {
     type Input = f64;
     type Output = Bands;
 
+    #[inline]
     fn next(&mut self, value: f64) -> Option<Bands> {
         let moments = self.moments.next(value);
         let middle = match &mut self.ma {

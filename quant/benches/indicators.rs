@@ -6,6 +6,11 @@
 //! Parameters are the ones `bench/talib_ref.py` gives TA-Lib: SMA(20), EMA(20),
 //! RSI(14), MACD(12,26,9), BBANDS(20,2,2,SMA), ATR(14), STOCH(5,3,3), ADX(14).
 //!
+//! The batch group also times memory floors (`floor_*`): fresh output columns
+//! filled with a trivial function of the inputs, one per input/output shape
+//! of the indicators, so `bench/report.py` can show the best ratio to TA-Lib
+//! this machine allows for each row.
+//!
 //! `QUANT_BENCH_BARS` overrides the batch length (default 10,000,000).
 
 use std::hint::black_box;

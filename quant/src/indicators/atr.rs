@@ -130,6 +130,10 @@ pub(crate) trait HlcRows: Sync {
 
     /// The close of row `t` of `window`.
     fn close(window: Self::Window<'_>, t: usize) -> f64;
+
+    /// Rows `from..from + len` as `[highs, lows, closes]` columns: borrowed
+    /// when the rows are columns, else gathered into `scratch`.
+    fn columns<'a>(&'a self, from: usize, len: usize, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3];
 }
 
 /// Rows of a bar slice.
@@ -158,6 +162,19 @@ impl HlcRows for BarRows<'_> {
     #[inline(always)]
     fn close(bars: &[Bar], t: usize) -> f64 {
         bars[t].close
+    }
+
+    fn columns<'a>(&'a self, from: usize, len: usize, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
+        let bars = self.window(from, len);
+        let [high, low, close] = scratch;
+        for column in [&mut *high, &mut *low, &mut *close] {
+            column.resize(len, 0.0);
+        }
+        let cells = high.iter_mut().zip(low.iter_mut()).zip(close.iter_mut());
+        for (((h, l), c), bar) in cells.zip(bars) {
+            (*h, *l, *c) = (bar.high, bar.low, bar.close);
+        }
+        [high, low, close]
     }
 }
 
@@ -192,6 +209,11 @@ impl HlcRows for ColumnRows<'_> {
     #[inline(always)]
     fn close(window: (&[f64], &[f64], &[f64]), t: usize) -> f64 {
         window.2[t]
+    }
+
+    fn columns<'a>(&'a self, from: usize, len: usize, _: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
+        let (high, low, close) = self.window(from, len);
+        [high, low, close]
     }
 }
 

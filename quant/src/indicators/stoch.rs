@@ -1,8 +1,7 @@
 //! STOCH, the slow stochastic oscillator (%K smoothed, then %D), as TA-Lib
 //! computes it with simple moving averages.
 
-use std::ops::Range;
-
+use super::atr::{BarRows, ColumnRows, HlcRows};
 use super::blocks::for_each_span;
 use super::extremum::is_flat;
 use super::sma::{resum_every, sma_into};
@@ -291,7 +290,7 @@ pub fn stoch(
     slowd_period: usize,
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
-    Ok(stoch_columns(&stoch, bars, bars.len()))
+    Ok(stoch_columns(&stoch, &BarRows(bars), bars.len()))
 }
 
 /// The STOCH of bars given as three columns (TA-Lib's layout) as
@@ -309,74 +308,30 @@ pub fn stoch_hlc(
 ) -> Result<(Vec<f64>, Vec<f64>), ParamError> {
     let stoch = Stoch::new(fastk_period, slowk_period, slowd_period)?;
     let len = hlc_len(high, low, close)?;
-    Ok(stoch_columns(&stoch, &Columns([high, low, close]), len))
+    Ok(stoch_columns(&stoch, &ColumnRows { high, low, close }, len))
 }
 
-/// STOCH's input rows (high, low, close), as bars or as three columns.
-trait Rows: Sync {
-    fn row(&self, i: usize) -> (f64, f64, f64);
-
-    /// The highest high and lowest low of rows `start..=end` by [`scan`], or
-    /// by [`scan_finite`] when `finite` (none of them holds a NaN).
-    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64);
-
-    /// Rows `rows` as `[highs, lows, closes]`: borrowed when the input is
-    /// columnar, else gathered into `scratch`.
-    fn columns<'a>(&'a self, rows: Range<usize>, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3];
+/// Row `i`'s high, low and close.
+fn row<R: HlcRows>(rows: &R, i: usize) -> (f64, f64, f64) {
+    let window = rows.window(i, 1);
+    (R::high(window, 0), R::low(window, 0), R::close(window, 0))
 }
 
-impl Rows for [Bar] {
-    fn row(&self, i: usize) -> (f64, f64, f64) {
-        (self[i].high, self[i].low, self[i].close)
-    }
-
-    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64) {
-        let (high, low) = (self[start..=end].iter().map(|b| b.high), self[start..=end].iter().map(|b| b.low));
-        if finite {
-            (scan_finite::<true>(high), scan_finite::<false>(low))
-        } else {
-            (scan::<true>(high), scan::<false>(low))
-        }
-    }
-
-    fn columns<'a>(&'a self, rows: Range<usize>, scratch: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
-        let bars = &self[rows];
-        let [high, low, close] = scratch;
-        for column in [&mut *high, &mut *low, &mut *close] {
-            column.resize(bars.len(), 0.0);
-        }
-        let cells = high.iter_mut().zip(low.iter_mut()).zip(close.iter_mut());
-        for (((h, l), c), bar) in cells.zip(bars) {
-            (*h, *l, *c) = (bar.high, bar.low, bar.close);
-        }
-        [high, low, close]
-    }
-}
-
-/// High, low and close columns of one length.
-struct Columns<'c>([&'c [f64]; 3]);
-
-impl Rows for Columns<'_> {
-    fn row(&self, i: usize) -> (f64, f64, f64) {
-        (self.0[0][i], self.0[1][i], self.0[2][i])
-    }
-
-    fn extremes(&self, start: usize, end: usize, finite: bool) -> (f64, f64) {
-        let (high, low) = (self.0[0][start..=end].iter().copied(), self.0[1][start..=end].iter().copied());
-        if finite {
-            (scan_finite::<true>(high), scan_finite::<false>(low))
-        } else {
-            (scan::<true>(high), scan::<false>(low))
-        }
-    }
-
-    fn columns<'a>(&'a self, rows: Range<usize>, _: &'a mut [Vec<f64>; 3]) -> [&'a [f64]; 3] {
-        self.0.map(|column| &column[rows.clone()])
+/// The highest high and lowest low of rows `start..=end` by [`scan`], or by
+/// [`scan_finite`] when `finite` (none of them holds a NaN).
+fn extremes<R: HlcRows>(rows: &R, start: usize, end: usize, finite: bool) -> (f64, f64) {
+    let len = end + 1 - start;
+    let window = rows.window(start, len);
+    let (high, low) = ((0..len).map(|t| R::high(window, t)), (0..len).map(|t| R::low(window, t)));
+    if finite {
+        (scan_finite::<true>(high), scan_finite::<false>(low))
+    } else {
+        (scan::<true>(high), scan::<false>(low))
     }
 }
 
 /// The two STOCH columns over `len` rows.
-fn stoch_columns<R: Rows + ?Sized>(stoch: &Stoch, rows: &R, len: usize) -> (Vec<f64>, Vec<f64>) {
+fn stoch_columns<R: HlcRows>(stoch: &Stoch, rows: &R, len: usize) -> (Vec<f64>, Vec<f64>) {
     let lookback = stoch.lookback();
     let (mut slowk, mut slowd) = (nan_column(len, lookback), nan_column(len, lookback));
     if len > lookback {
@@ -400,7 +355,7 @@ fn stoch_columns<R: Rows + ?Sized>(stoch: &Stoch, rows: &R, len: usize) -> (Vec<
 /// depends only on its window (a tracked extreme that has not left the window
 /// is the one a scan finds, so a span may start by scanning), and the SMAs
 /// restart from their window at fixed positions.
-fn stoch_rows<R: Rows + ?Sized>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f64], rows: &R) {
+fn stoch_rows<R: HlcRows>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f64], rows: &R) {
     let period = stoch.fastk.period;
     let (k_period, d_period) = (stoch.slowk.lookback() + 1, stoch.slowd.lookback() + 1);
     let lookback = stoch.lookback();
@@ -419,13 +374,13 @@ fn stoch_rows<R: Rows + ?Sized>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f
             // without a NaN among their highs and lows, the cheaper scan gives
             // the same extremes.
             let finite = (start..start + period - 1 + span.len()).all(|i| {
-                let (h, l, _) = rows.row(i);
+                let (h, l, _) = row(rows, i);
                 !h.is_nan() && !l.is_nan()
             });
             for (k, cell) in span.iter_mut().enumerate() {
                 let i = start + k + period - 1;
-                let (highest, lowest) = rows.extremes(i + 1 - period, i, finite);
-                *cell = raw_k(rows.row(i).2, highest, lowest);
+                let (highest, lowest) = extremes(rows, i + 1 - period, i, finite);
+                *cell = raw_k(row(rows, i).2, highest, lowest);
             }
         });
     } else {
@@ -437,10 +392,10 @@ fn stoch_rows<R: Rows + ?Sized>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f
             let end = start + period - 1 + span.len();
             let mut cells = span.iter_mut();
             for i in first..end {
-                let (h, l, c) = rows.row(i);
+                let (h, l, c) = row(rows, i);
                 let from = (i + 1).saturating_sub(period);
-                let highest = high.push::<true, _>(i, from, h, || (from..=i).map(|j| rows.row(j).0));
-                let lowest = low.push::<false, _>(i, from, l, || (from..=i).map(|j| rows.row(j).1));
+                let highest = high.push::<true, _>(i, from, h, || (from..=i).map(|j| row(rows, j).0));
+                let lowest = low.push::<false, _>(i, from, l, || (from..=i).map(|j| row(rows, j).1));
                 if i + 1 >= period
                     && let Some(cell) = cells.next()
                 {
@@ -469,7 +424,7 @@ fn stoch_rows<R: Rows + ?Sized>(stoch: &Stoch, slowk: &mut [f64], slowd: &mut [f
 /// multiple `t` starts both sums afresh: it needs raw %K from `t` on and
 /// nothing computed before it. The slow %K values a tile computes past its end
 /// (for its last %D windows) are recomputed, identically, by the next tile.
-fn stoch_fused<R: Rows + ?Sized>(
+fn stoch_fused<R: HlcRows>(
     period: usize,
     k_period: usize,
     d_period: usize,
@@ -489,7 +444,7 @@ fn stoch_fused<R: Rows + ?Sized>(
             // Raw %K number `r` is row `r + period - 1`'s: this tile needs
             // raw %K `first..first + count + d_period + k_period - 2`.
             let raws = count + d_period + k_period - 2;
-            let raw = tiles.fill(period, rows.columns(first..first + raws + period - 1, &mut scratch));
+            let raw = tiles.fill(period, rows.columns(first, raws + period - 1, &mut scratch));
             // Slow %K `first..first + count + d_period - 1`, as `Sma` computes
             // them: afresh at multiples of the tile (`first` is one, and
             // `first + tile` may be in range), else updated.

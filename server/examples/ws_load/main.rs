@@ -34,7 +34,7 @@
 //! CPU is the user + system time of each process while the publisher runs.
 //!
 //! The clients are cheap on purpose, because they share the two cores with the
-//! server they measure: a minimal RFC 6455 client ([`Client`]) instead of a
+//! server they measure: a minimal RFC 6455 client ([`client::Client`]) instead of a
 //! full library, and a few receive loops (`--client-threads`, default two)
 //! that each serve thousands of connections, reading only the sockets whose
 //! wakers fired, instead of one task per connection. Bar frames are read by
@@ -54,17 +54,16 @@
 //! second of publishing (user + system, from `/proc/<pid>/stat`).
 
 use std::collections::HashSet;
-use std::future::poll_fn;
 use std::io::{BufRead, Write as _};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Waker;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use app::live::protocol::{BarUpdate, Channel, ClientMessage, PROTOCOL_VERSION, ServerMessage};
+use app::live::protocol::{BarUpdate, ClientMessage, PROTOCOL_VERSION, ServerMessage};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -72,7 +71,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use clap::{Parser, ValueEnum};
-use futures::task::AtomicWaker;
 use quant::{Bar, Timeframe};
 use serde::Deserialize;
 use server::bus::{Bus, encode};
@@ -84,8 +82,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod client;
+mod receive;
 
-use client::{Client, OP_TEXT};
+use receive::{Conn, Ready, ReadyWaker, Window, connect, receive, symbol_number};
 
 /// Which server handles `/ws`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -423,215 +422,6 @@ fn bar_fields(text: &str) -> Option<(&str, u64, f64)> {
         return None;
     }
     Some((symbol, ts.parse().ok()?, volume.parse().ok()?))
-}
-
-/// Which ticks are measured.
-#[derive(Clone, Copy)]
-struct Window {
-    first: u64,
-    last: u64,
-}
-
-/// Opens a connection and subscribes to `watch`; returns once the server
-/// confirmed (a snapshot may follow, still buffered).
-async fn connect(addr: SocketAddr, mask: [u8; 4], watch: &[String]) -> anyhow::Result<Client> {
-    let mut client = Client::open(addr, mask).await?;
-    let subscribe = ClientMessage::Subscribe { channel: Channel::Bars, symbols: watch.to_vec() };
-    client.send(OP_TEXT, serde_json::to_string(&subscribe)?.as_bytes()).await?;
-    loop {
-        while let Some(frame) = client.frame()? {
-            if frame.opcode != OP_TEXT {
-                client.control(frame)?;
-                continue;
-            }
-            let text = std::str::from_utf8(&client.buf[frame.payload]).context("text frame")?;
-            match serde_json::from_str::<Frame<'_>>(text)?.kind {
-                "subscribed" => return Ok(client),
-                "hello" => {}
-                _ => bail!("unexpected while subscribing: {text}"),
-            }
-        }
-        if poll_fn(|cx| client.poll_fill(cx)).await? == 0 {
-            bail!("closed while subscribing");
-        }
-    }
-}
-
-/// The number in a symbol name made by [`symbol_name`].
-fn symbol_number(name: &str) -> Option<usize> {
-    name.strip_prefix('S')?.parse().ok()
-}
-
-/// One subscribed connection, as the receive loop sees it.
-struct Conn {
-    client: Client,
-    /// Wakes the receive loop for this connection (see [`Ready`]).
-    waker: Waker,
-    /// The watched symbols' numbers, each with the last sequence number seen.
-    watch: Vec<(usize, u64)>,
-    open: bool,
-}
-
-/// The connections whose sockets woke since the receive loop last looked.
-///
-/// One receive loop (one task) serves many connections: each socket is polled
-/// with a waker of its own that lists it here, so the loop reads exactly the
-/// sockets that have something, without a task per connection to schedule.
-#[derive(Default)]
-struct Ready {
-    list: Mutex<Vec<usize>>,
-    task: AtomicWaker,
-}
-
-/// The waker of connection `index` of one receive loop.
-struct ReadyWaker {
-    index: usize,
-    ready: Arc<Ready>,
-}
-
-impl Wake for ReadyWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let first = {
-            let mut list = self.ready.list.lock().unwrap_or_else(PoisonError::into_inner);
-            list.push(self.index);
-            list.len() == 1
-        };
-        if first {
-            self.ready.task.wake();
-        }
-    }
-}
-
-/// Reads the connections listed in [`Ready`] until `stop` is set, recording
-/// what arrives.
-async fn receive(
-    mut conns: Vec<Conn>,
-    ready: Arc<Ready>,
-    window: Window,
-    tally: Arc<Tally>,
-    stop: Arc<AtomicBool>,
-) -> Seen {
-    let measured = conns.first().map_or(0, |c| c.watch.len()) * (window.last + 1 - window.first) as usize;
-    let mut seen = Seen { latencies: Vec::with_capacity(conns.len() * measured), ..Seen::default() };
-    // Every connection first: frames buffered while subscribing, and each
-    // socket learns its waker.
-    let mut batch: Vec<usize> = (0..conns.len()).collect();
-    loop {
-        let mut delivered = 0;
-        for &index in &batch {
-            let conn = &mut conns[index];
-            if !conn.open {
-                continue;
-            }
-            if let Err(e) = pump(conn, window, &mut seen, &mut delivered) {
-                conn.open = false;
-                if tally.disconnected.fetch_add(1, Ordering::Relaxed) < 5 {
-                    eprintln!("client: {e:#}");
-                }
-            }
-        }
-        batch.clear();
-        if delivered > 0 {
-            tally.deliveries.fetch_add(delivered, Ordering::Relaxed);
-        }
-        let stopped = poll_fn(|cx| {
-            ready.task.register(cx.waker());
-            if stop.load(Ordering::Acquire) {
-                return Poll::Ready(true);
-            }
-            let mut list = ready.list.lock().unwrap_or_else(PoisonError::into_inner);
-            if list.is_empty() {
-                return Poll::Pending;
-            }
-            std::mem::swap(&mut *list, &mut batch);
-            Poll::Ready(false)
-        })
-        .await;
-        if stopped {
-            return seen;
-        }
-    }
-}
-
-/// Handles a connection's buffered frames, then reads and handles until its
-/// socket has nothing more.
-fn pump(conn: &mut Conn, window: Window, seen: &mut Seen, delivered: &mut u64) -> anyhow::Result<()> {
-    let mut cx = Context::from_waker(&conn.waker);
-    let mut received_at = unix_micros();
-    loop {
-        handle_frames(&mut conn.client, &mut conn.watch, received_at, window, seen, delivered)?;
-        match conn.client.poll_fill(&mut cx) {
-            Poll::Ready(Ok(0)) => bail!("server closed the connection"),
-            Poll::Ready(Ok(_)) => received_at = unix_micros(),
-            Poll::Ready(Err(e)) => return Err(e.into()),
-            Poll::Pending => return Ok(()),
-        }
-    }
-}
-
-/// Handles the complete frames in `client`'s buffer, read at `received_at`.
-fn handle_frames(
-    client: &mut Client,
-    watch: &mut [(usize, u64)],
-    received_at: u64,
-    window: Window,
-    seen: &mut Seen,
-    delivered: &mut u64,
-) -> anyhow::Result<()> {
-    while let Some(frame) = client.frame()? {
-        if frame.opcode != OP_TEXT {
-            client.control(frame)?;
-            continue;
-        }
-        let text = std::str::from_utf8(&client.buf[frame.payload]).context("text frame")?;
-        let last = |watch: &[(usize, u64)], symbol: &str| {
-            let number = symbol_number(symbol);
-            watch.iter().position(|&(n, _)| Some(n) == number)
-        };
-        let (symbol, ts, published) = match bar_fields(text) {
-            Some(fields) => fields,
-            None => {
-                let frame: Frame<'_> = serde_json::from_str(text)?;
-                match frame.kind {
-                    "bar" => match frame.symbol.zip(frame.bar) {
-                        Some((symbol, bar)) => (symbol, bar.ts, bar.volume),
-                        None => bail!("bar frame without symbol or bar: {text}"),
-                    },
-                    "snapshot" => {
-                        for update in frame.bars {
-                            if let Some(at) = last(watch, update.symbol) {
-                                watch[at].1 = watch[at].1.max(update.bar.ts);
-                            }
-                        }
-                        continue;
-                    }
-                    "resync" => {
-                        seen.resyncs += 1;
-                        seen.missed += frame.missed.unwrap_or(0);
-                        continue;
-                    }
-                    "error" => bail!("server error: {text}"),
-                    _ => continue,
-                }
-            }
-        };
-        let Some(at) = last(watch, symbol) else { bail!("unsubscribed symbol {symbol}") };
-        let previous = &mut watch[at].1;
-        if ts > *previous + 1 {
-            seen.gaps += ts - *previous - 1;
-        }
-        *previous = (*previous).max(ts);
-        *delivered += 1;
-        if (window.first..=window.last).contains(&ts) {
-            let micros = received_at.saturating_sub(published as u64);
-            seen.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
-        }
-    }
-    Ok(())
 }
 
 /// Resident set of process `pid`, KiB (`VmRSS`), and its peak (`VmHWM`).

@@ -9,26 +9,37 @@
 //! thousand sessions watching ten symbols each, with a hundred symbols ticking,
 //! means a thousand pushes per event instead of ten thousand filter checks.
 //!
-//! Each session ([`Subscriber`]) owns a bounded queue of frames. A session that
-//! lets [`Bus::capacity`] frames pile up has its queue emptied and is told how
-//! many frames it lost, once; it then resynchronises from the latest-state
-//! cache kept here, which also answers the snapshot sent on every new
-//! subscription. A slow reader therefore costs at most `capacity` frame handles
-//! of memory, and never slows the publisher or the other sessions.
+//! Each session ([`Subscriber`]) owns an outbox: the publisher writes an event's
+//! WebSocket frame straight to the session's socket when the socket takes it
+//! at once, and queues it (bounded) for the session's task otherwise (see
+//! [`outbox`]). A session that lets [`Bus::capacity`] events pile up has them
+//! dropped and is told how many it lost, once; it then resynchronises from the
+//! latest-state cache kept here, which also answers the snapshot sent on every
+//! new subscription. A slow reader therefore costs at most `capacity` frame
+//! handles of memory, and never slows the publisher or the other sessions.
 //!
 //! The cache is updated before an event is fanned out, so a snapshot taken after
 //! an overflow always covers the frames that were dropped.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use app::live::protocol::{ALL_SYMBOLS, BarUpdate, Channel, NewsItem, Quote, ServerMessage, SignalEvent};
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use quant::Timeframe;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+pub mod outbox;
+
+use outbox::Outbox;
+pub use outbox::{Due, Wire};
 
 /// One serialized event with the keys it was published under, as seen by a
 /// [`Bus::subscribe`] tap.
@@ -38,7 +49,7 @@ pub struct Event {
     pub channel: Channel,
     /// The symbol it is about (`"*"` for economy-wide news).
     pub symbol: Arc<str>,
-    /// The JSON frame, serialized once.
+    /// The JSON text, serialized once.
     pub frame: Utf8Bytes,
 }
 
@@ -151,8 +162,8 @@ impl Bus {
 
     /// Publishes a quote and remembers it for snapshots.
     pub fn publish_quote(&self, quote: Quote) {
-        let frame = encode_with(|| ServerMessage::Quote(quote.clone()));
-        self.tap(Channel::Quotes, &quote.symbol, &frame);
+        let (json, frame) = encode_event(&ServerMessage::Quote(quote.clone()));
+        self.tap(Channel::Quotes, &quote.symbol, &json);
         let symbol = quote.symbol.clone();
         write(&self.shared.latest).quotes.insert(quote.symbol.clone(), quote);
         self.fan_out(Channel::Quotes, &symbol, &frame);
@@ -160,8 +171,8 @@ impl Bus {
 
     /// Publishes a written bar and remembers it for snapshots.
     pub fn publish_bar(&self, update: BarUpdate) {
-        let frame = encode_with(|| ServerMessage::Bar(update.clone()));
-        self.tap(Channel::Bars, &update.symbol, &frame);
+        let (json, frame) = encode_event(&ServerMessage::Bar(update.clone()));
+        self.tap(Channel::Bars, &update.symbol, &json);
         let symbol = update.symbol.clone();
         write(&self.shared.latest).bars.insert((update.symbol.clone(), update.timeframe), update);
         self.fan_out(Channel::Bars, &symbol, &frame);
@@ -169,8 +180,8 @@ impl Bus {
 
     /// Publishes a stored signal and remembers it for snapshots.
     pub fn publish_signal(&self, signal: SignalEvent) {
-        let frame = encode_with(|| ServerMessage::Signal(signal.clone()));
-        self.tap(Channel::Signals, &signal.symbol, &frame);
+        let (json, frame) = encode_event(&ServerMessage::Signal(signal.clone()));
+        self.tap(Channel::Signals, &signal.symbol, &json);
         let symbol = signal.symbol.clone();
         remember(&mut write(&self.shared.latest).signals, signal);
         self.fan_out(Channel::Signals, &symbol, &frame);
@@ -180,12 +191,12 @@ impl Bus {
     /// gets it once, however many of the item's symbols it watches; economy-wide
     /// items (no symbols) go to subscribers of `"*"`.
     pub fn publish_news(&self, item: NewsItem) {
-        let frame = encode_with(|| ServerMessage::News(item.clone()));
+        let (json, frame) = encode_event(&ServerMessage::News(item.clone()));
         if item.symbols.is_empty() {
-            self.tap(Channel::News, ALL_SYMBOLS, &frame);
+            self.tap(Channel::News, ALL_SYMBOLS, &json);
         }
         for symbol in &item.symbols {
-            self.tap(Channel::News, symbol, &frame);
+            self.tap(Channel::News, symbol, &json);
         }
         let symbols = item.symbols.clone();
         remember(&mut write(&self.shared.latest).news, item);
@@ -199,17 +210,21 @@ impl Bus {
         targets.sort_unstable_by_key(|o| Arc::as_ptr(o));
         targets.dedup_by(|a, b| Arc::ptr_eq(a, b));
         for outbox in targets {
-            outbox.push(&frame, self.shared.capacity);
+            outbox.push_event(&frame, self.shared.capacity);
         }
     }
 
     /// Hands `frame` to the sessions watching `symbol` or every symbol of `channel`.
-    fn fan_out(&self, channel: Channel, symbol: &str, frame: &Utf8Bytes) {
+    ///
+    /// Most sessions are written to right here, on the publishing thread (see
+    /// [`outbox`]): a publish with a thousand listeners makes a thousand small
+    /// writes before it returns.
+    fn fan_out(&self, channel: Channel, symbol: &str, frame: &Bytes) {
         let registry = read(&self.shared.registry);
         let listeners = &registry[slot(channel)];
         let watching = listeners.by_symbol.get(symbol).into_iter().flatten();
         for outbox in listeners.every_symbol.iter().chain(watching) {
-            outbox.push(frame, self.shared.capacity);
+            outbox.push_event(frame, self.shared.capacity);
         }
     }
 
@@ -254,80 +269,6 @@ impl Bus {
     }
 }
 
-/// A session's bounded queue of frames, filled by publishers and drained by
-/// the session's task.
-#[derive(Debug, Default)]
-struct Outbox {
-    queue: Mutex<Queue>,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    frames: VecDeque<Utf8Bytes>,
-    /// Frames dropped since the session last looked; while non-zero, nothing
-    /// is queued (the snapshot that follows covers it).
-    missed: u64,
-    /// The session's task, when it waits for frames.
-    waker: Option<Waker>,
-}
-
-impl Outbox {
-    fn push(&self, frame: &Utf8Bytes, capacity: usize) {
-        let waker = {
-            let mut queue = lock(&self.queue);
-            if queue.missed > 0 {
-                queue.missed += 1;
-            } else if queue.frames.len() >= capacity {
-                // Overflow: drop what is queued (and free its memory); the
-                // session resyncs from the cache, which already holds this event.
-                queue.missed = queue.frames.len() as u64 + 1;
-                queue.frames = VecDeque::new();
-            } else {
-                queue.frames.push_back(frame.clone());
-            }
-            queue.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Moves the queued frames into `batch`, or reports an overflow, or waits.
-    fn poll_take(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Utf8Bytes>) -> Poll<Delivery> {
-        let mut queue = lock(&self.queue);
-        if queue.missed > 0 {
-            return Poll::Ready(Delivery::Overflowed { missed: std::mem::take(&mut queue.missed) });
-        }
-        if queue.frames.is_empty() {
-            match &mut queue.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
-        }
-        if batch.is_empty() {
-            // Swapping keeps both buffers' capacity: no allocation per delivery.
-            std::mem::swap(&mut queue.frames, batch);
-        } else {
-            batch.extend(queue.frames.drain(..));
-        }
-        Poll::Ready(Delivery::Frames)
-    }
-}
-
-/// What [`Subscriber::next`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Frames were moved into the batch, oldest first.
-    Frames,
-    /// The queue overflowed: `missed` frames were dropped (the batch is
-    /// untouched). The session should send `resync` and fresh snapshots.
-    Overflowed {
-        /// How many frames were dropped.
-        missed: u64,
-    },
-}
-
 /// What one session receives on one channel.
 #[derive(Debug, Default)]
 struct Interest {
@@ -337,8 +278,8 @@ struct Interest {
     symbols: Vec<Arc<str>>,
 }
 
-/// One session on the bus: its subscriptions and its bounded queue of frames.
-/// Dropping it unsubscribes everything.
+/// One session on the bus: its subscriptions and its outbox. Dropping it
+/// unsubscribes everything.
 #[derive(Debug)]
 pub struct Subscriber {
     bus: Bus,
@@ -450,10 +391,58 @@ impl Subscriber {
         self.bus.snapshot(channel, |s| self.wants(channel, s))
     }
 
-    /// Waits for queued frames and moves them into `batch` (whose buffer is
-    /// reused: keep passing the same one), or reports an overflow.
-    pub fn next<'a>(&'a self, batch: &'a mut VecDeque<Utf8Bytes>) -> impl Future<Output = Delivery> + 'a {
-        std::future::poll_fn(move |cx| self.outbox.poll_take(cx, batch))
+    /// Lets publishers write this session's events to `wire` directly
+    /// whenever nothing is queued before them.
+    pub fn attach(&self, wire: Arc<dyn Wire>) {
+        self.outbox.attach(wire);
+    }
+
+    /// Queues `message` as a text frame after everything handed over before
+    /// it; [`Subscriber::flush`] writes it.
+    pub fn send(&self, message: &ServerMessage) {
+        self.outbox.push_reply(text_frame(&encode(message)));
+    }
+
+    /// Queues bytes that are whole WebSocket frames (a close or a pong).
+    pub fn send_raw(&self, frames: Bytes) {
+        self.outbox.push_reply(frames);
+    }
+
+    /// Waits until the socket did not take queued frames at once, or the
+    /// queue overflowed.
+    pub fn due(&self) -> impl Future<Output = Due> + '_ {
+        std::future::poll_fn(|cx| self.outbox.poll_due(cx))
+    }
+
+    /// Writes what is queued: `Ok(true)` once all of it went out, `Ok(false)`
+    /// when the socket is full (call again once it is writable).
+    ///
+    /// # Errors
+    /// The socket failed, or none is attached.
+    pub fn flush(&self) -> io::Result<bool> {
+        self.outbox.flush()
+    }
+
+    /// When bytes last reached the socket (`None`: never).
+    #[must_use]
+    pub fn last_write(&self) -> Option<Instant> {
+        self.outbox.last_write()
+    }
+
+    /// Unsubscribes from everything: no further events reach the outbox.
+    pub fn leave(&mut self) {
+        if self.interests.iter().any(|i| i.every_symbol || !i.symbols.is_empty()) {
+            let mut registry = write(&self.bus.shared.registry);
+            for (listeners, interest) in registry.iter_mut().zip(&mut self.interests) {
+                if interest.every_symbol {
+                    forget(&mut listeners.every_symbol, &self.outbox);
+                    interest.every_symbol = false;
+                }
+                for symbol in interest.symbols.drain(..) {
+                    unlist(listeners, &symbol, &self.outbox);
+                }
+            }
+        }
     }
 }
 
@@ -469,22 +458,12 @@ fn unlist(listeners: &mut Listeners, symbol: &str, outbox: &Arc<Outbox>) {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        if self.interests.iter().any(|i| i.every_symbol || !i.symbols.is_empty()) {
-            let mut registry = write(&self.bus.shared.registry);
-            for (listeners, interest) in registry.iter_mut().zip(&mut self.interests) {
-                if interest.every_symbol {
-                    forget(&mut listeners.every_symbol, &self.outbox);
-                }
-                for symbol in interest.symbols.drain(..) {
-                    unlist(listeners, &symbol, &self.outbox);
-                }
-            }
-        }
+        self.leave();
         self.bus.shared.sessions.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Serializes a message into a text frame. Our messages contain only strings and
+/// Serializes a message into JSON text. Our messages contain only strings and
 /// finite numbers, so this cannot fail; should a non-finite number slip in,
 /// serde_json writes `null`, which clients tolerate.
 #[must_use]
@@ -492,8 +471,21 @@ pub fn encode(message: &ServerMessage) -> Utf8Bytes {
     serde_json::to_string(message).unwrap_or_else(|e| format!(r#"{{"type":"error","message":"{e}"}}"#)).into()
 }
 
-fn encode_with(message: impl FnOnce() -> ServerMessage) -> Utf8Bytes {
-    encode(&message())
+/// The WebSocket text frame (server to client: unmasked) carrying `text`.
+#[must_use]
+pub fn text_frame(text: &Utf8Bytes) -> Bytes {
+    let frame = Frame::message(text.clone(), OpCode::Data(Data::Text), true);
+    let mut wire = Vec::with_capacity(frame.len());
+    // Writing into a Vec cannot fail.
+    let _ = frame.format(&mut wire);
+    wire.into()
+}
+
+/// An event as JSON (for taps) and as the frame every session shares.
+fn encode_event(message: &ServerMessage) -> (Utf8Bytes, Bytes) {
+    let json = encode(message);
+    let frame = text_frame(&json);
+    (json, frame)
 }
 
 // The locks guard maps and queues that every update leaves consistent (one
@@ -508,13 +500,13 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test")]
+
+    use std::io::IoSlice;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
     use futures::FutureExt;
@@ -536,45 +528,122 @@ mod tests {
         }
     }
 
-    /// The frames queued for `subscriber` right now, parsed.
-    fn drain(subscriber: &Subscriber) -> Vec<ServerMessage> {
-        let mut batch = VecDeque::new();
-        match subscriber.next(&mut batch).now_or_never() {
-            None => Vec::new(),
-            Some(Delivery::Frames) => batch.iter().map(|f| serde_json::from_str(f.as_str()).unwrap()).collect(),
-            Some(other) => panic!("unexpected {other:?}"),
+    /// A socket double: keeps what is written, and accepts at most `room`
+    /// more bytes (`WouldBlock` once none is left).
+    struct Pipe {
+        bytes: Mutex<Vec<u8>>,
+        room: AtomicUsize,
+    }
+
+    impl Pipe {
+        fn with_room(room: usize) -> Arc<Self> {
+            Arc::new(Self { bytes: Mutex::default(), room: AtomicUsize::new(room) })
         }
+
+        fn open() -> Arc<Self> {
+            Self::with_room(usize::MAX)
+        }
+
+        fn set_room(&self, room: usize) {
+            self.room.store(room, Ordering::Relaxed);
+        }
+
+        /// The complete frames written so far, parsed; the bytes are consumed.
+        fn take(&self) -> Vec<ServerMessage> {
+            let mut bytes = self.bytes.lock().unwrap();
+            let mut messages = Vec::new();
+            let mut at = 0;
+            while let [b0, b1, rest @ ..] = &bytes[at..] {
+                assert_eq!(*b0, 0x81, "a final, unmasked text frame");
+                let (len, header) = match b1 {
+                    126 => (usize::from(u16::from_be_bytes([rest[0], rest[1]])), 4),
+                    127 => panic!("no test frame is that long"),
+                    n => (usize::from(*n), 2),
+                };
+                let Some(payload) = bytes.get(at + header..at + header + len) else { break };
+                messages.push(serde_json::from_slice(payload).unwrap());
+                at += header + len;
+            }
+            bytes.drain(..at);
+            messages
+        }
+    }
+
+    impl Wire for Pipe {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let room = self.room.load(Ordering::Relaxed);
+            if room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut bytes = self.bytes.lock().unwrap();
+            let mut written = 0;
+            for buf in bufs {
+                let take = buf.len().min(room - written);
+                bytes.extend_from_slice(&buf[..take]);
+                written += take;
+            }
+            if room != usize::MAX {
+                self.room.fetch_sub(written, Ordering::Relaxed);
+            }
+            Ok(written)
+        }
+    }
+
+    /// A subscriber writing to a socket double.
+    fn attached(bus: &Bus, pipe: &Arc<Pipe>) -> Subscriber {
+        let subscriber = bus.subscriber();
+        subscriber.attach(pipe.clone());
+        subscriber
     }
 
     #[test]
     fn events_are_serialized_once_and_shared() {
         let bus = Bus::new(8);
-        let (mut a, mut b) = (bus.subscriber(), bus.subscriber());
+        let (full_a, full_b) = (Pipe::with_room(0), Pipe::with_room(0));
+        let (mut a, mut b) = (attached(&bus, &full_a), attached(&bus, &full_b));
         a.subscribe(Channel::Quotes, ["AAPL"]);
         b.subscribe(Channel::Quotes, ["*"]);
         bus.publish_quote(quote("AAPL", 2.0));
-        let (mut fa, mut fb) = (VecDeque::new(), VecDeque::new());
-        assert_eq!(a.next(&mut fa).now_or_never(), Some(Delivery::Frames));
-        assert_eq!(b.next(&mut fb).now_or_never(), Some(Delivery::Frames));
-        assert_eq!(fa[0].as_str().as_ptr(), fb[0].as_str().as_ptr(), "one buffer for both");
-        let parsed: ServerMessage = serde_json::from_str(fa[0].as_str()).unwrap();
-        assert_eq!(parsed, ServerMessage::Quote(quote("AAPL", 2.0)));
+        let (qa, qb) = (a.outbox.queued(), b.outbox.queued());
+        assert_eq!(qa[0].as_ptr(), qb[0].as_ptr(), "one buffer for both");
+        full_a.set_room(usize::MAX);
+        assert!(a.flush().unwrap());
+        assert_eq!(full_a.take(), vec![ServerMessage::Quote(quote("AAPL", 2.0))]);
+    }
+
+    #[test]
+    fn a_session_whose_socket_keeps_up_is_written_to_directly_and_never_woken() {
+        let bus = Bus::new(8);
+        let pipe = Pipe::open();
+        let mut s = attached(&bus, &pipe);
+        s.subscribe(Channel::Quotes, ["AAPL"]);
+        assert_eq!(s.last_write(), None);
+        bus.publish_quote(quote("AAPL", 1.0));
+        bus.publish_quote(quote("AAPL", 2.0));
+        assert_eq!(
+            pipe.take(),
+            vec![ServerMessage::Quote(quote("AAPL", 1.0)), ServerMessage::Quote(quote("AAPL", 2.0))]
+        );
+        assert!(s.outbox.queued().is_empty());
+        assert_eq!(s.due().now_or_never(), None, "nothing for the session to do");
+        assert!(s.last_write().is_some());
     }
 
     #[test]
     fn events_reach_only_their_subscribers() {
         let bus = Bus::new(8);
-        let mut aapl = bus.subscriber();
+        let (p1, p2) = (Pipe::open(), Pipe::open());
+        let mut aapl = attached(&bus, &p1);
         aapl.subscribe(Channel::Quotes, ["AAPL"]);
-        let mut bars = bus.subscriber();
+        let mut bars = attached(&bus, &p2);
         bars.subscribe(Channel::Bars, ["AAPL"]);
         bus.publish_quote(quote("MSFT", 1.0));
         bus.publish_quote(quote("AAPL", 2.0));
-        assert_eq!(drain(&aapl), vec![ServerMessage::Quote(quote("AAPL", 2.0))]);
-        assert!(drain(&bars).is_empty(), "another channel");
+        assert_eq!(p1.take(), vec![ServerMessage::Quote(quote("AAPL", 2.0))]);
+        assert!(p2.take().is_empty(), "another channel");
         aapl.unsubscribe(Channel::Quotes, ["AAPL"]);
         bus.publish_quote(quote("AAPL", 3.0));
-        assert!(drain(&aapl).is_empty(), "unsubscribed");
+        assert!(p1.take().is_empty(), "unsubscribed");
         assert_eq!(bus.subscribers(), 2);
         drop((aapl, bars));
         assert_eq!(bus.subscribers(), 0);
@@ -584,30 +653,32 @@ mod tests {
     #[test]
     fn every_symbol_and_single_symbols_never_double_deliver() {
         let bus = Bus::new(8);
-        let mut s = bus.subscriber();
+        let pipe = Pipe::open();
+        let mut s = attached(&bus, &pipe);
         s.subscribe(Channel::Quotes, ["AAPL", "MSFT"]);
         s.subscribe(Channel::Quotes, ["*"]);
         s.subscribe(Channel::Quotes, ["AAPL"]);
         assert_eq!(s.symbol_count(Channel::Quotes), 0, "`*` replaces single symbols");
         bus.publish_quote(quote("AAPL", 1.0));
-        assert_eq!(drain(&s).len(), 1);
+        assert_eq!(pipe.take().len(), 1);
         s.unsubscribe(Channel::Quotes, ["*"]);
         assert!(!s.is_subscribed(Channel::Quotes));
         bus.publish_quote(quote("AAPL", 1.0));
-        assert!(drain(&s).is_empty());
+        assert!(pipe.take().is_empty());
     }
 
     #[test]
     fn news_reaches_a_session_once_and_economy_news_reaches_every_symbol_subscribers() {
         let bus = Bus::new(8);
-        let mut both = bus.subscriber();
+        let (p1, p2) = (Pipe::open(), Pipe::open());
+        let mut both = attached(&bus, &p1);
         both.subscribe(Channel::News, ["AAPL", "MSFT"]);
-        let mut all = bus.subscriber();
+        let mut all = attached(&bus, &p2);
         all.subscribe(Channel::News, ["*"]);
         bus.publish_news(news(1, &["AAPL", "MSFT"]));
         bus.publish_news(news(2, &[]));
-        assert_eq!(drain(&both), vec![ServerMessage::News(news(1, &["AAPL", "MSFT"]))]);
-        assert_eq!(drain(&all).len(), 2);
+        assert_eq!(p1.take(), vec![ServerMessage::News(news(1, &["AAPL", "MSFT"]))]);
+        assert_eq!(p2.take().len(), 2);
     }
 
     #[test]
@@ -634,29 +705,69 @@ mod tests {
     #[test]
     fn an_overflowing_session_learns_how_much_it_missed_and_others_are_untouched() {
         let bus = Bus::new(2);
-        let mut slow = bus.subscriber();
+        let (stuck, open) = (Pipe::with_room(0), Pipe::open());
+        let mut slow = attached(&bus, &stuck);
         slow.subscribe(Channel::Quotes, ["AAPL"]);
-        let mut fast = bus.subscriber();
+        let mut fast = attached(&bus, &open);
         fast.subscribe(Channel::Quotes, ["AAPL"]);
-        let mut batch = VecDeque::new();
         for i in 0..5 {
             bus.publish_quote(quote("AAPL", f64::from(i)));
-            assert_eq!(fast.next(&mut batch).now_or_never(), Some(Delivery::Frames));
         }
-        assert_eq!(batch.len(), 5, "the reader kept up");
-        let mut slow_batch = VecDeque::new();
-        // The two queued frames are dropped with the three that did not fit.
-        assert_eq!(slow.next(&mut slow_batch).now_or_never(), Some(Delivery::Overflowed { missed: 5 }));
-        assert!(slow_batch.is_empty());
-        // Back to normal afterwards.
+        assert_eq!(open.take().len(), 5, "the reader kept up");
+        // The two queued events are dropped with the three that did not fit.
+        assert_eq!(slow.due().now_or_never(), Some(Due::Overflowed { missed: 5 }));
+        assert!(slow.outbox.queued().is_empty());
+        // Back to normal once the socket drains.
+        stuck.set_room(usize::MAX);
         bus.publish_quote(quote("AAPL", 9.0));
-        assert_eq!(drain(&slow), vec![ServerMessage::Quote(quote("AAPL", 9.0))]);
+        assert_eq!(stuck.take(), vec![ServerMessage::Quote(quote("AAPL", 9.0))]);
+    }
+
+    #[test]
+    fn a_frame_partly_written_is_finished_first_and_survives_an_overflow_with_the_replies() {
+        let bus = Bus::new(1);
+        let pipe = Pipe::with_room(10);
+        let mut s = attached(&bus, &pipe);
+        s.subscribe(Channel::Quotes, ["AAPL"]);
+        bus.publish_quote(quote("AAPL", 1.0));
+        s.send(&ServerMessage::Pong);
+        // Over capacity: events go, the partial frame and the reply stay.
+        bus.publish_quote(quote("AAPL", 2.0));
+        assert_eq!(s.outbox.queued().len(), 2);
+        assert_eq!(s.due().now_or_never(), Some(Due::Overflowed { missed: 1 }));
+        assert!(!s.flush().unwrap(), "the socket is still full");
+        pipe.set_room(usize::MAX);
+        assert!(s.flush().unwrap());
+        assert_eq!(pipe.take(), vec![ServerMessage::Quote(quote("AAPL", 1.0)), ServerMessage::Pong]);
+    }
+
+    #[test]
+    fn replies_and_events_leave_in_the_order_they_were_handed_over() {
+        let bus = Bus::new(8);
+        let pipe = Pipe::with_room(0);
+        let mut s = attached(&bus, &pipe);
+        s.subscribe(Channel::Quotes, ["AAPL"]);
+        bus.publish_quote(quote("AAPL", 1.0));
+        s.send(&ServerMessage::Pong);
+        bus.publish_quote(quote("AAPL", 2.0));
+        assert_eq!(s.due().now_or_never(), Some(Due::Flush));
+        pipe.set_room(usize::MAX);
+        assert!(s.flush().unwrap());
+        assert_eq!(
+            pipe.take(),
+            vec![
+                ServerMessage::Quote(quote("AAPL", 1.0)),
+                ServerMessage::Pong,
+                ServerMessage::Quote(quote("AAPL", 2.0))
+            ]
+        );
     }
 
     #[tokio::test]
-    async fn a_waiting_session_is_woken_by_a_publish() {
+    async fn a_session_is_woken_when_its_socket_is_full() {
         let bus = Bus::new(8);
-        let mut s = bus.subscriber();
+        let pipe = Pipe::with_room(0);
+        let mut s = attached(&bus, &pipe);
         s.subscribe(Channel::Bars, ["AAPL"]);
         let publisher = bus.clone();
         let bar = Bar { ts: 5, open: 1.0, high: 1.0, low: 1.0, close: 1.0, volume: 1.0 };
@@ -664,9 +775,20 @@ mod tests {
             tokio::task::yield_now().await;
             publisher.publish_bar(BarUpdate { symbol: "AAPL".into(), timeframe: Timeframe::M1, bar });
         });
-        let mut batch = VecDeque::new();
-        assert_eq!(s.next(&mut batch).await, Delivery::Frames);
-        assert_eq!(batch.len(), 1);
+        assert_eq!(s.due().await, Due::Flush);
+        assert_eq!(s.outbox.queued().len(), 1);
+    }
+
+    #[test]
+    fn a_session_that_left_gets_nothing() {
+        let bus = Bus::new(8);
+        let pipe = Pipe::open();
+        let mut s = attached(&bus, &pipe);
+        s.subscribe(Channel::Quotes, ["*"]);
+        s.leave();
+        bus.publish_quote(quote("AAPL", 1.0));
+        assert!(pipe.take().is_empty());
+        assert!(!s.is_subscribed(Channel::Quotes));
     }
 
     #[test]
@@ -676,5 +798,7 @@ mod tests {
         bus.publish_quote(quote("AAPL", 1.0));
         let event = tap.try_recv().unwrap();
         assert_eq!((event.channel, &*event.symbol), (Channel::Quotes, "AAPL"));
+        let parsed: ServerMessage = serde_json::from_str(event.frame.as_str()).unwrap();
+        assert_eq!(parsed, ServerMessage::Quote(quote("AAPL", 1.0)));
     }
 }

@@ -215,6 +215,15 @@ async fn each_channel_delivers_its_subscribed_symbols_after_a_snapshot() {
     answers_ping(&mut client).await;
 }
 
+#[tokio::test]
+async fn a_plain_http_request_to_the_feed_gets_426_with_the_reason() {
+    let server = Server::start(16).await;
+    let response = reqwest::get(server.url.replace("ws://", "http://")).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(response.headers()["sec-websocket-version"], "13");
+    assert!(response.text().await.unwrap().contains("WebSocket endpoint"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_error_frames_and_the_server_stays_up() {
     let server = Server::start(64).await;

@@ -184,7 +184,7 @@ impl Sink {
             Sink::Ours(bus) => bus.publish_bar(update),
             Sink::Reference(sender) => {
                 let symbol: Arc<str> = update.symbol.as_str().into();
-                let frame = encode(&ServerMessage::Bar(update));
+                let frame = reference_text(&ServerMessage::Bar(update));
                 let _ = sender.send((symbol, frame));
             }
         }
@@ -286,6 +286,12 @@ async fn publish(sink: Arc<Sink>, symbols: Arc<[String]>, ticks: u64) -> u64 {
     published
 }
 
+/// A message as the reference server sends it: serialized once, by the same
+/// serde code as ours, into axum's text type.
+fn reference_text(message: &ServerMessage) -> Utf8Bytes {
+    encode(message).as_str().into()
+}
+
 async fn reference_handler(
     upgrade: WebSocketUpgrade,
     State(sender): State<broadcast::Sender<(Arc<str>, Utf8Bytes)>>,
@@ -297,7 +303,7 @@ async fn reference_handler(
 /// which forwards those of its symbols.
 async fn reference_session(mut socket: WebSocket, mut events: broadcast::Receiver<(Arc<str>, Utf8Bytes)>) {
     let mut wanted: HashSet<String> = HashSet::new();
-    let hello = encode(&ServerMessage::Hello { protocol: PROTOCOL_VERSION, simulated: true });
+    let hello = reference_text(&ServerMessage::Hello { protocol: PROTOCOL_VERSION, simulated: true });
     if socket.send(Message::Text(hello)).await.is_err() {
         return;
     }
@@ -307,7 +313,7 @@ async fn reference_session(mut socket: WebSocket, mut events: broadcast::Receive
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(ClientMessage::Subscribe { channel, symbols }) = serde_json::from_str(text.as_str()) {
                         wanted.extend(symbols.iter().cloned());
-                        let reply = encode(&ServerMessage::Subscribed { channel, symbols });
+                        let reply = reference_text(&ServerMessage::Subscribed { channel, symbols });
                         if socket.send(Message::Text(reply)).await.is_err() {
                             break;
                         }
@@ -323,7 +329,7 @@ async fn reference_session(mut socket: WebSocket, mut events: broadcast::Receive
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    let resync = encode(&ServerMessage::Resync { missed });
+                    let resync = reference_text(&ServerMessage::Resync { missed });
                     if socket.send(Message::Text(resync)).await.is_err() {
                         break;
                     }

@@ -82,7 +82,7 @@ pub(super) fn accept(mut request: Request) -> Result<(Response, OnUpgrade), Refu
 pub(super) async fn connection(on_upgrade: OnUpgrade) -> anyhow::Result<(TcpStream, Bytes)> {
     let upgraded = on_upgrade.await?;
     // `axum::serve` hands each accepted `TcpStream` in a `TokioIo` to
-    // hyper-util's HTTP/1-or-2 server, which wraps it once more.
+    // hyper-util's protocol-detecting server, which wraps it once more.
     match auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
         Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
         // A plain HTTP/1 server does not.

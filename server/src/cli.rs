@@ -58,6 +58,10 @@ pub enum Command {
         /// Concurrent workers in this process.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// How often an idle worker looks for due jobs, in milliseconds
+        /// (lower: jobs start sooner, at one more query per look).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_poll_ms: u64,
     },
     /// List gaps in a symbol's stored bars; `--fill` queues backfills for them.
     Gaps {

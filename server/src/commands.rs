@@ -82,13 +82,18 @@ pub async fn backfill(
 ///
 /// # Errors
 /// When the database cannot be opened.
-pub async fn worker(config: &Config, workers: usize, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn worker(
+    config: &Config,
+    workers: usize,
+    idle_poll: std::time::Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let db = open(config).await?;
     let remote = Remote::from_config(&config.providers)?;
     let mut registry = Registry::default();
     backfill::register(&mut registry, db.clone(), remote, MarketCache::new(&config.cache), None);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let runner_config = jobs::RunnerConfig { workers, ..jobs::RunnerConfig::default() };
+    let runner_config = jobs::RunnerConfig { workers, idle_poll, ..jobs::RunnerConfig::default() };
     let runner = tokio::spawn(jobs::run(db.clone(), registry, runner_config, shutdown.clone()));
     writeln!(out, "worker {} consuming jobs from {} with {workers} workers", std::process::id(), config.database_url)?;
     out.flush()?;

@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             Command::Import { csv, symbol, timeframe } => {
                 commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
             }
-            Command::Worker { workers } => commands::worker(&config, workers, &mut std::io::stdout()).await,
+            Command::Worker { workers, idle_poll_ms } => {
+                let idle_poll = std::time::Duration::from_millis(idle_poll_ms);
+                commands::worker(&config, workers, idle_poll, &mut std::io::stdout()).await
+            }
             Command::Gaps { symbol, timeframe, days, fill } => {
                 commands::gaps(&config, &symbol, timeframe, days, fill, &mut std::io::stdout()).await
             }

@@ -89,7 +89,10 @@ async fn worker_processes_share_one_queue_and_run_each_job_once() {
     let mut workers: Vec<std::process::Child> = (0..3)
         .map(|_| {
             Command::new(BIN)
-                .args(["worker", "--workers", "2"])
+                // Idle workers look every 10 ms: all six are at the queue
+                // when the jobs fall due, so no process can finish them
+                // alone before the others look (at 500 ms, one sometimes did).
+                .args(["worker", "--workers", "2", "--idle-poll-ms", "10"])
                 .env("FINSTAGE_DATABASE_URL", &url)
                 .env("FINSTAGE_LOG", "warn")
                 .env_remove("DATABASE_URL")
@@ -108,6 +111,8 @@ async fn worker_processes_share_one_queue_and_run_each_job_once() {
     }
 
     let symbols: Vec<String> = (0..24).map(|i| format!("W{i:02}")).collect();
+    // Due together, once every job is in the queue.
+    let due = server::jobs::now_ms() + 500;
     for symbol in &symbols {
         let request = server::backfill::Backfill {
             symbol: server::symbol::Symbol::parse(symbol).unwrap(),
@@ -117,7 +122,8 @@ async fn worker_processes_share_one_queue_and_run_each_job_once() {
             source: server::backfill::Source::Sim,
             seed: 42,
         };
-        jobs::enqueue(&t.db, &request.job().unwrap(), server::jobs::now_ms()).await.unwrap();
+        let job = jobs::NewJob { run_at: Some(due), ..request.job().unwrap() };
+        jobs::enqueue(&t.db, &job, server::jobs::now_ms()).await.unwrap();
     }
     let mut done = Vec::new();
     for _ in 0..600 {

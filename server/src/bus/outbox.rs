@@ -138,7 +138,11 @@ impl Outbox {
     /// Queues a session's own frame, after everything queued before it. It
     /// is never dropped; the session writes it with [`Outbox::flush`].
     pub(super) fn push_reply(&self, frame: Bytes) {
-        lock(&self.queue).items.push_back(Item { frame, event: false });
+        // An empty item would make a write of nothing, which looks like a
+        // closed socket.
+        if !frame.is_empty() {
+            lock(&self.queue).items.push_back(Item { frame, event: false });
+        }
     }
 
     /// Lets publishers write to `wire` directly from now on.

@@ -23,8 +23,11 @@
 //! [`MAX_REQUEST_BYTES`]. A frame over [`MAX_FRAME_BYTES`] is refused before it
 //! is buffered; the stream cannot be resynchronised after that, so the server
 //! sends an `error` frame and closes with 1009 (message too big) and a reason,
-//! as it does (1002) for a frame that breaks the protocol. On server shutdown
-//! every session sends a close frame (1001, going away) and ends.
+//! as it does for a frame that breaks the protocol (1002) and for text that
+//! is not UTF-8 (1007). A session answers at most [`REQUESTS_PER_READ`]
+//! requests before writing the answers, so a client that sends much and reads
+//! nothing holds little memory. On server shutdown every session sends a close
+//! frame (1001, going away) and ends.
 
 use std::collections::BTreeSet;
 use std::future::poll_fn;
@@ -73,6 +76,12 @@ pub const WRITE_STALL: Duration = Duration::from_secs(30);
 /// reserves what it needs), and a connection's read buffer lives as long as
 /// the connection: tungstenite's default is 128 KiB.
 const READ_BUFFER_BYTES: usize = 512;
+
+/// Requests answered before the answers are written. A snapshot can be large
+/// and a request small, so reading everything a client sent before writing
+/// anything would let it queue any amount of memory; after this many, the
+/// session writes (waiting for the client to read) before it reads more.
+const REQUESTS_PER_READ: usize = 16;
 
 /// How long a refused connection stays open after its close frame: the
 /// client's unread bytes would otherwise make the kernel reset the connection,
@@ -177,9 +186,9 @@ pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: 
             Ok(true) => {}
             Ok(false) => tokio::select! {
                 biased;
-                () = cancelled.as_mut() => break End::Quietly,
-                drained = tokio::time::timeout(WRITE_STALL, drain(&socket, &subscriber)) => {
-                    if !matches!(drained, Ok(Ok(()))) {
+                () = cancelled.as_mut() => break End::Close(CloseCode::Away, "server shutting down"),
+                drained = drain(&socket, &subscriber, WRITE_STALL) => {
+                    if drained.is_err() {
                         break End::Quietly;
                     }
                 }
@@ -234,7 +243,7 @@ pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: 
         End::Quietly => return,
     };
     // Bounded: a client that reads nothing does not hold the task.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain(&socket, &subscriber)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain(&socket, &subscriber, CLOSE_TIMEOUT)).await;
     if linger {
         tokio::select! {
             () = tokio::time::sleep(LINGER) => {}
@@ -243,24 +252,29 @@ pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: 
     }
 }
 
-/// Writes everything queued, waiting for the socket as needed.
-async fn drain(socket: &TcpStream, subscriber: &Subscriber) -> io::Result<()> {
+/// Writes everything queued, waiting for the socket as needed; fails when the
+/// socket accepts nothing for `stall` (while it drains, however slowly, and
+/// publishers keep adding, it may take longer in all).
+async fn drain(socket: &TcpStream, subscriber: &Subscriber, stall: Duration) -> io::Result<()> {
     while !subscriber.flush()? {
-        socket.writable().await?;
+        tokio::time::timeout(stall, socket.writable()).await.map_err(|_| io::ErrorKind::TimedOut)??;
     }
     Ok(())
 }
 
-/// Reads and answers every request the socket holds; `Some` when the session
-/// must end.
+/// Reads and answers the requests the socket holds, at most
+/// [`REQUESTS_PER_READ`] at a time; `Some` when the session must end.
 fn read_requests(ws: &mut WebSocketContext, socket: &TcpStream, subscriber: &mut Subscriber) -> Option<End> {
-    loop {
+    for _ in 0..REQUESTS_PER_READ {
         let read = ws.read(&mut Io { socket, subscriber });
         match read {
             Ok(Message::Text(text)) => handle_text(subscriber, text.as_str()),
             Ok(Message::Binary(_)) => subscriber.send(&error("binary frames are not supported; send JSON text")),
             Ok(Message::Close(_)) => {
-                // tungstenite queued its reply; this hands it to the outbox.
+                // Off the bus first (this waits for a fan-out in progress),
+                // so no event can be queued behind the close reply.
+                subscriber.leave();
+                // tungstenite holds its reply; this hands it to the outbox.
                 let _ = ws.flush(&mut Io { socket, subscriber });
                 return Some(End::Closed);
             }
@@ -278,6 +292,11 @@ fn read_requests(ws: &mut WebSocketContext, socket: &TcpStream, subscriber: &mut
                 subscriber.send(&error(reason));
                 return Some(End::Refuse(CloseCode::Size, reason));
             }
+            Err(WsError::Utf8(_)) => {
+                let reason = "text frame is not valid UTF-8";
+                subscriber.send(&error(reason));
+                return Some(End::Refuse(CloseCode::Invalid, reason));
+            }
             Err(_) => {
                 let reason = "unreadable WebSocket frame";
                 subscriber.send(&error(reason));
@@ -285,6 +304,9 @@ fn read_requests(ws: &mut WebSocketContext, socket: &TcpStream, subscriber: &mut
             }
         }
     }
+    // More may be waiting: the socket stays readable, and the session reads
+    // again once these answers are written.
+    None
 }
 
 /// Counts overflows in a fixed window.

@@ -109,9 +109,9 @@ fn news(id: i64, symbols: &[&str], summary: &str) -> NewsItem {
     }
 }
 
-/// A text frame as a client sends it (masked).
-fn client_frame(text: &str) -> Vec<u8> {
-    let mut frame = Frame::message(text.to_owned(), OpCode::Data(Data::Text), true);
+/// A text frame as a client sends it (masked), of any bytes.
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = Frame::message(payload.to_vec(), OpCode::Data(Data::Text), true);
     frame.header_mut().mask = Some([7, 1, 2, 3]);
     let mut bytes = Vec::new();
     frame.format(&mut bytes).unwrap();
@@ -151,7 +151,7 @@ async fn subscribe_gets_a_snapshot_then_only_subscribed_events() {
 async fn requests_sent_with_the_handshake_are_answered() {
     let bus = Bus::new(16);
     let shutdown = CancellationToken::new();
-    let read_ahead = Bytes::from(client_frame(r#"{"type":"ping"}"#));
+    let read_ahead = Bytes::from(client_frame(br#"{"type":"ping"}"#));
     let (mut client, _task) = start_with(&bus, &shutdown, false, read_ahead).await;
     assert!(matches!(client.hear().await, ServerMessage::Hello { .. }));
     assert_eq!(client.hear().await, ServerMessage::Pong);
@@ -207,6 +207,56 @@ async fn a_frame_that_breaks_the_protocol_gets_an_error_frame_and_a_close() {
     client.expect_error("unreadable WebSocket frame").await;
     client.expect_close(CloseCode::Protocol).await;
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_gets_an_error_frame_and_a_close_1007() {
+    let bus = Bus::new(16);
+    let shutdown = CancellationToken::new();
+    let (mut client, task) = start(&bus, &shutdown).await;
+    client.hear().await;
+    client.socket.get_mut().write_all(&client_frame(&[b'{', 0xff, 0xfe])).await.unwrap();
+    client.expect_error("not valid UTF-8").await;
+    client.expect_close(CloseCode::Invalid).await;
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_is_answered_in_full_and_in_order() {
+    let bus = Bus::new(16);
+    let shutdown = CancellationToken::new();
+    // Small buffers: the answers back up while the client is still sending.
+    let (mut client, _task) = start_with(&bus, &shutdown, true, Bytes::new()).await;
+    client.hear().await;
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        let symbol = format!("S{i}");
+        burst.extend(client_frame(
+            format!(r#"{{"type":"subscribe","channel":"quotes","symbols":["{symbol}"]}}"#).as_bytes(),
+        ));
+    }
+    // Sent in one go, while the answers are read on the other half.
+    let (reader, mut writer) = client.socket.into_inner().into_split();
+    // The half is handed back: dropping it would end the connection (FIN).
+    let sender = tokio::spawn(async move {
+        writer.write_all(&burst).await.unwrap();
+        writer
+    });
+    let mut answers =
+        WebSocketStream::from_raw_socket(tokio::io::join(reader, tokio::io::sink()), Role::Client, None).await;
+    for i in 0..200 {
+        for expected in ["subscribed", "snapshot"] {
+            let answer = tokio::time::timeout(Duration::from_secs(10), answers.next()).await;
+            let Ok(Some(Ok(Message::Text(text)))) = answer else { panic!("no answer to request {i}: {answer:?}") };
+            let message: ServerMessage = serde_json::from_str(text.as_str()).unwrap();
+            match (expected, message) {
+                ("subscribed", ServerMessage::Subscribed { symbols, .. }) => assert_eq!(symbols, vec![format!("S{i}")]),
+                ("snapshot", ServerMessage::Snapshot { .. }) => {}
+                (_, other) => panic!("request {i}: expected {expected}, got {other:?}"),
+            }
+        }
+    }
+    drop(sender.await.unwrap());
 }
 
 #[tokio::test]

@@ -104,27 +104,28 @@ impl Outbox {
                 queue.missed += 1;
                 return;
             }
-            if queue.items.is_empty()
-                && let Some(wire) = &queue.wire
-            {
-                match wire.try_write_vectored(&[IoSlice::new(frame)]) {
-                    Ok(n) if n == frame.len() => {
-                        queue.last_write = Some(Instant::now());
-                        return;
-                    }
-                    Ok(n) => {
-                        queue.last_write = Some(Instant::now());
-                        queue.written = n;
-                    }
-                    // `WouldBlock`, or a failure the session's own write will
-                    // meet and end on.
-                    Err(_) => {}
-                }
-                queue.items.push_back(Item { frame: frame.clone(), event: true });
-                queue.events += 1;
-            } else if queue.events >= capacity {
+            // An empty queue holds no events, so this never drops what the
+            // direct path below would have written.
+            if queue.events >= capacity {
                 queue.overflow();
             } else {
+                if queue.items.is_empty()
+                    && let Some(wire) = &queue.wire
+                {
+                    match wire.try_write_vectored(&[IoSlice::new(frame)]) {
+                        Ok(n) if n == frame.len() => {
+                            queue.last_write = Some(Instant::now());
+                            return;
+                        }
+                        Ok(n) => {
+                            queue.last_write = Some(Instant::now());
+                            queue.written = n;
+                        }
+                        // `WouldBlock`, or a failure the session's own write
+                        // will meet and end on.
+                        Err(_) => {}
+                    }
+                }
                 queue.items.push_back(Item { frame: frame.clone(), event: true });
                 queue.events += 1;
             }

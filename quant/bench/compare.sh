@@ -13,13 +13,14 @@
 #   6. the table (bench/report.py).
 #
 # Usage: quant/bench/compare.sh [--no-wasm] [--markdown] [--rounds N]
-# Env: PYTHON (default: <repo>/.tools/py/bin/python), CARGO_TARGET_DIR.
+# Env: PYTHON (default: <repo>/.tools/py/bin/python, which bench/python-env.sh
+#      creates from bench/requirements.txt on first use and rebuilds when the
+#      pins change; a PYTHON you set is used as it is), CARGO_TARGET_DIR.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
-python="${PYTHON:-$root/.tools/py/bin/python}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 data="$target/bench-data"
 wasm=1
@@ -34,6 +35,14 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+
+# The Python references' environment, checked before anything long runs.
+if [ -n "${PYTHON:-}" ]; then
+    python="$PYTHON"
+else
+    "$here/python-env.sh"
+    python="$root/.tools/py/bin/python"
+fi
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
 echo "== load before: $(uptime | sed 's/.*load average/load average/')"

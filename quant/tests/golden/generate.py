@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Regenerates the TA-Lib golden files that quant's tests compare against.
 
-    python3 -m pip install ta-lib==0.8.2 numpy      # TA-Lib C 0.8.x ships in the wheel
-    python3 quant/tests/golden/generate.py
+    quant/bench/python-env.sh                       # .tools/py, pinned in quant/bench/requirements.txt
+    .tools/py/bin/python quant/tests/golden/generate.py
+
+The environment holds the `TA-Lib` 0.8.2 wheel, which bundles TA-Lib C 0.8.1
+(the version the Rust side is checked against), and numpy; python-env.sh
+creates it on first use and rebuilds it when the pins change.
 
 Writes, next to this script:
   bars.csv        seeded OHLCV bars (the input of every case)

@@ -13,6 +13,19 @@ use serde::{Deserialize, Serialize};
 use crate::live::protocol::NewsItem;
 use crate::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
 
+/// How many characters of a client's input an error message quotes.
+pub const EXCERPT_CHARS: usize = 32;
+
+/// At most [`EXCERPT_CHARS`] characters of `input`, marked with `…` when cut,
+/// for messages that name bad input without echoing a megabyte back.
+#[must_use]
+pub fn excerpt(input: &str) -> String {
+    match input.char_indices().nth(EXCERPT_CHARS) {
+        None => input.to_owned(),
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+    }
+}
+
 /// The most bars one chart request returns.
 pub const MAX_CHART_BARS: usize = 2_000;
 
@@ -123,9 +136,10 @@ pub async fn get_strategies() -> Result<Vec<StrategyRow>, ApiError> {
 fn field<T: std::str::FromStr>(name: &str, value: Option<String>) -> Result<Option<T>, ApiError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => {
-            text.parse().map(Some).map_err(|_| ApiError::BadRequest(format!("{name}: `{text}` is not a number")))
-        }
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{name}: `{}` is not a number", excerpt(text)))),
     }
 }
 
@@ -197,7 +211,7 @@ pub async fn change_chat(
             let chat_id: i64 = chat_id
                 .trim()
                 .parse()
-                .map_err(|_| ApiError::BadRequest(format!("chat id `{chat_id}` is not a number")))?;
+                .map_err(|_| ApiError::BadRequest(format!("chat id `{}` is not a number", excerpt(&chat_id))))?;
             let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
             let change = match op.as_str() {
                 "link" => ChatChange::Link,
@@ -211,7 +225,7 @@ pub async fn change_chat(
                     if let Some(name) = &strategy
                         && !quant::strategies::CATALOG.iter().any(|e| e.name == name)
                     {
-                        return Err(ApiError::BadRequest(format!("unknown strategy `{name}`")));
+                        return Err(ApiError::BadRequest(format!("unknown strategy `{}`", excerpt(name))));
                     }
                     if op == "subscribe" {
                         ChatChange::Subscribe(symbol.to_ascii_uppercase(), strategy)
@@ -219,7 +233,7 @@ pub async fn change_chat(
                         ChatChange::Unsubscribe(symbol.to_ascii_uppercase(), strategy)
                     }
                 }
-                other => return Err(ApiError::BadRequest(format!("unknown operation `{other}`"))),
+                other => return Err(ApiError::BadRequest(format!("unknown operation `{}`", excerpt(other)))),
             };
             ssr::backend()?.change_chat(chat_id, change).await
         }

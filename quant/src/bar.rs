@@ -133,7 +133,12 @@ impl FromStr for Timeframe {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|tf| tf.as_str() == s).ok_or_else(|| ParamError::Unknown {
             kind: "timeframe",
-            value: s.to_owned(),
+            // Quote a short prefix: the text may come from a client.
+            value: if s.chars().count() > 32 {
+                format!("{}…", s.chars().take(32).collect::<String>())
+            } else {
+                s.to_owned()
+            },
             expected: TIMEFRAME_NAMES,
         })
     }

@@ -50,6 +50,46 @@ pub struct Config {
     pub signals: SignalsConfig,
     /// The Telegram bot.
     pub telegram: crate::telegram::TelegramConfig,
+    /// The HTTP edge: which names the server answers to, limits and timeouts.
+    pub http: HttpConfig,
+}
+
+/// The HTTP edge (section `http`): what every request passes before a route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Host names the server answers to besides the listen address, IP
+    /// literals and `localhost`, e.g. `["finstage.example.com"]` behind a proxy.
+    /// A request whose `Host` is none of these gets 421 (DNS rebinding defence);
+    /// an `Origin` with one of these names is accepted for state changes.
+    pub public_names: Vec<String>,
+    /// Largest request body in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Seconds a client may take to send a request's headers, and then its body.
+    pub read_timeout_secs: u64,
+    /// Seconds a request may take from its headers to its answer (408 after).
+    pub request_timeout_secs: u64,
+}
+
+/// Whether `name` is a DNS host name as a `Host` header carries it, without
+/// port: dot-separated labels of ASCII letters, digits and `-`.
+#[must_use]
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { public_names: Vec::new(), body_limit_bytes: 1 << 20, read_timeout_secs: 10, request_timeout_secs: 30 }
+    }
 }
 
 /// The live signal pipeline (section `signals`).
@@ -276,6 +316,7 @@ impl Default for Config {
             news: NewsConfig::default(),
             signals: SignalsConfig::default(),
             telegram: crate::telegram::TelegramConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -348,6 +389,18 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(bad) = self.http.public_names.iter().find(|n| !is_host_name(n)) {
+            return Err(ConfigError::Invalid {
+                key: "http.public_names",
+                message: format!("`{bad}` is not a host name (letters, digits, `-` and `.`; no port or scheme)"),
+            });
+        }
+        if self.http.body_limit_bytes == 0 || self.http.read_timeout_secs == 0 || self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "http",
+                message: "body_limit_bytes, read_timeout_secs and request_timeout_secs must be at least 1".into(),
+            });
+        }
         let url = self.database_url.expose();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid {

@@ -226,7 +226,7 @@ impl Backend for DashboardData {
             if let Some(name) = &query.strategy
                 && !quant::strategies::CATALOG.iter().any(|e| e.name == name)
             {
-                return Err(ApiError::BadRequest(format!("unknown strategy `{name}`")));
+                return Err(ApiError::BadRequest(format!("unknown strategy `{}`", app::api::excerpt(name))));
             }
             self.signals_of(query, limit).await.map_err(internal)
         })

@@ -15,6 +15,16 @@
 //! | `finstage_jobs` | gauge: jobs per state | `status` |
 //! | `finstage_live_subscribers` | gauge: WebSocket sessions on the bus | |
 //! | `finstage_build_info` | gauge, always 1 | `version` |
+//! | `finstage_http_requests_total` | counter | `route` (the pattern), `method`, `status` = `2xx` ... |
+//! | `finstage_http_request_duration_seconds` | histogram, 250 µs to 10 s | `route` |
+//! | `finstage_http_connections_open` | gauge | |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds` | counter, gauges | |
+//!
+//! The request figures are updated on the request path ([`requests`]); the
+//! process figures are read from `/proc` at scrape time (`process`).
+
+mod process;
+pub mod requests;
 
 use std::fmt::Write as _;
 
@@ -124,6 +134,7 @@ impl Collector for Live {
 pub struct Metrics {
     registry: std::sync::Arc<Registry>,
     db: Db,
+    requests: requests::RequestMetrics,
 }
 
 impl Metrics {
@@ -132,7 +143,15 @@ impl Metrics {
     pub fn new(db: Db, cache: MarketCache, remote: Remote, bus: Bus) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Live { cache, remote, bus }));
-        Self { registry: std::sync::Arc::new(registry), db }
+        registry.register_collector(Box::new(process::Process));
+        let requests = requests::RequestMetrics::register(&mut registry);
+        Self { registry: std::sync::Arc::new(registry), db, requests }
+    }
+
+    /// The request path's metrics (updated by the HTTP edge and listener).
+    #[must_use]
+    pub fn requests(&self) -> &requests::RequestMetrics {
+        &self.requests
     }
 
     /// The exposition text for one scrape.

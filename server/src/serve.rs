@@ -148,7 +148,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %state.config.database_url, feed = ?state.config.feed, "finstage listening on http://{addr}");
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(wait_for_signal(shutdown.clone())).await?;
+    let requests = state.metrics.requests().clone();
+    let edge = state.config.http.clone();
+    http::listen::serve(listener, http::router(state), &edge, requests, wait_for_signal(shutdown.clone())).await;
 
     shutdown.cancel();
     if let Some(feed) = feed {

@@ -56,6 +56,7 @@ impl AppState {
             .site_root(config.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(config.listen)
+            .hash_files(built_with_hashes())
             .build();
         let remote =
             Remote::from_config(&config.providers).expect("the HTTP client builds with the compiled-in TLS backend");
@@ -70,6 +71,15 @@ impl AppState {
     pub fn is_simulated(&self) -> bool {
         self.config.feed == Feed::Sim
     }
+}
+
+/// Whether the site was built with content-hashed file names: cargo-leptos
+/// then leaves `hash.txt` beside the binary, where Leptos looks for it.
+fn built_with_hashes() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|p| p.is_file())
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -15,7 +15,8 @@ pub struct Symbol(String);
 /// Why a text is not a symbol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SymbolError {
-    /// Empty, or longer than [`MAX_SYMBOL_LEN`].
+    /// Empty, or longer than [`MAX_SYMBOL_LEN`]. Errors quote at most a short
+    /// prefix of the text ([`app::api::excerpt`]).
     #[error("symbol `{0}` must be 1 to {MAX_SYMBOL_LEN} characters")]
     Length(String),
     /// Contains a character outside `A-Z 0-9 . - = ^ _`.
@@ -31,10 +32,10 @@ impl Symbol {
     pub fn parse(text: &str) -> Result<Self, SymbolError> {
         let text = text.trim();
         if text.is_empty() || text.len() > MAX_SYMBOL_LEN {
-            return Err(SymbolError::Length(text.to_owned()));
+            return Err(SymbolError::Length(app::api::excerpt(text)));
         }
         if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=' | '^' | '_')) {
-            return Err(SymbolError::Character(text.to_owned()));
+            return Err(SymbolError::Character(app::api::excerpt(text)));
         }
         Ok(Self(text.to_ascii_uppercase()))
     }

@@ -1,14 +1,18 @@
-//! The HTTP surface: one router factory, used by `serve` and by tests.
+//! The HTTP surface: one router factory, used by `serve` and by tests, and
+//! the listener that serves it.
 //!
 //! Routes: `/` and `/symbol/{symbol}` (the Leptos app, server-rendered), `/api/*`
 //! (the dashboard's server functions), `/api/v1/*` (the REST API, documented at
 //! `/api/v1/openapi.json`), `/ws` (live feed), `/healthz`, `/readyz`, `/metrics`
-//! (Prometheus), and static
-//! files of the built site.
+//! (Prometheus), and the built site's static files ([`assets`]). Every route
+//! sits behind the [`edge`]'s layers.
 
 mod api;
+mod assets;
+pub(crate) mod edge;
 mod error;
 mod health;
+pub mod listen;
 mod market;
 pub mod news;
 mod signals;
@@ -18,9 +22,11 @@ use std::sync::Arc;
 use app::api::ssr::SharedBackend;
 use app::{App, shell};
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::get;
-use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos::prelude::{provide_context, use_context};
+use leptos_axum::{LeptosRoutes, ResponseOptions, generate_route_list};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -29,24 +35,66 @@ use crate::dashboard::DashboardData;
 use crate::state::AppState;
 use crate::ws;
 
-/// The whole application router.
+/// The whole application router, behind the edge.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(DashboardData::new(&state));
     let routes = generate_route_list(App);
     let options = state.leptos.clone();
-    Router::new()
+    let assets = Arc::new(load_assets(&state));
+    let context = move || {
+        provide_context(backend.clone());
+        page_security_policy();
+    };
+    let pages = leptos_axum::file_and_error_handler_with_context::<AppState, _>(context.clone(), shell);
+    let fallback = move |State(state): State<AppState>, request: Request| {
+        let assets = assets.clone();
+        let pages = pages.clone();
+        async move {
+            let path = request.uri().path();
+            if let Some(response) = assets.respond(request.method(), path, request.headers()) {
+                return response;
+            }
+            // Built files are all in memory: anything else under /pkg/, and any
+            // path trying to climb out, is simply not here.
+            if path.starts_with("/pkg/") || path.contains("..") || path.contains('%') || path.contains('\\') {
+                return edge::refuse(StatusCode::NOT_FOUND, "no such file".into());
+            }
+            let uri = request.uri().clone();
+            pages(uri, State(state), request).await
+        }
+    };
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api::router())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
+        .fallback(fallback)
+        .with_state(state.clone());
+    edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
+}
+
+/// Sets the page's Content-Security-Policy with the nonce Leptos gave its
+/// inline scripts (runs in the render's context, before the page is sent).
+fn page_security_policy() {
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+        && let Ok(policy) = HeaderValue::from_str(&edge::headers::page_policy(&nonce))
+    {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
+fn load_assets(state: &AppState) -> assets::Assets {
+    let root = &state.config.site_root;
+    match assets::Assets::load(root, state.leptos.hash_files) {
+        Ok(assets) => {
+            tracing::debug!(files = assets.len(), root = %root.display(), "static files loaded");
+            assets
+        }
+        Err(e) => {
+            tracing::error!(error = %e, root = %root.display(), "reading the site's static files failed");
+            assets::Assets::default()
+        }
+    }
 }

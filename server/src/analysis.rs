@@ -2,7 +2,10 @@
 //!
 //! Both read bars with [`crate::providers::csv`], so a malformed file is
 //! reported with its line and column, and write to any `Write` (stdout in the
-//! binary, a buffer in tests).
+//! binary, a buffer in tests). `indicators` writes through the `csv` crate's
+//! writer: its column names hold commas (`MACD(12,26,9).macd`), and only
+//! RFC 4180 quoting keeps them one cell for pandas, Python's `csv` and
+//! spreadsheets.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -44,6 +47,10 @@ pub enum AnalysisError {
     /// Writing the output failed (e.g. a closed pipe).
     #[error(transparent)]
     Output(#[from] std::io::Error),
+    /// Writing the CSV output failed: an I/O error, or a row whose width
+    /// differs from the header's (a bug).
+    #[error(transparent)]
+    CsvOutput(#[from] csv::Error),
 }
 
 fn load(path: &PathBuf) -> Result<CsvBars, AnalysisError> {
@@ -64,30 +71,35 @@ pub fn indicators(csv: &PathBuf, specs: &[String], out: &mut impl Write) -> Resu
         built.push((spec, indicator));
     }
     let data = load(csv)?;
-    let mut line = String::from("timestamp");
+    // The writer buffers, so the binary's line-buffered stdout sees a few large
+    // writes rather than one per row.
+    let mut writer = csv::Writer::from_writer(out);
+    let mut header = vec![String::from("timestamp")];
     for (spec, indicator) in &built {
-        for output in indicator.outputs() {
-            let _ = write!(line, ",{spec}.{output}");
-        }
+        header.extend(indicator.outputs().iter().map(|output| format!("{spec}.{output}")));
     }
-    writeln!(out, "{line}")?;
+    writer.write_record(&header)?;
     let mut values = Vec::new();
+    let mut cell = String::new();
     for (bar, label) in data.bars.iter().zip(&data.labels) {
-        line.clear();
-        line.push_str(label);
+        writer.write_field(label)?;
         for (_, indicator) in &mut built {
             values.clear();
             values.resize(indicator.outputs().len(), f64::NAN);
             let ready = indicator.update(bar, &mut values);
             for v in &values {
-                line.push(',');
+                cell.clear();
                 if ready && v.is_finite() {
-                    let _ = write!(line, "{v}");
+                    let _ = write!(cell, "{v}");
                 }
+                writer.write_field(&cell)?;
             }
         }
-        writeln!(out, "{line}")?;
+        // An empty record ends the row the fields above began.
+        writer.write_record(None::<&[u8]>)?;
     }
+    // Dropping the writer would flush too, but would swallow the error.
+    writer.flush()?;
     Ok(())
 }
 
@@ -307,6 +319,47 @@ mod tests {
         assert_eq!(lines[5].split(',').filter(|c| !c.is_empty()).count(), 3);
         let err = indicators(&csv, &["SMA(0)".into()], &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("period must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn indicator_csv_quotes_names_with_commas_so_readers_keep_them_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = sample_csv(&dir);
+        let mut out = Vec::new();
+        indicators(&csv, &["MACD(12,26,9)".into(), "RSI(14)".into(), "BBANDS(20,2,2)".into()], &mut out).unwrap();
+        assert!(
+            out.starts_with(b"timestamp,\"MACD(12,26,9).macd\","),
+            "{}",
+            String::from_utf8_lossy(&out[..80.min(out.len())])
+        );
+
+        // Read back as any CSV consumer would.
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        assert_eq!(
+            header,
+            [
+                "timestamp",
+                "MACD(12,26,9).macd",
+                "MACD(12,26,9).macdsignal",
+                "MACD(12,26,9).macdhist",
+                "RSI(14).real",
+                "BBANDS(20,2,2).upperband",
+                "BBANDS(20,2,2).middleband",
+                "BBANDS(20,2,2).lowerband",
+            ]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows.len(), 120);
+        assert!(rows.iter().all(|row| row.len() == header.len()), "every row has the header's width");
+        // MACD(12,26,9) is ready on bar 34 (index 33): every cell filled there.
+        assert_eq!(&rows[0][0], "2024-01-01");
+        assert!(rows[32][1].is_empty() && !rows[33][1].is_empty(), "{:?} {:?}", rows[32], rows[33]);
+        assert!(
+            rows[119].iter().all(|cell| cell.parse::<f64>().is_ok() || cell.starts_with("2024-")),
+            "{:?}",
+            rows[119]
+        );
     }
 
     #[test]

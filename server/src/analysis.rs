@@ -53,6 +53,25 @@ pub enum AnalysisError {
     CsvOutput(#[from] csv::Error),
 }
 
+impl AnalysisError {
+    /// Whether the output's reader went away (`finstage indicators ... | head`):
+    /// the binary ends quietly then instead of reporting a failure.
+    #[must_use]
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            Self::Output(e) => e,
+            // `csv::Error` does not expose its I/O error as a `source`, so a
+            // walk of the error chain would not find it: look inside here.
+            Self::CsvOutput(e) => match e.kind() {
+                csv::ErrorKind::Io(e) => e,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        io.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
 fn load(path: &PathBuf) -> Result<CsvBars, AnalysisError> {
     let file = std::fs::File::open(path).map_err(|error| AnalysisError::Open { path: path.clone(), error })?;
     read_bars(std::io::BufReader::new(file)).map_err(|error| AnalysisError::Csv { path: path.clone(), error })

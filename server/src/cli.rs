@@ -1,5 +1,7 @@
-//! The `finstage` command line.
+//! The `finstage` command line: its arguments ([`Cli`]) and the standard
+//! output its commands write to ([`Output`], [`is_broken_pipe`]).
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -176,4 +178,115 @@ pub enum SymbolsAction {
         /// The ticker.
         symbol: String,
     },
+}
+
+/// Standard output as the commands see it: a writer that remembers whether a
+/// write failed because the reader went away (`finstage indicators ... | head`).
+///
+/// The binary needs to tell that closed pipe apart from a broken pipe anywhere
+/// else, such as a database socket: only its own stdout closing is the user's
+/// choice to stop reading, and only that ends the command quietly.
+#[derive(Debug)]
+pub struct Output<W> {
+    inner: W,
+    reader_gone: bool,
+}
+
+impl<W: Write> Output<W> {
+    /// Wraps `inner` (stdout in the binary).
+    pub const fn new(inner: W) -> Self {
+        Self { inner, reader_gone: false }
+    }
+
+    /// Whether a write or flush failed with [`io::ErrorKind::BrokenPipe`].
+    #[must_use]
+    pub const fn reader_gone(&self) -> bool {
+        self.reader_gone
+    }
+
+    fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            self.reader_gone = true;
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
+/// Whether a command failed because a write found its reader gone: an
+/// [`io::Error`] of kind [`io::ErrorKind::BrokenPipe`] anywhere in the chain,
+/// or inside an [`AnalysisError`](crate::analysis::AnalysisError) (whose CSV
+/// writer's errors do not expose their I/O cause as a `source`).
+#[must_use]
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<crate::analysis::AnalysisError>().is_some_and(|e| e.is_broken_pipe())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    /// A pipe whose reader has gone, or any other failing writer.
+    struct Failing(io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(self.0.into())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Err(self.0.into())
+        }
+    }
+
+    #[test]
+    fn output_remembers_only_a_closed_pipe() {
+        let mut closed = Output::new(Failing(io::ErrorKind::BrokenPipe));
+        assert!(!closed.reader_gone());
+        let error = writeln!(closed, "x").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "the error itself is passed on");
+        assert!(closed.reader_gone());
+
+        let mut full = Output::new(Failing(io::ErrorKind::StorageFull));
+        assert!(writeln!(full, "x").is_err() && full.flush().is_err());
+        assert!(!full.reader_gone());
+
+        let mut fine = Output::new(Vec::new());
+        writeln!(fine, "x").unwrap();
+        assert!(!fine.reader_gone());
+        assert_eq!(fine.inner, b"x\n");
+    }
+
+    #[test]
+    fn broken_pipes_are_found_through_context_and_inside_csv_errors() {
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&anyhow::Error::new(pipe())));
+        assert!(is_broken_pipe(&Err::<(), _>(pipe()).context("writing the table").unwrap_err()));
+
+        let analysis = crate::analysis::AnalysisError::Output(pipe());
+        assert!(is_broken_pipe(&analysis.into()));
+        let csv = crate::analysis::AnalysisError::CsvOutput(csv::Error::from(pipe()));
+        assert!(is_broken_pipe(&csv.into()));
+
+        let other = crate::analysis::AnalysisError::Output(io::ErrorKind::StorageFull.into());
+        assert!(!is_broken_pipe(&other.into()));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe, but only in words")));
+    }
 }

@@ -1,10 +1,11 @@
 //! The `finstage` binary: parse the command line and the configuration, set up
-//! logging, run the command. Exit codes: 0 done, 1 failed, 2 bad configuration.
+//! logging, run the command. Exit codes: 0 done (or stdout's reader went away,
+//! see below), 1 failed, 2 bad configuration.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::cli::{Cli, Command, JobsAction, RunsAction};
+use server::cli::{self, Cli, Command, JobsAction, RunsAction};
 use server::commands;
 use server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
@@ -26,39 +27,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Unlocked: `serve` runs on several threads, and a lock held here would
+    // block any of them that printed. Each write takes the lock briefly.
+    let mut stdout = cli::Output::new(std::io::stdout());
+    let out = &mut stdout;
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => server::serve::run(config).await,
-            Command::Migrate => commands::migrate(&config, &mut std::io::stdout()).await,
+            Command::Migrate => commands::migrate(&config, out).await,
             Command::Backfill { symbol, from, to, provider, timeframe } => {
-                commands::backfill(&config, &symbol, (from, to), provider, timeframe, &mut std::io::stdout()).await
+                commands::backfill(&config, &symbol, (from, to), provider, timeframe, out).await
             }
             Command::Import { csv, symbol, timeframe } => {
-                commands::import(&config, &csv, &symbol, timeframe, &mut std::io::stdout()).await
+                commands::import(&config, &csv, &symbol, timeframe, out).await
             }
             Command::Worker { workers, idle_poll_ms } => {
                 let idle_poll = std::time::Duration::from_millis(idle_poll_ms);
-                commands::worker(&config, workers, idle_poll, &mut std::io::stdout()).await
+                commands::worker(&config, workers, idle_poll, out).await
             }
             Command::Gaps { symbol, timeframe, days, fill } => {
-                commands::gaps(&config, &symbol, timeframe, days, fill, &mut std::io::stdout()).await
+                commands::gaps(&config, &symbol, timeframe, days, fill, out).await
             }
-            Command::Telegram { action } => commands::telegram(&config, action, &mut std::io::stdout()).await,
-            Command::Symbols { action } => commands::symbols(&config, action, &mut std::io::stdout()).await,
+            Command::Telegram { action } => commands::telegram(&config, action, out).await,
+            Command::Symbols { action } => commands::symbols(&config, action, out).await,
             Command::Runs { action: RunsAction::List { schedule, limit } } => {
-                commands::list_runs(&config, schedule.as_deref(), limit, &mut std::io::stdout()).await
+                commands::list_runs(&config, schedule.as_deref(), limit, out).await
             }
             Command::Jobs { action: JobsAction::List { status, limit } } => {
-                commands::list_jobs(&config, status.as_deref(), limit, &mut std::io::stdout()).await
+                commands::list_jobs(&config, status.as_deref(), limit, out).await
             }
-            Command::Indicators { csv, ind } => {
-                Ok(server::analysis::indicators(&csv, &ind, &mut std::io::stdout().lock())?)
-            }
-            Command::Backtest(args) => Ok(server::analysis::backtest(&args, &mut std::io::stdout().lock())?),
+            Command::Indicators { csv, ind } => Ok(server::analysis::indicators(&csv, &ind, out)?),
+            Command::Backtest(args) => Ok(server::analysis::backtest(&args, out)?),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Stdout's reader stopped reading (`finstage indicators ... | head`): its
+        // choice, not our failure. End quietly with 0, as ripgrep does, so a
+        // `set -o pipefail` script does not fail on `| head`. (The other
+        // convention, death by SIGPIPE, status 141 in a shell, does not apply:
+        // Rust ignores SIGPIPE, so the write returns EPIPE instead.) Only our
+        // own stdout's broken pipe counts; one from a database socket is a failure.
+        Err(e) if stdout.reader_gone() && cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("finstage: {e:#}");
             ExitCode::FAILURE

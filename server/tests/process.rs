@@ -1,9 +1,11 @@
-//! The `finstage` binary as users run it: configuration errors, `migrate`, and a
-//! live `serve` that feeds a WebSocket client and shuts down cleanly on SIGTERM.
+//! The `finstage` binary as users run it: configuration errors, `migrate`, a
+//! live `serve` that feeds a WebSocket client and shuts down cleanly on SIGTERM,
+//! and analysis commands piped into a reader that stops early (`| head`).
 #![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
+use std::io::BufRead;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -192,4 +194,47 @@ fn telegram_link_codes_and_gaps_from_the_command_line() {
     assert!(String::from_utf8_lossy(&gaps.stdout).starts_with("0 gaps in AMD 1d bars"));
     let bad = run(&["gaps", "--symbol", "no good"]);
     assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn analysis_output_piped_into_head_ends_quietly_when_the_reader_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20,000 daily bars (Unix seconds, a slow wave so the strategy trades): each
+    // command below prints megabytes, far more than a pipe buffers, so it is
+    // still writing when the reader goes away.
+    let mut text = String::from("ts,Open,High,Low,Close,Volume\n");
+    for i in 0..20_000_u32 {
+        let close = 100.0 + 10.0 * (f64::from(i) * 0.05).sin();
+        let ts = 1_000_000_000 + u64::from(i) * 86_400;
+        text.push_str(&format!("{ts},{close},{},{},{close},1000\n", close + 1.0, close - 1.0));
+    }
+    std::fs::write(dir.path().join("long.csv"), text).unwrap();
+
+    for args in [
+        &["indicators", "--csv", "long.csv", "--ind", "MACD(12,26,9)", "--ind", "BBANDS(20,2,2)"][..],
+        &["backtest", "--csv", "long.csv", "--json"],
+    ] {
+        let mut child = finstage(&dir).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // What `| head -1` does: read a line, then close the pipe.
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        drop(reader);
+
+        // Bounded, so a command stuck writing fails the test instead of hanging it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{args:?} still running a minute after its reader went away");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("Broken pipe") && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        // Status 0: the reader chose to stop, the command did not fail (main.rs).
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
 }

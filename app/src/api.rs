@@ -26,6 +26,17 @@ pub fn excerpt(input: &str) -> String {
     }
 }
 
+/// A decoder's message about a client's request, cut to a readable length
+/// (decoders may quote the input).
+#[must_use]
+pub fn excerpt_message(message: &str) -> String {
+    const MAX: usize = 200;
+    match message.char_indices().nth(MAX) {
+        None => message.to_owned(),
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+    }
+}
+
 /// The most bars one chart request returns.
 pub const MAX_CHART_BARS: usize = 2_000;
 
@@ -52,7 +63,14 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::MissingArg(msg) => Self::BadRequest(msg),
+            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::MissingArg(msg) => Self::BadRequest(excerpt_message(&msg)),
+            // On the server these describe the request the client sent (a body
+            // that does not decode, a method the function does not take); in
+            // the browser they describe the server's answer.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(msg) | ServerFnErrorErr::UnsupportedRequestMethod(msg) => {
+                Self::BadRequest(excerpt_message(&msg))
+            }
             other => Self::Transport(other.to_string()),
         }
     }
@@ -307,8 +325,21 @@ pub mod ssr {
     /// The backend handle the server puts into context.
     pub type SharedBackend = Arc<dyn Backend>;
 
-    /// Gives a failed call its HTTP status (400 bad request, 404 not found,
-    /// 500 otherwise; server functions answer 500 for every error by default).
+    /// The HTTP status of a failed call: 400 bad request, 404 not found, 500
+    /// otherwise.
+    #[must_use]
+    pub fn status_of(error: &ApiError) -> u16 {
+        match error {
+            ApiError::BadRequest(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::Internal | ApiError::Transport(_) => 500,
+        }
+    }
+
+    /// Gives a failed call its HTTP status ([`status_of`]; server functions
+    /// answer 500 for every error by default). Errors raised before the
+    /// function runs (its arguments do not decode) get theirs from the
+    /// server's edge, which reads the same mapping.
     pub fn reply<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
         if let Err(e) = &result
             && let Some(response) = use_context::<leptos_axum::ResponseOptions>()

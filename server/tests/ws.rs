@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use app::live::protocol::{BarUpdate, Channel, NewsItem, Quote, ServerMessage, SignalEvent};
-use axum::serve::ListenerExt;
 use futures::{SinkExt, StreamExt};
 use quant::{Bar, Timeframe};
 use server::bus::Bus;
@@ -43,15 +42,12 @@ impl Server {
         let bus = state.bus.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
-        // Without TCP_NODELAY, a burst of frames waits for the client's delayed
-        // ACK (40 ms) once per burst, which made the slow-client test take 5 s.
-        let listener = listener.tap_io(|tcp| tcp.set_nodelay(true).unwrap());
+        // The server's own listener (TCP_NODELAY, timeouts), as `serve` runs it.
         let stop = shutdown.clone();
+        let (edge, requests) = (state.config.http.clone(), state.metrics.requests().clone());
         tokio::spawn(async move {
-            axum::serve(listener, server::http::router(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
+            server::http::listen::serve(listener, server::http::router(state), &edge, requests, stop.cancelled_owned())
+                .await;
         });
         Self { url, bus, shutdown, _db: db }
     }

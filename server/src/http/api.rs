@@ -212,7 +212,7 @@ async fn add_symbol(
     State(state): State<AppState>,
     body: Result<Json<NewSymbol>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SymbolDto>), ApiError> {
-    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(new) = body?;
     let symbol = parse_symbol(&new.symbol)?;
     let name = new.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.len() > 200) {

@@ -5,6 +5,7 @@
 //! that something failed (the cause goes to the log, never to the client).
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -23,6 +24,9 @@ pub enum ApiError {
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request's body is over the limit (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The server failed (500); the cause is logged, not sent.
     #[error("internal error")]
     Internal(#[from] StorageError),
@@ -34,7 +38,18 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge("the request body is over the size limit".into())
+        } else {
+            Self::BadRequest(app::api::excerpt_message(&rejection.body_text()))
         }
     }
 }

@@ -15,6 +15,7 @@ mod health;
 pub mod listen;
 mod market;
 pub mod news;
+mod server_fns;
 mod signals;
 
 use std::sync::Arc;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(server_fns::status))
         .with_state(state.clone());
     edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
 }

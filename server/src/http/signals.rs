@@ -81,7 +81,7 @@ pub(super) async fn list_signals(
     if let Some(name) = q.strategy.as_deref()
         && !CATALOG.iter().any(|e| e.name == name)
     {
-        return Err(ApiError::BadRequest(format!("unknown strategy `{name}`")));
+        return Err(ApiError::BadRequest(format!("unknown strategy `{}`", app::api::excerpt(&name))));
     }
     let timeframe = q
         .timeframe
@@ -191,9 +191,9 @@ pub(super) async fn put_strategy(
     body: Result<Json<StrategyUpdate>, JsonRejection>,
 ) -> Result<Json<StrategySetting>, ApiError> {
     let Some(entry) = CATALOG.iter().find(|e| e.name == name) else {
-        return Err(ApiError::NotFound(format!("unknown strategy `{name}`")));
+        return Err(ApiError::NotFound(format!("unknown strategy `{}`", app::api::excerpt(&name))));
     };
-    let Json(update) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(update) = body?;
     let mut setting = signals::settings(&state.db)
         .await?
         .into_iter()

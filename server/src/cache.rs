@@ -1,5 +1,6 @@
-//! In-process caches in front of the database: quotes and computed indicator
-//! series (moka: bounded, with time-to-live).
+//! In-process caches in front of the database: quotes, computed indicator
+//! series, symbols' stored details, and answers serialized once and served
+//! many times (bar pages, charts) (moka: bounded, with time-to-live).
 //!
 //! Freshness: whoever stores bars in this process calls [`MarketCache::bars_landed`]
 //! for the symbol. That bumps the symbol's *generation*, which is part of every
@@ -20,8 +21,10 @@ use std::time::Duration;
 
 use app::model::QuoteRow;
 use moka::future::Cache;
-use quant::Timeframe;
+use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
+
+use crate::storage::symbols::SymbolRow;
 
 /// Sizes and lifetimes of the caches (config section `cache`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,12 +128,32 @@ where
     }
 }
 
-/// The quote and indicator caches; clone freely (clones share everything).
+/// An answer about one symbol, cached whole: the symbol and a text naming
+/// the rest of the request (e.g. a bar page's query).
+pub type AnswerKey = (String, String);
+
+/// The latest bars of a series and the symbol's stored timeframes: what a
+/// chart shows besides the live quote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartBars {
+    /// The latest bars, oldest first.
+    pub bars: Vec<Bar>,
+    /// Every timeframe the symbol has bars in.
+    pub timeframes: Vec<Timeframe>,
+}
+
+/// The most bytes of cached answers (bar pages, charts) kept.
+const ANSWER_CAPACITY_BYTES: u64 = 64 << 20;
+
+/// The caches; clone freely (clones share everything).
 #[derive(Debug, Clone)]
 pub struct MarketCache {
     generations: Arc<Mutex<HashMap<String, u64>>>,
     quotes: Generational<String, Option<QuoteRow>>,
     series: Generational<SeriesKey, Arc<Series>>,
+    symbols: Generational<String, Option<SymbolRow>>,
+    answers: Generational<AnswerKey, bytes::Bytes>,
+    charts: Generational<(String, Timeframe, usize), Arc<ChartBars>>,
 }
 
 impl MarketCache {
@@ -148,10 +171,30 @@ impl MarketCache {
             .time_to_live(Duration::from_secs(config.series_ttl_secs.max(1)))
             .support_invalidation_closures()
             .build();
+        let symbols = Cache::builder()
+            .max_capacity(config.quote_capacity)
+            .time_to_live(Duration::from_secs(config.quote_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
+        let answers = Cache::builder()
+            .max_capacity(ANSWER_CAPACITY_BYTES)
+            .weigher(|_, b: &bytes::Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
+            .time_to_live(Duration::from_secs(config.series_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
+        let charts = Cache::builder()
+            .max_capacity(config.series_capacity_points)
+            .weigher(|_, c: &Arc<ChartBars>| u32::try_from(c.bars.len() * 6).unwrap_or(u32::MAX))
+            .time_to_live(Duration::from_secs(config.series_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
         Self {
             generations: Arc::default(),
+            charts: Generational { inner: charts, counters: Arc::default() },
             quotes: Generational { inner: quotes, counters: Arc::default() },
             series: Generational { inner: series, counters: Arc::default() },
+            symbols: Generational { inner: symbols, counters: Arc::default() },
+            answers: Generational { inner: answers, counters: Arc::default() },
         }
     }
 
@@ -184,6 +227,55 @@ impl MarketCache {
         self.series.get_or_try(key, generation, compute).await
     }
 
+    /// The stored details of `symbol` (`None`: not stored), read by `compute` on a miss.
+    ///
+    /// # Errors
+    /// `compute`'s error, shared with every caller that waited for it.
+    pub async fn symbol<E, F>(&self, symbol: &str, compute: F) -> Result<Option<SymbolRow>, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<Option<SymbolRow>, E>>,
+    {
+        self.symbols.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
+    }
+
+    /// A serialized answer about `key.0`, built by `compute` on a miss.
+    ///
+    /// # Errors
+    /// `compute`'s error, shared with every caller that waited for it.
+    pub async fn answer<E, F>(&self, key: AnswerKey, compute: F) -> Result<bytes::Bytes, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<bytes::Bytes, E>>,
+    {
+        let generation = self.generation(&key.0);
+        self.answers.get_or_try(key, generation, compute).await
+    }
+
+    /// The latest `limit` bars of a series with the symbol's timeframes,
+    /// read by `compute` on a miss.
+    ///
+    /// # Errors
+    /// `compute`'s error, shared with every caller that waited for it.
+    pub async fn chart<E, F>(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        limit: usize,
+        compute: F,
+    ) -> Result<Arc<ChartBars>, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<Arc<ChartBars>, E>>,
+    {
+        self.charts.get_or_try((symbol.to_owned(), timeframe, limit), self.generation(symbol), compute).await
+    }
+
+    /// `symbol` was added, removed or renamed: as [`Self::bars_landed`].
+    pub fn symbol_changed(&self, symbol: &str) {
+        self.bars_landed(symbol);
+    }
+
     /// New bars of `symbol` were stored: nothing cached before this is served again.
     pub fn bars_landed(&self, symbol: &str) {
         {
@@ -195,6 +287,12 @@ impl MarketCache {
         let _ = self.quotes.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
         let owned = symbol.to_owned();
         let _ = self.series.inner.invalidate_entries_if(move |(k, _), _| k.symbol == owned);
+        let owned = symbol.to_owned();
+        let _ = self.symbols.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
+        let owned = symbol.to_owned();
+        let _ = self.answers.inner.invalidate_entries_if(move |((s, _), _), _| *s == owned);
+        let owned = symbol.to_owned();
+        let _ = self.charts.inner.invalidate_entries_if(move |((s, _, _), _), _| *s == owned);
     }
 
     /// Counters of the quote cache.

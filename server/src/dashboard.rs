@@ -14,7 +14,7 @@ use crate::bus::Bus;
 use crate::cache::MarketCache;
 use crate::state::AppState;
 use crate::storage::symbols::SymbolRow;
-use crate::storage::{Db, StorageError, bars, symbols};
+use crate::storage::{Db, StorageError};
 use crate::symbol::Symbol;
 
 /// Reads the dashboard's data from the database.
@@ -43,7 +43,7 @@ impl DashboardData {
     async fn rows(&self) -> Result<Vec<QuoteRow>, StorageError> {
         let mut rows = Vec::with_capacity(self.watchlist.len());
         for symbol in self.watchlist.iter() {
-            let Some(info) = symbols::get(&self.db, symbol.as_str()).await? else { continue };
+            let Some(info) = crate::quotes::details(&self.db, &self.cache, symbol.as_str()).await? else { continue };
             rows.extend(self.quote(info).await?);
         }
         Ok(rows)
@@ -59,13 +59,13 @@ impl DashboardData {
         timeframe: Timeframe,
         limit: usize,
     ) -> Result<Result<Chart, ApiError>, StorageError> {
-        let Some(info) = symbols::get(&self.db, symbol).await? else {
+        let Some(info) = crate::quotes::details(&self.db, &self.cache, symbol).await? else {
             return Ok(Err(ApiError::NotFound(format!("symbol {symbol}"))));
         };
-        let bars = bars::latest(&self.db, symbol, timeframe, limit).await?;
-        let timeframes = bars::timeframes(&self.db, symbol).await?;
+        let stored = crate::quotes::chart_bars(&self.db, &self.cache, symbol, timeframe, limit).await?;
         let (symbol, name, simulated) = (info.symbol.clone(), info.name.clone(), info.simulated);
         let quote = self.quote(info).await?;
+        let (bars, timeframes) = (stored.bars.clone(), stored.timeframes.clone());
         Ok(Ok(Chart { symbol, name, timeframe, timeframes, bars, quote, simulated }))
     }
 }

@@ -12,14 +12,6 @@ use server::symbol::Symbol;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// Serialises the tests of this file. Twice (in about 40 runs) a server-side
-/// render stalled while several of these tests rendered pages concurrently,
-/// each on its own runtime in this one process; the cause is not found yet
-/// (the real server, the browser tests and the non-rendering API tests never
-/// stalled). Rendering one page at a time here keeps the suite reliable, and
-/// the bound in `send` still names any stall.
-static RENDER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn state_with_history(t: &common::TestDb) -> AppState {
     let config = Config {
         database_url: t.url.clone(),
@@ -52,7 +44,6 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) 
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, r#"{"status":"ok"}"#.into()));
@@ -67,7 +58,6 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn dashboard_is_server_rendered_with_the_watchlist() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     let (status, html) = get(&state, "/").await;
@@ -80,7 +70,6 @@ async fn dashboard_is_server_rendered_with_the_watchlist() {
 
 #[tokio::test]
 async fn symbol_page_draws_the_chart_and_sma() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     let (status, html) = get(&state, "/symbol/aapl").await;
@@ -100,7 +89,6 @@ async fn symbol_page_draws_the_chart_and_sma() {
 
 #[tokio::test]
 async fn server_functions_refuse_bad_input_with_a_message() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     let form = |body: &str| {
@@ -147,7 +135,6 @@ async fn with_signals_and_news(state: &AppState) {
 
 #[tokio::test]
 async fn signals_settings_and_news_pages_are_server_rendered() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     with_signals_and_news(&state).await;
@@ -200,7 +187,6 @@ async fn signals_settings_and_news_pages_are_server_rendered() {
 
 #[tokio::test]
 async fn telegram_settings_change_through_server_functions() {
-    let _one_at_a_time = RENDER.lock().await;
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     let change = |body: &str| {

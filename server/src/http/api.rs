@@ -21,7 +21,8 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,7 @@ use super::error::ApiError;
 use super::market;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
-use crate::storage::{bars, symbols};
+use crate::storage::{StorageError, bars, symbols};
 use crate::symbol::Symbol;
 
 /// The most bars one page returns.
@@ -222,6 +223,7 @@ async fn add_symbol(
         return Err(ApiError::Conflict(format!("symbol {symbol} already exists")));
     }
     symbols::upsert(&state.db, &symbol, name.as_deref(), false).await?;
+    state.cache.symbol_changed(symbol.as_str());
     Ok((StatusCode::CREATED, Json(SymbolDto { symbol: symbol.into(), name, simulated: false })))
 }
 
@@ -230,11 +232,9 @@ async fn add_symbol(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<StatusCode, ApiError> {
     let symbol = parse_symbol(&symbol)?;
-    if symbols::delete(&state.db, symbol.as_str()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(format!("symbol {symbol} not found")))
-    }
+    let removed = symbols::delete(&state.db, symbol.as_str()).await?;
+    state.cache.symbol_changed(symbol.as_str());
+    if removed { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("symbol {symbol} not found"))) }
 }
 
 /// Query of `GET /symbols/{symbol}/bars`. Times accept Unix seconds, dates
@@ -261,7 +261,7 @@ async fn get_bars(
     State(state): State<AppState>,
     Path(symbol): Path<String>,
     query: Result<Query<BarsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<BarsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let symbol = parse_symbol(&symbol)?;
     let timeframe: Timeframe = match q.timeframe.as_deref() {
@@ -281,17 +281,32 @@ async fn get_bars(
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
     }
-    if symbols::get(&state.db, symbol.as_str()).await?.is_none() {
+    if crate::quotes::details(&state.db, &state.cache, symbol.as_str()).await?.is_none() {
         return Err(ApiError::NotFound(format!("symbol {symbol} not found")));
     }
-    let page = bars::range(&state.db, symbol.as_str(), timeframe, from, to, q.after, limit).await?;
-    let next_after = (page.len() == limit).then(|| page.last().map(|b| b.ts)).flatten();
-    Ok(Json(BarsPage {
-        symbol: symbol.into(),
-        timeframe: timeframe.to_string(),
-        bars: page.into_iter().map(BarDto::from).collect(),
-        next_after,
-    }))
+    // The page is serialized once and served from the cache until bars of
+    // the symbol land. An open end (`to` left out) is part of the key as
+    // such, not as the current time, so it stays one key.
+    let key = format!(
+        "{timeframe}|{from}|{}|{:?}|{limit}",
+        q.to.as_deref().map_or(String::new(), |_| to.to_string()),
+        q.after
+    );
+    let read = async {
+        let page = bars::range(&state.db, symbol.as_str(), timeframe, from, to, q.after, limit).await?;
+        let next_after = (page.len() == limit).then(|| page.last().map(|b| b.ts)).flatten();
+        let page = BarsPage {
+            symbol: symbol.to_string(),
+            timeframe: timeframe.to_string(),
+            bars: page.into_iter().map(BarDto::from).collect(),
+            next_after,
+        };
+        serde_json::to_vec(&page)
+            .map(bytes::Bytes::from)
+            .map_err(|e| StorageError::Corrupt(format!("encoding bars: {e}")))
+    };
+    let body = state.cache.answer((symbol.to_string(), key), read).await.map_err(StorageError::from)?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
 /// Query of `GET /quotes`.
@@ -322,7 +337,7 @@ async fn get_quotes(
     }
     let mut out = Quotes { quotes: Vec::with_capacity(wanted.len()), missing: Vec::new() };
     for symbol in wanted {
-        let quote = match symbols::get(&state.db, symbol.as_str()).await? {
+        let quote = match crate::quotes::details(&state.db, &state.cache, symbol.as_str()).await? {
             Some(info) => crate::quotes::latest(&state.db, &state.bus, &state.cache, info).await?,
             None => None,
         };

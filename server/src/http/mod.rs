@@ -39,7 +39,7 @@ use crate::ws;
 /// The whole application router, behind the edge.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(DashboardData::new(&state));
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let options = state.leptos.clone();
     let assets = Arc::new(load_assets(&state));
     let context = move || {
@@ -75,6 +75,19 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(server_fns::status))
         .with_state(state.clone());
     edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
+}
+
+/// The app's routes, listed once per process.
+///
+/// Listing them renders the whole app with resource loading suppressed by a
+/// process-wide flag in `leptos_server`; a resource first polled by any other
+/// render while the flag is up waits forever (leptos issue 4773). Listing
+/// once, before the first router exists, means no render can overlap it: this
+/// was the "stalled render" the page tests used to serialise against, as each
+/// of their requests built a router while other tests rendered.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// Sets the page's Content-Security-Policy with the nonce Leptos gave its

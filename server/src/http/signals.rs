@@ -81,7 +81,7 @@ pub(super) async fn list_signals(
     if let Some(name) = q.strategy.as_deref()
         && !CATALOG.iter().any(|e| e.name == name)
     {
-        return Err(ApiError::BadRequest(format!("unknown strategy `{}`", app::api::excerpt(&name))));
+        return Err(ApiError::BadRequest(format!("unknown strategy `{}`", app::api::excerpt(name))));
     }
     let timeframe = q
         .timeframe

@@ -3,7 +3,7 @@
 //! their signals are stored but not sent (to the live feed and to Telegram).
 
 use leptos::prelude::*;
-use quant::strategies::CATALOG;
+use quant::strategies::NAME_LIST;
 
 use crate::api::{ChangeChat, NewLinkCode, SetStrategy, get_strategies, get_telegram};
 use crate::model::{ChatSettings, StrategyRow};
@@ -194,7 +194,7 @@ fn ChatPanel(chat: ChatSettings, change: ServerAction<ChangeChat>) -> impl IntoV
                         "Strategy "
                         <select name="strategy">
                             <option value="">"any"</option>
-                            {CATALOG.iter().map(|e| view! { <option value=e.name>{e.name}</option> }).collect_view()}
+                            {NAME_LIST.iter().map(|&name| view! { <option value=name>{name}</option> }).collect_view()}
                         </select>
                     </label>
                     <button type="submit" data-testid="subscribe">"Subscribe"</button>

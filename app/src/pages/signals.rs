@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use quant::Timeframe;
-use quant::strategies::CATALOG;
+use quant::strategies::NAME_LIST;
 
 use crate::api::get_signals;
 use crate::components::{SignalHeader, SignalRowView};
@@ -55,9 +55,9 @@ fn Filters(filter: SignalQuery) -> impl IntoView {
                 "Strategy "
                 <select name="strategy">
                     <option value="">"any"</option>
-                    {CATALOG
+                    {NAME_LIST
                         .iter()
-                        .map(|e| view! { <option value=e.name selected=e.name == chosen>{e.name}</option> })
+                        .map(|&name| view! { <option value=name selected=name == chosen>{name}</option> })
                         .collect_view()}
                 </select>
             </label>

@@ -62,6 +62,36 @@ impl Entry {
     }
 }
 
+/// The catalog's strategy names, in its order. Listing strategies through
+/// this instead of [`CATALOG`] keeps the strategies' code out of a wasm bundle
+/// that only shows their names (the dashboard); a test keeps the two equal.
+pub const NAME_LIST: &[&str] = &[
+    "adx_trend",
+    "aroon",
+    "bollinger_breakout",
+    "bollinger_reversion",
+    "cci",
+    "donchian_breakout",
+    "ema_cross",
+    "golden_cross",
+    "ichimoku",
+    "keltner_breakout",
+    "macd_signal_cross",
+    "macd_zero_cross",
+    "mfi",
+    "new_high",
+    "obv_trend",
+    "parabolic_sar",
+    "rsi_reversal",
+    "rsi_trend",
+    "sma_cross",
+    "stochastic_cross",
+    "supertrend",
+    "trix",
+    "volume_breakout",
+    "williams_r",
+];
+
 /// Every strategy, alphabetically.
 pub const CATALOG: &[Entry] = &[
     Entry {
@@ -256,6 +286,12 @@ fn parse<P: serde::Serialize + DeserializeOwned>(params: &Value, strategy: &str,
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_list_the_catalog_in_order() {
+        let catalog: Vec<&str> = super::CATALOG.iter().map(|e| e.name).collect();
+        assert_eq!(super::NAME_LIST, catalog.as_slice());
+    }
+
     use super::*;
     use serde_json::json;
 

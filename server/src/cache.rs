@@ -145,10 +145,15 @@ pub struct ChartBars {
 /// The most bytes of cached answers (bar pages, charts) kept.
 const ANSWER_CAPACITY_BYTES: u64 = 64 << 20;
 
-/// The caches; clone freely (clones share everything).
+/// The caches; clone freely (clones share everything, and a clone is one
+/// reference count: the cache travels with the server's state into every
+/// request).
 #[derive(Debug, Clone)]
-pub struct MarketCache {
-    generations: Arc<Mutex<HashMap<String, u64>>>,
+pub struct MarketCache(Arc<Caches>);
+
+#[derive(Debug)]
+struct Caches {
+    generations: Mutex<HashMap<String, u64>>,
     quotes: Generational<String, Option<QuoteRow>>,
     series: Generational<SeriesKey, Arc<Series>>,
     symbols: Generational<String, Option<SymbolRow>>,
@@ -188,18 +193,18 @@ impl MarketCache {
             .time_to_live(Duration::from_secs(config.series_ttl_secs.max(1)))
             .support_invalidation_closures()
             .build();
-        Self {
-            generations: Arc::default(),
+        Self(Arc::new(Caches {
+            generations: Mutex::default(),
             charts: Generational { inner: charts, counters: Arc::default() },
             quotes: Generational { inner: quotes, counters: Arc::default() },
             series: Generational { inner: series, counters: Arc::default() },
             symbols: Generational { inner: symbols, counters: Arc::default() },
             answers: Generational { inner: answers, counters: Arc::default() },
-        }
+        }))
     }
 
     fn generation(&self, symbol: &str) -> u64 {
-        self.generations.lock().unwrap_or_else(PoisonError::into_inner).get(symbol).copied().unwrap_or(0)
+        self.0.generations.lock().unwrap_or_else(PoisonError::into_inner).get(symbol).copied().unwrap_or(0)
     }
 
     /// The stored quote of `symbol` (`None`: no bars), computed by `compute` on a miss.
@@ -211,7 +216,7 @@ impl MarketCache {
         E: Send + Sync + 'static,
         F: Future<Output = Result<Option<QuoteRow>, E>>,
     {
-        self.quotes.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
+        self.0.quotes.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
     }
 
     /// The indicator series `key`, computed by `compute` on a miss.
@@ -224,7 +229,7 @@ impl MarketCache {
         F: Future<Output = Result<Arc<Series>, E>>,
     {
         let generation = self.generation(&key.symbol);
-        self.series.get_or_try(key, generation, compute).await
+        self.0.series.get_or_try(key, generation, compute).await
     }
 
     /// The stored details of `symbol` (`None`: not stored), read by `compute` on a miss.
@@ -236,7 +241,7 @@ impl MarketCache {
         E: Send + Sync + 'static,
         F: Future<Output = Result<Option<SymbolRow>, E>>,
     {
-        self.symbols.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
+        self.0.symbols.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
     }
 
     /// A serialized answer about `key.0`, built by `compute` on a miss.
@@ -249,7 +254,7 @@ impl MarketCache {
         F: Future<Output = Result<bytes::Bytes, E>>,
     {
         let generation = self.generation(&key.0);
-        self.answers.get_or_try(key, generation, compute).await
+        self.0.answers.get_or_try(key, generation, compute).await
     }
 
     /// The latest `limit` bars of a series with the symbol's timeframes,
@@ -268,7 +273,7 @@ impl MarketCache {
         E: Send + Sync + 'static,
         F: Future<Output = Result<Arc<ChartBars>, E>>,
     {
-        self.charts.get_or_try((symbol.to_owned(), timeframe, limit), self.generation(symbol), compute).await
+        self.0.charts.get_or_try((symbol.to_owned(), timeframe, limit), self.generation(symbol), compute).await
     }
 
     /// `symbol` was added, removed or renamed: as [`Self::bars_landed`].
@@ -279,32 +284,32 @@ impl MarketCache {
     /// New bars of `symbol` were stored: nothing cached before this is served again.
     pub fn bars_landed(&self, symbol: &str) {
         {
-            let mut generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut generations = self.0.generations.lock().unwrap_or_else(PoisonError::into_inner);
             *generations.entry(symbol.to_owned()).or_insert(0) += 1;
         }
         let owned = symbol.to_owned();
         // Only fails when closures are not enabled, which `new` does.
-        let _ = self.quotes.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
+        let _ = self.0.quotes.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
         let owned = symbol.to_owned();
-        let _ = self.series.inner.invalidate_entries_if(move |(k, _), _| k.symbol == owned);
+        let _ = self.0.series.inner.invalidate_entries_if(move |(k, _), _| k.symbol == owned);
         let owned = symbol.to_owned();
-        let _ = self.symbols.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
+        let _ = self.0.symbols.inner.invalidate_entries_if(move |(s, _), _| *s == owned);
         let owned = symbol.to_owned();
-        let _ = self.answers.inner.invalidate_entries_if(move |((s, _), _), _| *s == owned);
+        let _ = self.0.answers.inner.invalidate_entries_if(move |((s, _), _), _| *s == owned);
         let owned = symbol.to_owned();
-        let _ = self.charts.inner.invalidate_entries_if(move |((s, _, _), _), _| *s == owned);
+        let _ = self.0.charts.inner.invalidate_entries_if(move |((s, _, _), _), _| *s == owned);
     }
 
     /// Counters of the quote cache.
     #[must_use]
     pub fn quote_stats(&self) -> CacheStats {
-        self.quotes.stats()
+        self.0.quotes.stats()
     }
 
     /// Counters of the indicator-series cache.
     #[must_use]
     pub fn series_stats(&self) -> CacheStats {
-        self.series.stats()
+        self.0.series.stats()
     }
 }
 

@@ -320,3 +320,36 @@ async fn a_client_that_stalls_mid_headers_is_disconnected() {
     tokio::time::timeout(Duration::from_secs(15), serving).await.unwrap().unwrap();
     t.cleanup().await;
 }
+
+/// Pages are rendered at most about once a second per URL; every answer still
+/// gets its own nonce, and a state change shows on the next load.
+#[tokio::test]
+async fn cached_pages_get_fresh_nonces_and_state_changes_show_at_once() {
+    let t = common::TestDb::sqlite().await;
+    let state = state(&t).await;
+    let router = server::http::router(state.clone());
+    let get = |uri: &str| Request::get(uri).header("host", "127.0.0.1:3000").body(Body::empty()).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let response = router.clone().oneshot(get("/settings")).await.unwrap();
+        let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        let nonce = policy.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap().to_owned();
+        assert!(body.contains(&format!("nonce=\"{nonce}\"")), "the body carries the header's nonce");
+        seen.push((nonce, body));
+    }
+    assert!(seen[0].0 != seen[1].0 && seen[1].0 != seen[2].0 && seen[0].0 != seen[2].0, "one nonce per answer");
+    assert_eq!(seen[1].1.replace(&seen[1].0, "N"), seen[2].1.replace(&seen[2].0, "N"), "the same page, from the cache");
+    assert!(!seen[0].1.contains("value=\"17\""));
+
+    let change = Request::post("/api/strategy")
+        .header("host", "127.0.0.1:3000")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("name=sma_cross&enabled=on&min_trades=17"))
+        .unwrap();
+    assert_eq!(router.clone().oneshot(change).await.unwrap().status(), StatusCode::OK);
+    let response = router.clone().oneshot(get("/settings")).await.unwrap();
+    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(body.contains("value=\"17\""), "the saved minimum is on the next load");
+    t.cleanup().await;
+}

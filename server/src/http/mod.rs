@@ -15,6 +15,7 @@ mod health;
 pub mod listen;
 mod market;
 pub mod news;
+mod page_cache;
 mod server_fns;
 mod signals;
 
@@ -64,15 +65,22 @@ pub fn router(state: AppState) -> Router {
             pages(uri, State(state), request).await
         }
     };
+    let pages_cache = page_cache::PageCache::new();
+    // The pages (and the server functions Leptos mounts with them) behind the
+    // page cache, which only ever answers GET requests from it.
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
+        .layer(axum::middleware::from_fn_with_state(pages_cache.clone(), page_cache::serve));
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api::router())
-        .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
+        .merge(pages)
         .fallback(fallback)
         .layer(axum::middleware::from_fn(server_fns::status))
+        .layer(axum::middleware::from_fn_with_state(pages_cache, page_cache::forget_on_change))
         .with_state(state.clone());
     edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
 }

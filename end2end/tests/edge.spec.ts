@@ -1,0 +1,53 @@
+import { expect, test } from "@playwright/test";
+
+// The edge as a browser sees it: the page hydrates under its Content-Security-Policy
+// (a violation is a console error), the built files come compressed, and a
+// repeat visit takes them from the browser's cache.
+test("the page hydrates under its CSP, and a repeat visit fetches only the HTML", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+
+  const first = await page.goto("/");
+  expect(first?.headers()["content-security-policy"]).toContain("'nonce-");
+  await expect(page.getByTestId("watchlist")).toBeVisible();
+
+  // Each built file came compressed and cacheable for good.
+  const pkg = await page.evaluate(() =>
+    performance
+      .getEntriesByType("resource")
+      .map((e) => e as PerformanceResourceTiming)
+      .filter((e) => new URL(e.name).pathname.startsWith("/pkg/"))
+      .map((e) => ({ name: e.name, transfer: e.transferSize, body: e.decodedBodySize, encoded: e.encodedBodySize })),
+  );
+  expect(pkg.map((e) => new URL(e.name).pathname.split(".").pop()).sort()).toEqual(["css", "js", "wasm"]);
+  for (const e of pkg) {
+    expect(e.transfer, e.name).toBeGreaterThan(0);
+    expect(e.encoded, `${e.name} is sent compressed`).toBeLessThan(e.body);
+  }
+  const wasm = pkg.find((e) => e.name.endsWith(".wasm"));
+  const response = await page.request.get(wasm!.name, { headers: { "accept-encoding": "br" } });
+  expect(response.headers()["cache-control"]).toBe("public, max-age=31536000, immutable");
+  expect(response.headers()["content-encoding"]).toBe("br");
+
+  // A later visit (a new navigation, as from a bookmark) finds every built file cached.
+  await page.goto("about:blank");
+  await page.goto("/");
+  await expect(page.getByTestId("watchlist")).toBeVisible();
+  const again = await page.evaluate(() =>
+    performance
+      .getEntriesByType("resource")
+      .map((e) => e as PerformanceResourceTiming)
+      .filter((e) => new URL(e.name).pathname.startsWith("/pkg/"))
+      .map((e) => ({ name: e.name, transfer: e.transferSize })),
+  );
+  expect(again.length).toBe(3);
+  for (const e of again) expect(e.transfer, `${e.name} came from the cache`).toBe(0);
+
+  // Hydrated: client-side navigation works.
+  await page.locator('tr[data-symbol="AAPL"]').getByRole("link", { name: "AAPL" }).click();
+  await expect(page).toHaveURL(/\/symbol\/AAPL$/);
+  expect(errors).toEqual([]);
+});

@@ -31,8 +31,9 @@
 #
 # Environment: DURATION (10 s per run), SEQ_DURATION (5 s for the one-connection
 # run), WARMUP (2 s before each run, not measured), PAUSE (1 s between runs),
-# BROWSER_ROWS (1; 0 skips the two informational runs that ask for
-# compression as a browser does), IDLE_WAIT (300 s: how long to wait for the
+# EXTRA_ROWS (1; 0 skips the three informational runs: `/` and bars asked
+# for with compression as a browser asks, and `/` rendered on every request),
+# IDLE_WAIT (300 s: how long to wait for the
 # machine to be idle before measuring; it then measures anyway, and says so).
 set -euo pipefail
 
@@ -59,7 +60,7 @@ DURATION=${DURATION:-10}
 SEQ_DURATION=${SEQ_DURATION:-5}
 WARMUP=${WARMUP:-2}
 PAUSE=${PAUSE:-1}
-BROWSER_ROWS=${BROWSER_ROWS:-1}
+EXTRA_ROWS=${EXTRA_ROWS:-1}
 IDLE_WAIT=${IDLE_WAIT:-300}
 DOC=$ROOT/docs/BENCHMARKS.md
 MARK_START='<!-- http-bench:start -->'
@@ -165,7 +166,7 @@ cp -p target/release/finstage "$work/bin/"
 # -a keeps the modification times: the server skips a .br or .gz variant
 # older than its file as stale, and a plain copy would make most of them so.
 cp -a target/site "$work/site"
-binary_date=$(date -u -r target/release/finstage '+%Y-%m-%d %H:%M UTC')
+binary_date=$(date -u -r "$work/bin/finstage" '+%Y-%m-%d %H:%M UTC')
 : >"$work/finstage.toml" # an empty file, so no ./finstage.toml is read
 
 port=$(free_port)
@@ -277,11 +278,12 @@ parse_wrk() {
 # summary followed by the CPU used during the run, in cores: by the server
 # process ($1), by wrk, and by everything else on the machine (which should be
 # near 0: more means something else competed for the cores).
-# Args: server_pid threads connections seconds url [header]
+# Args: server_pid threads connections seconds url [header] [wrk Lua script]
 measure() {
-    local pid=$1 threads=$2 conns=$3 seconds=$4 url=$5 header=${6:-} extra=() shown='' out summary
+    local pid=$1 threads=$2 conns=$3 seconds=$4 url=$5 header=${6:-} lua=${7:-} extra=() shown='' out summary
     local server0 server1 wrk0 wrk1 busy0 busy1
     [[ -z $header ]] || { extra=(-H "$header"); shown=" -H \"$header\""; }
+    [[ -z $lua ]] || { extra+=(-s "$lua"); shown+=" -s $(basename "$lua")"; }
     wrk -t"$threads" -c"$conns" -d"${WARMUP}s" "${extra[@]}" "$url" >/dev/null
     sleep "$PAUSE"
     log "wrk -t$threads -c$conns -d${seconds}s --latency$shown $url (load $(cut -d' ' -f1 /proc/loadavg))"
@@ -302,7 +304,24 @@ measure() {
         }'
 }
 
-# Rows: label|path|threads|connections|seconds|header|min req/s|max p99 ms|min ratio|FastAPI has it
+# Pages are cached for a second per URL (server/src/http/page_cache.rs), so
+# the page rows above measure mostly that cache. A query string new on every
+# request (per wrk thread: an id, then a counter) misses it each time, which
+# measures the render itself.
+cat >"$work/unique.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+    thread:set("id", threads)
+    threads = threads + 1
+end
+local n = 0
+function request()
+    n = n + 1
+    return wrk.format("GET", "/?bench=" .. id .. "-" .. n)
+end
+LUA
+
+# Rows: label|path|threads|connections|seconds|header|min req/s|max p99 ms|min ratio|FastAPI has it|wrk Lua script
 # (an empty target is none).
 rows=(
     "GET quotes (7 symbols)|$QUOTES_PATH|2|64|$DURATION||30000|10|9|1"
@@ -312,10 +331,11 @@ rows=(
     "GET bars (AAPL 1d, 500)|$BARS_PATH|2|64|$DURATION||5000|||1"
     "GET /, one kept-alive connection|/|1|1|$SEQ_DURATION||1000|||0"
 )
-if [[ $BROWSER_ROWS == 1 ]]; then
+if [[ $EXTRA_ROWS == 1 ]]; then
     rows+=(
         "GET / with Accept-Encoding: br, gzip|/|2|64|$DURATION|Accept-Encoding: br, gzip||||0"
         "GET bars with Accept-Encoding: br, gzip|$BARS_PATH|2|64|$DURATION|Accept-Encoding: br, gzip||||0"
+        "GET /?bench=N, a new URL each time (rendered, past the page cache)|/?bench=0-0|2|64|$DURATION|||||0|$work/unique.lua"
     )
 fi
 
@@ -382,15 +402,15 @@ table=()
 details=()
 notes=()
 for row in "${rows[@]}"; do
-    IFS='|' read -r label path threads conns seconds header min_rps max_p99 min_ratio has_ref <<<"$row"
+    IFS='|' read -r label path threads conns seconds header min_rps max_p99 min_ratio has_ref lua <<<"$row"
     # Assigned first: a failure inside measure's subshell then stops the script.
-    result=$(measure "$server_pid" "$threads" "$conns" "$seconds" "$OURS$path" "$header")
+    result=$(measure "$server_pid" "$threads" "$conns" "$seconds" "$OURS$path" "$header" "$lua")
     read -r rps p50 p99 total non2xx errors cpu_server cpu_wrk cpu_rest <<<"$result"
     cores="$cpu_server / $cpu_wrk / $cpu_rest"
     busy_note "$label" ours "$cpu_rest"
     r_rps=- r_p99=- ratio=- r_total=- r_non2xx=- r_errors=- r_cores=-
     if [[ $has_ref == 1 ]]; then
-        result=$(measure "$ref_pid" "$threads" "$conns" "$seconds" "$REF$path" "$header")
+        result=$(measure "$ref_pid" "$threads" "$conns" "$seconds" "$REF$path" "$header" "$lua")
         read -r r_rps _ r_p99 r_total r_non2xx r_errors cpu_server cpu_wrk cpu_rest <<<"$result"
         r_cores="$cpu_server / $cpu_wrk / $cpu_rest"
         busy_note "$label" FastAPI "$cpu_rest"
@@ -463,9 +483,15 @@ fi
 # --- Report ----------------------------------------------------------------------
 
 commit=$(git rev-parse --short HEAD)
+code_paths=(server/src app frontend quant Cargo.toml Cargo.lock server/Cargo.toml style public)
 dirty=
-[[ -z $(git status --porcelain -- server app frontend quant Cargo.toml Cargo.lock 2>/dev/null) ]] ||
+[[ -z $(git status --porcelain -- "${code_paths[@]}" 2>/dev/null) ]] ||
     dirty=" (the work tree had uncommitted changes to the code)"
+# The script never rebuilds an existing binary: say when it is older than the
+# code it is reported against.
+if (($(git log -1 --format=%ct -- "${code_paths[@]}") > $(date -r "$work/bin/finstage" +%s))); then
+    dirty+=" (the binary is older than the last commit to the code: rebuild it to measure this commit)"
+fi
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 versions=$("$PY" -c 'import fastapi, uvicorn, sys; print(f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop, httptools), CPython {sys.version.split()[0]}")')
 wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }' || true)
@@ -485,6 +511,9 @@ wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }' || true)
     echo "Both listen on loopback; wrk (${wrk_version:-wrk}) runs on the same machine and takes"
     echo "its share of the cores. Each run follows a ${WARMUP} s warm-up of the same shape."
     echo "Latencies are wrk's \`--latency\` percentiles; \"ratio\" is our req/s over FastAPI's."
+    echo "Pages are cached for a second per URL (path and query; \`server/src/http/page_cache.rs\`),"
+    echo "so the \`/\` and \`/symbol/AAPL\` rows measure mostly that cache; the \`?bench=N\` row"
+    echo "asks for a URL never asked before on every request (a wrk Lua script), so each is rendered."
     echo
     echo "- Run of $started, commit $commit$dirty; binary built $binary_date."
     echo "- Machine: $(nproc) cores (\`nproc\`), ${cpu_model:-unknown CPU}. Load average before $load_before, after $load_after; $busy_before cores busy just before the first run."

@@ -30,8 +30,10 @@ pub struct AppState {
     pub bus: Bus,
     /// Cancelled once, when the server begins shutting down.
     pub shutdown: CancellationToken,
-    /// Leptos' view of the site (output name, site root, address).
-    pub leptos: LeptosOptions,
+    /// Leptos' view of the site (output name, site root, address). Behind an
+    /// `Arc`: the state is cloned into every request, and the options are
+    /// several strings.
+    pub leptos: Arc<LeptosOptions>,
     /// The remote market-data providers.
     pub remote: Remote,
     /// Quotes and indicator series computed from stored bars.
@@ -58,6 +60,7 @@ impl AppState {
             .site_addr(config.listen)
             .hash_files(built_with_hashes())
             .build();
+        let leptos = Arc::new(leptos);
         let remote =
             Remote::from_config(&config.providers).expect("the HTTP client builds with the compiled-in TLS backend");
         let bus = Bus::new(BUS_CAPACITY);
@@ -84,6 +87,6 @@ fn built_with_hashes() -> bool {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
+        (*state.leptos).clone()
     }
 }

@@ -41,7 +41,7 @@ use crate::ws;
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(DashboardData::new(&state));
     let routes = route_list();
-    let options = state.leptos.clone();
+    let options = (*state.leptos).clone();
     let assets = Arc::new(load_assets(&state));
     let context = move || {
         provide_context(backend.clone());

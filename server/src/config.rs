@@ -69,6 +69,8 @@ pub struct HttpConfig {
     pub read_timeout_secs: u64,
     /// Seconds a request may take from its headers to its answer (408 after).
     pub request_timeout_secs: u64,
+    /// Count requests per route with a latency histogram on `/metrics`.
+    pub request_metrics: bool,
 }
 
 /// Whether `name` is a DNS host name as a `Host` header carries it, without
@@ -88,7 +90,13 @@ pub fn is_host_name(name: &str) -> bool {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { public_names: Vec::new(), body_limit_bytes: 1 << 20, read_timeout_secs: 10, request_timeout_secs: 30 }
+        Self {
+            public_names: Vec::new(),
+            body_limit_bytes: 1 << 20,
+            read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            request_metrics: true,
+        }
     }
 }
 

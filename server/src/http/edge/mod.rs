@@ -2,7 +2,8 @@
 //!
 //! Outermost first, as [`wrap`] stacks them:
 //!
-//! 1. request metrics ([`crate::metrics::requests`]), so refusals are counted too;
+//! 1. request metrics ([`crate::metrics::requests`]), so refusals are counted too
+//!    (`http.request_metrics = false` leaves them out);
 //! 2. a per-request timeout (408), a body read timeout and a body size limit
 //!    (413); the header read timeout is the listener's ([`super::listen`]);
 //! 3. the `Host` allow-list ([`host`]): 421 for names this server is not,
@@ -52,7 +53,7 @@ pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics)
         .and(NotForContentType::const_new("application/wasm"));
     // `Router::layer` wraps routes and the fallback alike, after routing: the
     // last layer added runs first.
-    router
+    let router = router
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(compress))
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn_with_state(hosts.clone(), origin::check))
@@ -63,8 +64,12 @@ pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
-        ))
-        .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::requests::record))
+        ));
+    if config.request_metrics {
+        router.layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::requests::record))
+    } else {
+        router
+    }
 }
 
 /// A refusal at the edge, shaped like the REST API's errors.

@@ -327,12 +327,12 @@ LUA
 # system did; its routes without a prefix return pre-encoded bytes (the floor).
 rows=(
     "GET quotes (7 symbols), vs FastAPI as the replaced system built it|$QUOTES_PATH|2|64|$DURATION||30000|10|9|1||/typical"
-    "GET quotes (7 symbols), vs FastAPI's floor (pre-encoded bytes)|$QUOTES_PATH|2|64|$DURATION||||||1|"
+    "GET quotes (7 symbols), vs FastAPI's floor (pre-encoded bytes)|$QUOTES_PATH|2|64|$DURATION|||||1|"
     "GET / (watchlist page)|/|2|64|$DURATION||10000|20||0"
     "GET /symbol/AAPL|/symbol/AAPL|2|64|$DURATION||10000|20||0"
     "GET CSS (${CSS_PATH##*/})|$CSS_PATH|2|64|$DURATION||20000|||0"
     "GET bars (AAPL 1d, 500), vs FastAPI as the replaced system built it|$BARS_PATH|2|64|$DURATION||5000|||1||/typical"
-    "GET bars (AAPL 1d, 500), vs FastAPI's floor (pre-encoded bytes)|$BARS_PATH|2|64|$DURATION||||||1|"
+    "GET bars (AAPL 1d, 500), vs FastAPI's floor (pre-encoded bytes)|$BARS_PATH|2|64|$DURATION|||||1|"
     "GET /, one kept-alive connection|/|1|1|$SEQ_DURATION||1000|||0"
 )
 if [[ $EXTRA_ROWS == 1 ]]; then

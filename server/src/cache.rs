@@ -241,7 +241,14 @@ impl MarketCache {
         E: Send + Sync + 'static,
         F: Future<Output = Result<Option<SymbolRow>, E>>,
     {
-        self.0.symbols.get_or_try(symbol.to_owned(), self.generation(symbol), compute).await
+        let key = (symbol.to_owned(), self.generation(symbol));
+        let found = self.0.symbols.get_or_try(key.0.clone(), key.1, compute).await?;
+        if found.is_none() {
+            // Absence is not kept: a symbol another writer (a backfill, the
+            // CLI, another process) adds is seen on the next look-up.
+            self.0.symbols.inner.invalidate(&key).await;
+        }
+        Ok(found)
     }
 
     /// A serialized answer about `key.0`, built by `compute` on a miss.

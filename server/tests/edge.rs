@@ -65,6 +65,7 @@ async fn foreign_host_names_are_misdirected_and_own_names_served() {
     let refused = send(&state, get("evil.example")).await;
     assert_eq!(refused.status, StatusCode::MISDIRECTED_REQUEST);
     assert!(refused.body.contains("does not answer to `evil.example`"), "{}", refused.body);
+    assert_eq!(refused.headers.get("x-content-type-options").unwrap(), "nosniff", "refusals carry the headers too");
     // A rebinding page's WebSocket is refused the same way.
     let ws = Request::get("/ws")
         .header("host", "evil.example:3000")
@@ -144,7 +145,7 @@ async fn every_answer_carries_security_headers_and_pages_a_nonce_policy() {
     for answer in [&page, &api] {
         assert_eq!(header(answer, "x-content-type-options"), "nosniff");
         assert_eq!(header(answer, "x-frame-options"), "DENY");
-        assert_eq!(header(answer, "referrer-policy"), "no-referrer");
+        assert_eq!(header(answer, "referrer-policy"), "same-origin");
         assert!(header(answer, "content-security-policy").contains("frame-ancestors 'none'"));
     }
     assert!(!header(&api, "content-security-policy").contains("nonce"), "no inline script outside pages");
@@ -218,6 +219,13 @@ async fn bad_input_is_a_4xx_with_a_short_message_never_a_5xx() {
             .await;
     assert_eq!(rest.status, StatusCode::BAD_REQUEST);
     assert!(rest.body.len() < 300, "{} bytes", rest.body.len());
+    let from = send(
+        &state,
+        Request::get(format!("/api/v1/symbols/AAPL/bars?from={}", &long[..8_000])).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(from.status, StatusCode::BAD_REQUEST);
+    assert!(from.body.len() < 300, "{} bytes", from.body.len());
     let tf = send(&state, post("/api/chart", &format!("symbol=AAPL&timeframe={long}"))).await;
     assert_eq!(tf.status, StatusCode::BAD_REQUEST);
     assert!(tf.body.len() < 400, "{} bytes", tf.body.len());

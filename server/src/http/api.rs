@@ -232,9 +232,12 @@ async fn add_symbol(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<StatusCode, ApiError> {
     let symbol = parse_symbol(&symbol)?;
-    let removed = symbols::delete(&state.db, symbol.as_str()).await?;
-    state.cache.symbol_changed(symbol.as_str());
-    if removed { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("symbol {symbol} not found"))) }
+    if symbols::delete(&state.db, symbol.as_str()).await? {
+        state.cache.symbol_changed(symbol.as_str());
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("symbol {symbol} not found")))
+    }
 }
 
 /// Query of `GET /symbols/{symbol}/bars`. Times accept Unix seconds, dates
@@ -270,7 +273,12 @@ async fn get_bars(
     };
     let time = |name: &str, text: Option<&str>, default: i64| match text {
         None | Some("") => Ok(default),
-        Some(t) => parse_time(t).map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))),
+        Some(t) => parse_time(t).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name}: `{}` is not a time (Unix seconds, a date, a UTC date-time or RFC 3339)",
+                app::api::excerpt(t)
+            ))
+        }),
     };
     let from = time("from", q.from.as_deref(), 0)?;
     let to = time("to", q.to.as_deref(), chrono::Utc::now().timestamp())?;

@@ -13,9 +13,12 @@
 //! - **Validation.** Each variant has a strong ETag; `If-None-Match` with a
 //!   current tag gets 304 and no body.
 //!
-//! Anything under `/pkg/` that is not a file here is a plain 404: no path is
-//! ever joined onto the file system at request time, so `..` and its
-//! encodings cannot escape the site.
+//! Anything under `/pkg/` that is not a file here is a plain 404, and no
+//! `/pkg/` path is ever joined onto the file system, so `..` and its
+//! encodings cannot escape the site there. (Other unmatched paths go to
+//! Leptos' handler, which looks in the site directory with tower-http's
+//! `ServeDir`, which refuses traversal, before it renders the 404 page; the
+//! router refuses `..`, `%` and `\` in those paths first.)
 
 use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};

@@ -1,5 +1,5 @@
-//! Accepting connections and serving HTTP on them, in place of `axum::serve`,
-//! for three settings it does not expose:
+//! Accepting connections and serving HTTP/1.1 on them, in place of
+//! `axum::serve`, for three settings it does not expose:
 //!
 //! - `TCP_NODELAY` on every accepted socket. Without it a kept-alive
 //!   connection's small answers wait for the client's delayed ACK (Nagle's
@@ -9,12 +9,15 @@
 //! - A header read timeout: a client gets [`HttpConfig::read_timeout_secs`]
 //!   to send a request's headers, then the connection is closed, so sockets
 //!   trickling half a request are not held. (Body reads are timed by the
-//!   edge's layers.)
+//!   edge's layers.) Only HTTP/1.1 is spoken: hyper's detection of HTTP/2
+//!   reads the first bytes with no timeout at all, browsers never use
+//!   cleartext HTTP/2, and `/ws` needs HTTP/1.1 anyway.
 //! - The open connection count on `/metrics`.
 //!
 //! Shutdown: once `shutdown` resolves no connection is accepted; every open
 //! connection finishes the request in hand and closes, for at most
-//! [`DRAIN`]; upgraded WebSockets watch the server's own token.
+//! [`DRAIN`], after which the rest are dropped; upgraded WebSockets watch the
+//! server's own token.
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,8 +25,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -60,6 +63,7 @@ pub async fn serve(
 ) {
     let read_timeout = Duration::from_secs(config.read_timeout_secs);
     let closing = CancellationToken::new();
+    let abort = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -79,19 +83,25 @@ pub async fn serve(
         };
         let guard = metrics.connection_opened();
         let service = router.clone().map_request(|request: axum::http::Request<Incoming>| request.map(Body::new));
-        let closing = closing.clone();
+        let (closing, abort) = (closing.clone(), abort.clone());
         connections.spawn(async move {
             let _counted = guard;
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(socket), TowerToHyperService::new(service));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(read_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(socket), TowerToHyperService::new(service))
+                .with_upgrades();
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => log_end(result),
                 () = closing.cancelled() => {
                     connection.as_mut().graceful_shutdown();
-                    log_end(connection.await);
+                    tokio::select! {
+                        result = connection.as_mut() => log_end(result),
+                        // Past the drain: the connection is dropped, and with it the socket.
+                        () = abort.cancelled() => {}
+                    }
                 }
             }
         });
@@ -101,10 +111,12 @@ pub async fn serve(
     connections.close();
     if tokio::time::timeout(DRAIN, connections.wait()).await.is_err() {
         tracing::warn!(open = connections.len(), "connections still open after the drain; closing them");
+        abort.cancel();
+        connections.wait().await;
     }
 }
 
-fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+fn log_end(result: Result<(), hyper::Error>) {
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }

@@ -13,12 +13,17 @@
 //!   marker in the body and in the Content-Security-Policy header.
 //! - **Changes show at once.** Any request that may change state (every method
 //!   but GET, HEAD, OPTIONS) empties the cache when it succeeds, so a saved
-//!   setting is on the next page load ([`forget_on_change`]).
-//! - **What is cached.** Whole answers below [`MAX_PAGE`] that are not server
-//!   errors, keyed by path and query. Pages are the same for everyone today;
+//!   setting is on the next page load ([`forget_on_change`]); a render that
+//!   began before the change is stored under the old generation and never
+//!   served. (Server functions that only read are POSTs too and empty it as
+//!   well: the cost is a render, never a stale page.)
+//! - **What is cached.** Whole answers up to [`MAX_PAGE`] that are not server
+//!   errors, keyed by path and query (larger ones are sent, not kept); a
+//!   server error is answered and not kept. Pages are the same for everyone today;
 //!   once pages depend on who asks (accounts), the key must include it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -47,11 +52,17 @@ struct Page {
 
 /// The cache; one per router.
 #[derive(Debug, Clone)]
-pub(crate) struct PageCache(Cache<String, Option<Arc<Page>>>);
+pub(crate) struct PageCache {
+    pages: Cache<(u64, String), Arc<Page>>,
+    /// Part of every key; a state change moves it on, so a render that began
+    /// before the change is stored under a key nobody asks for again.
+    generation: Arc<AtomicU64>,
+}
 
 impl PageCache {
     pub(crate) fn new() -> Self {
-        Self(Cache::builder().max_capacity(CAPACITY).time_to_live(FRESH_FOR).build())
+        let pages = Cache::builder().max_capacity(CAPACITY).time_to_live(FRESH_FOR).build();
+        Self { pages, generation: Arc::default() }
     }
 }
 
@@ -60,11 +71,13 @@ pub(crate) async fn serve(State(cache): State<PageCache>, request: Request, next
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let key = request.uri().path_and_query().map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let path =
+        request.uri().path_and_query().map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let key = (cache.generation.load(Ordering::Acquire), path);
     let mut rendered = None;
     let cached = cache
-        .0
-        .get_with(key, async {
+        .pages
+        .optionally_get_with(key, async {
             let response = next.run(request).await;
             match capture(response).await {
                 Ok(page) => Some(Arc::new(page)),
@@ -81,7 +94,8 @@ pub(crate) async fn serve(State(cache): State<PageCache>, request: Request, next
     }
     match cached {
         Some(page) => answer(&page),
-        // Another request's render was not cacheable; this one waited for it.
+        // This request waited for another's render, which was not cacheable
+        // (a server error): nothing was stored, so the next request renders.
         None => {
             let mut response = Response::new(Body::from("the page could not be rendered; try again"));
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -96,7 +110,7 @@ async fn capture(response: Response) -> Result<Page, Box<Response>> {
         return Err(Box::new(response));
     }
     let (parts, body) = response.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_PAGE).collect().await {
+    let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             let mut failed = Response::from_parts(parts, Body::empty());
@@ -104,6 +118,9 @@ async fn capture(response: Response) -> Result<Page, Box<Response>> {
             return Err(Box::new(failed));
         }
     };
+    if bytes.len() > MAX_PAGE {
+        return Err(Box::new(Response::from_parts(parts, Body::from(bytes))));
+    }
     let body = match String::from_utf8(bytes.to_vec()) {
         Ok(text) => text,
         Err(_) => return Err(Box::new(Response::from_parts(parts, Body::from(bytes)))),
@@ -147,7 +164,8 @@ pub(crate) async fn forget_on_change(State(cache): State<PageCache>, request: Re
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let response = next.run(request).await;
     if changes && response.status().is_success() {
-        cache.0.invalidate_all();
+        cache.generation.fetch_add(1, Ordering::AcqRel);
+        cache.pages.invalidate_all();
     }
     response
 }

@@ -81,11 +81,12 @@ pub(super) fn accept(mut request: Request) -> Result<(Response, OnUpgrade), Refu
 /// client sent after its request that the HTTP server already read.
 pub(super) async fn connection(on_upgrade: OnUpgrade) -> anyhow::Result<(TcpStream, Bytes)> {
     let upgraded = on_upgrade.await?;
-    // `axum::serve` hands each accepted `TcpStream` in a `TokioIo` to
-    // hyper-util's protocol-detecting server, which wraps it once more.
+    // Our listener (`http::listen`) serves plain HTTP/1, so the upgraded
+    // connection is the `TokioIo` it was given; `axum::serve` (which some
+    // tools use) hands it to hyper-util's protocol-detecting server, which
+    // wraps it once more.
     match auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
         Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
-        // A plain HTTP/1 server does not.
         Err(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
             Err(_) => anyhow::bail!("the upgraded connection is not a plain TCP socket"),

@@ -36,7 +36,10 @@ const FIXED: [(HeaderName, &str); 5] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
     // The dashboard links to news sites; they need not learn where it runs.
-    (header::REFERRER_POLICY, "no-referrer"),
+    // (`no-referrer` would also make browsers send `Origin: null` with the
+    // page's own form posts, and drop the `Referer` Leptos uses to send a
+    // form posted before hydration back to its page.)
+    (header::REFERRER_POLICY, "same-origin"),
     (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     (header::CONTENT_SECURITY_POLICY, DEFAULT_POLICY),
 ];

@@ -4,13 +4,13 @@
 //!
 //! 1. request metrics ([`crate::metrics::requests`]), so refusals are counted too
 //!    (`http.request_metrics = false` leaves them out);
-//! 2. a per-request timeout (408), a body read timeout and a body size limit
+//! 2. security headers on every answer, refusals included ([`headers`]);
+//! 3. a per-request timeout (408), a body read timeout and a body size limit
 //!    (413); the header read timeout is the listener's ([`super::listen`]);
-//! 3. the `Host` allow-list ([`host`]): 421 for names this server is not,
+//! 4. the `Host` allow-list ([`host`]): 421 for names this server is not,
 //!    which is what a DNS rebinding attack sends;
-//! 4. the `Origin` check ([`origin`]) on every state-changing request and on
+//! 5. the `Origin` check ([`origin`]) on every state-changing request and on
 //!    the `/ws` upgrade: 403 for another site's page;
-//! 5. security headers on every answer ([`headers`]);
 //! 6. compression of dynamic answers large enough to gain from it (static
 //!    files come precompressed from [`super::assets`]);
 //! 7. the router.
@@ -55,7 +55,6 @@ pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics)
     // last layer added runs first.
     let router = router
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(compress))
-        .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn_with_state(hosts.clone(), origin::check))
         .layer(axum::middleware::from_fn_with_state(hosts, host::check))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
@@ -64,7 +63,9 @@ pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
-        ));
+        ))
+        // Outside every refusal, so 408, 413, 421 and 403 carry them too.
+        .layer(axum::middleware::from_fn(headers::secure));
     if config.request_metrics {
         router.layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::requests::record))
     } else {

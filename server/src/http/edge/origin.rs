@@ -39,8 +39,14 @@ fn needs_check(request: &Request) -> bool {
 pub(crate) fn same_site(headers: &HeaderMap, allowed: &Allowed) -> bool {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Ok(origin) = origin.to_str() else { return false };
+        if origin == "null" {
+            // Sandboxed frames and file: pages send `null`, and so may a page's
+            // own form post under some referrer policies: only the browser's
+            // own word that it is same-origin lets it through.
+            return headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin");
+        }
         let Some(authority) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
-            // `null` (sandboxed frames, file: pages) and other schemes.
+            // Other schemes (extensions, file:).
             return false;
         };
         let Some(origin_host) = split_host(authority) else { return false };
@@ -78,6 +84,7 @@ mod tests {
             // A proxy that rewrites Host to the upstream address.
             headers(&[("host", "127.0.0.1:3000"), ("origin", "https://finstage.example.com")]),
             headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "same-origin")]),
+            headers(&[("host", "127.0.0.1:3000"), ("origin", "null"), ("sec-fetch-site", "same-origin")]),
             headers(&[("host", "127.0.0.1:3000")]),
         ] {
             assert!(same_site(&h, &allowed), "{h:?}");
@@ -90,6 +97,7 @@ mod tests {
         for h in [
             headers(&[("host", "127.0.0.1:3000"), ("origin", "https://evil.example")]),
             headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]),
+            headers(&[("host", "127.0.0.1:3000"), ("origin", "null"), ("sec-fetch-site", "cross-site")]),
             // Another program's page on another local port.
             headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:8080")]),
             headers(&[("host", "localhost:3000"), ("origin", "http://localhost:5173")]),

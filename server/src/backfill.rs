@@ -93,8 +93,15 @@ impl Backfill {
         let end = self.to.and_hms_opt(23, 59, 59).map_or(0, |t| t.and_utc().timestamp());
         let request = HistoryRequest::between(self.symbol.clone(), self.timeframe, start, end);
         let history = remote.history(kind, &request).await.map_err(|e| {
-            // The provider already retried what retrying can fix.
-            if e.is_retryable() { JobError::Failed(e.to_string()) } else { JobError::Permanent(e.to_string()) }
+            // The provider already retried what retrying soon can fix; the
+            // queue's own back-off covers what may pass later.
+            if let Some(wait) = e.deferral() {
+                JobError::Deferred { reason: e.to_string(), wait }
+            } else if e.is_retryable() {
+                JobError::Failed(e.to_string())
+            } else {
+                JobError::Permanent(e.to_string())
+            }
         })?;
         symbols::upsert(db, &self.symbol, None, false).await?;
         let rows: Vec<NewBar<'_>> = history

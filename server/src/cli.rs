@@ -144,6 +144,15 @@ pub enum JobsAction {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Queue a dead job again with fresh attempts (`retry ID`), or every dead job (`retry --dead`).
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "dead"]))]
+    Retry {
+        /// The job's id (from `jobs list`).
+        id: Option<i64>,
+        /// Every dead job.
+        #[arg(long)]
+        dead: bool,
+    },
 }
 
 /// `finstage runs ...`

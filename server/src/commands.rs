@@ -23,6 +23,22 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Opens the database for a command that only reads: a SQLite file that is
+/// not there is an error, never created (a mistyped path would otherwise
+/// leave an empty database behind and report that it holds nothing).
+async fn open_existing(config: &Config) -> anyhow::Result<Db> {
+    if let Some(file) = config.database_url.sqlite_file()
+        && !file.exists()
+    {
+        anyhow::bail!(
+            "no database at {}: run `finstage migrate` or `finstage serve` first, or set `database_url` \
+             (FINSTAGE_DATABASE_URL) to an existing one",
+            file.display()
+        );
+    }
+    open(config).await
+}
+
 /// `finstage migrate`.
 ///
 /// # Errors
@@ -117,7 +133,7 @@ pub async fn gaps(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let symbol = Symbol::parse(symbol)?;
-    let db = open(config).await?;
+    let db = open_existing(config).await?;
     let to = chrono::Utc::now().timestamp();
     let from = to - i64::from(days) * 86_400;
     let found = crate::gaps::scan(&db, symbol.as_str(), timeframe, from, to).await?;
@@ -188,7 +204,7 @@ pub async fn list_jobs(
     {
         anyhow::bail!("--status must be queued, running, done or dead, got `{s}`");
     }
-    let db = open(config).await?;
+    let db = open_existing(config).await?;
     let rows = queue::list(&db, status, limit).await?;
     db.close().await;
     writeln!(
@@ -214,6 +230,28 @@ pub async fn list_jobs(
     Ok(())
 }
 
+/// `finstage jobs retry ID` (one dead job) or `finstage jobs retry --dead`
+/// (`id` is `None`: every dead job). A server or worker runs them.
+///
+/// # Errors
+/// When the job does not exist or is not dead, or the database fails.
+pub async fn retry_jobs(config: &Config, id: Option<i64>, out: &mut impl Write) -> anyhow::Result<()> {
+    let db = open_existing(config).await?;
+    let result = match id {
+        Some(id) => match queue::retry(&db, id, jobs::now_ms()).await? {
+            queue::Retry::Requeued => writeln!(out, "job {id} queued again").map_err(anyhow::Error::from),
+            queue::Retry::Missing => Err(anyhow::anyhow!("no job {id}")),
+            queue::Retry::NotDead => Err(anyhow::anyhow!("job {id} is not dead; only dead jobs are retried")),
+        },
+        None => {
+            let n = queue::retry_dead(&db, jobs::now_ms()).await?;
+            writeln!(out, "{n} dead jobs queued again").map_err(anyhow::Error::from)
+        }
+    };
+    db.close().await;
+    result
+}
+
 /// `finstage runs list`.
 ///
 /// # Errors
@@ -224,7 +262,7 @@ pub async fn list_runs(
     limit: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let db = open(config).await?;
+    let db = open_existing(config).await?;
     let rows = crate::storage::runs::list(&db, schedule, limit).await?;
     db.close().await;
     let time = |ms: i64| {
@@ -263,7 +301,9 @@ pub async fn list_runs(
 pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &mut impl Write) -> anyhow::Result<()> {
     use crate::cli::SymbolsAction;
     use crate::storage::symbols;
-    let db = open(config).await?;
+    // Only adding writes something new; listing or removing needs a database to be there.
+    let db =
+        if matches!(action, SymbolsAction::Add { .. }) { open(config).await? } else { open_existing(config).await? };
     let result = async {
         match action {
             SymbolsAction::List => {
@@ -282,6 +322,9 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
             }
             SymbolsAction::Remove { symbol } => {
                 let symbol = Symbol::parse(&symbol)?;
+                if config.follows(&symbol) {
+                    anyhow::bail!("{}", config.followed_message(&symbol));
+                }
                 if !symbols::delete(&db, symbol.as_str()).await? {
                     anyhow::bail!("symbol {symbol} not found");
                 }
@@ -302,7 +345,7 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
 pub async fn telegram(config: &Config, action: crate::cli::TelegramAction, out: &mut impl Write) -> anyhow::Result<()> {
     use crate::cli::TelegramAction;
     use crate::storage::telegram as tg;
-    let db = open(config).await?;
+    let db = if matches!(action, TelegramAction::Link) { open(config).await? } else { open_existing(config).await? };
     let result = match action {
         TelegramAction::Link => {
             let code = tg::create_link_code(&db, jobs::now_ms()).await?;

@@ -256,6 +256,18 @@ pub enum Feed {
     None,
 }
 
+impl Feed {
+    /// The name used in the configuration.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sim => "sim",
+            Self::Yahoo => "yahoo",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Output format of the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -276,6 +288,18 @@ impl DatabaseUrl {
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The file of a SQLite URL (`sqlite://PATH` or `sqlite:PATH`, options
+    /// after `?` ignored); `None` for PostgreSQL and in-memory databases.
+    #[must_use]
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.0.strip_prefix("sqlite://").or_else(|| self.0.strip_prefix("sqlite:"))?;
+        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || options.split('&').any(|o| o == "mode=memory") {
+            return None;
+        }
+        Some(PathBuf::from(path))
     }
 }
 
@@ -349,6 +373,23 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Whether a live feed follows `symbol`: it is on the watchlist and a feed
+    /// runs. Such a symbol cannot be removed while the configuration names it.
+    #[must_use]
+    pub fn follows(&self, symbol: &Symbol) -> bool {
+        self.feed != Feed::None && self.watchlist.contains(symbol)
+    }
+
+    /// The refusal for removing a symbol the feed follows.
+    #[must_use]
+    pub fn followed_message(&self, symbol: &Symbol) -> String {
+        format!(
+            "{symbol} is on the watchlist, which the {} feed follows: take it off `watchlist` in the \
+             configuration and restart before removing it",
+            self.feed.as_str()
+        )
+    }
+
     /// Loads the configuration from the file and the process environment.
     ///
     /// # Errors

@@ -142,7 +142,7 @@ async fn resume(db: &Db, symbol: &Symbol, sim: &SimConfig, now: DateTime<Utc>) -
     Ok(Tape { walker: Walker::new(sim.seed, symbol.as_str(), stream, start), today, prev_close })
 }
 
-/// One interval: generate, store, then publish.
+/// One interval: generate, store, then publish what was stored.
 async fn tick(
     db: &Db,
     outlets: &Outlets,
@@ -165,16 +165,9 @@ async fn tick(
         tape.today = Some(daily);
         produced.push((symbol, bar, daily, tape.prev_close));
     }
-    let rows: Vec<NewBar<'_>> = produced
-        .iter()
-        .flat_map(|(symbol, bar, daily, _)| {
-            [
-                NewBar { symbol: symbol.as_str(), timeframe: interval, bar: *bar },
-                NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar: *daily },
-            ]
-        })
-        .collect();
-    bars::upsert(db, &rows).await?;
+    let stored = store(db, interval, &produced).await?;
+    produced.retain(|(symbol, ..)| stored.contains(symbol));
+    days_closed.retain(|(symbol, _)| stored.contains(symbol));
     let Outlets { bus, cache, .. } = outlets;
     for (symbol, bar, daily, prev_close) in &produced {
         cache.bars_landed(symbol.as_str());
@@ -192,4 +185,78 @@ async fn tick(
         .collect();
     outlets.signals(closed).await;
     Ok(())
+}
+
+/// A symbol's generated interval bar, its daily roll-up and the previous close.
+type Produced<'a> = (&'a Symbol, Bar, Bar, Option<f64>);
+
+/// Writes a tick's bars in one transaction; if that fails, symbol by symbol,
+/// so one symbol the database refuses (removed behind the feed's back, say)
+/// costs that symbol its bar and not every other symbol theirs. Returns the
+/// symbols whose bars are stored.
+///
+/// # Errors
+/// [`StorageError`] when not one symbol could be stored.
+async fn store<'a>(db: &Db, interval: Timeframe, produced: &[Produced<'a>]) -> Result<Vec<&'a Symbol>, StorageError> {
+    let rows_of = |symbol: &'a Symbol, bar: Bar, daily: Bar| {
+        [
+            NewBar { symbol: symbol.as_str(), timeframe: interval, bar },
+            NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar: daily },
+        ]
+    };
+    let all: Vec<NewBar<'_>> = produced.iter().flat_map(|&(s, bar, daily, _)| rows_of(s, bar, daily)).collect();
+    let whole = match bars::upsert(db, &all).await {
+        Ok(_) => return Ok(produced.iter().map(|(s, ..)| *s).collect()),
+        Err(e) => e,
+    };
+    let mut stored = Vec::with_capacity(produced.len());
+    for &(symbol, bar, daily, _) in produced {
+        match bars::upsert(db, &rows_of(symbol, bar, daily)).await {
+            Ok(_) => stored.push(symbol),
+            Err(e) => tracing::warn!(%symbol, error = %e, "simulated bar not stored; the symbol skips this tick"),
+        }
+    }
+    if stored.is_empty() && !produced.is_empty() {
+        return Err(whole);
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).expect("symbol")
+    }
+
+    /// Before the fix, one symbol the database refused (its row deleted behind
+    /// the feed's back) failed the whole tick's transaction, and no symbol got
+    /// a bar again.
+    #[tokio::test]
+    async fn a_symbol_the_database_refuses_costs_only_its_own_bar() {
+        let db = Db::connect(&DatabaseUrl::from("sqlite::memory:")).await.expect("open");
+        db.migrate().await.expect("migrate");
+        let watchlist = vec![sym("AAPL"), sym("TSLA")];
+        let sim = SimConfig { history_days: 30, ..SimConfig::default() };
+        let now = Utc::now();
+        backfill(&db, &watchlist, &sim, now).await.expect("backfill");
+        let outlets = Outlets { bus: Bus::new(64), cache: MarketCache::new(&Default::default()), pipeline: None };
+        let mut tapes = HashMap::new();
+        for s in &watchlist {
+            tapes.insert(s.clone(), resume(&db, s, &sim, now).await.expect("resume"));
+        }
+        assert!(symbols::delete(&db, "TSLA").await.expect("delete"));
+
+        let interval = sim.interval;
+        let bar_ts = interval.bucket_start(now.timestamp());
+        tick(&db, &outlets, &watchlist, &mut tapes, interval, bar_ts).await.expect("the tick stores AAPL");
+
+        let aapl = bars::latest(&db, "AAPL", interval, 1).await.expect("read");
+        assert_eq!(aapl.first().map(|b| b.ts), Some(bar_ts), "AAPL's bar was stored");
+        assert!(bars::latest(&db, "TSLA", interval, 1).await.expect("read").is_empty());
+        assert!(outlets.bus.latest_quote("AAPL").is_some(), "AAPL's quote was published");
+        assert!(outlets.bus.latest_quote("TSLA").is_none(), "nothing unstored is published");
+    }
 }

@@ -20,6 +20,9 @@ use crate::storage::{Db, StorageError};
 
 /// Extra lease time beyond a job's timeout, covering the recording of its outcome.
 const LEASE_GRACE_MS: i64 = 10_000;
+/// The shortest deferral, so a job whose provider says "now" is not claimed
+/// in a tight loop.
+const MIN_DEFER_MS: i64 = 1_000;
 
 /// Why a job's handler failed; the message is stored with the job.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,15 @@ pub enum JobError {
     /// job goes to the dead letter at once.
     #[error("{0}")]
     Permanent(String),
+    /// The job could not start yet (its provider's circuit is open): it goes
+    /// back to the queue for `wait` without using up an attempt.
+    #[error("deferred {wait:?}: {reason}")]
+    Deferred {
+        /// Why, as recorded in the job's last error.
+        reason: String,
+        /// How long to wait before it is tried again.
+        wait: Duration,
+    },
 }
 
 impl JobError {
@@ -44,7 +56,7 @@ impl JobError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Failed(_) | Self::Storage(_) => true,
+            Self::Failed(_) | Self::Storage(_) | Self::Deferred { .. } => true,
             Self::Payload(_) | Self::Permanent(_) => false,
         }
     }
@@ -104,6 +116,8 @@ pub enum Step {
     Done(i64),
     /// A job ran and failed (re-queued or dead).
     Failed(i64),
+    /// A job could not start and was put back without using an attempt.
+    Deferred(i64),
 }
 
 /// Claims and runs at most one job as `worker`.
@@ -122,6 +136,13 @@ pub async fn run_once(db: &Db, registry: &Registry, worker: &str) -> Result<Step
             jobs::complete(db, job.id, worker, now_ms()).await?;
             tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job done");
             Ok(Step::Done(job.id))
+        }
+        Err(JobError::Deferred { reason, wait }) => {
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(MIN_DEFER_MS);
+            let now = now_ms();
+            jobs::defer(db, &job, worker, &reason, now.saturating_add(wait_ms), now).await?;
+            tracing::info!(job = job.id, kind = %job.kind, wait_ms, reason = %reason, "job deferred");
+            Ok(Step::Deferred(job.id))
         }
         Err(e) => {
             let message = e.to_string();
@@ -156,7 +177,7 @@ pub async fn run(db: Db, registry: Registry, config: RunnerConfig, shutdown: Can
             tokio::spawn(async move {
                 while !shutdown.is_cancelled() {
                     match run_once(&db, &registry, &name).await {
-                        Ok(Step::Done(_) | Step::Failed(_)) => continue,
+                        Ok(Step::Done(_) | Step::Failed(_) | Step::Deferred(_)) => continue,
                         Ok(Step::Idle) => {}
                         Err(e) => tracing::error!(error = %e, worker = %name, "job queue unavailable"),
                     }
@@ -172,6 +193,31 @@ pub async fn run(db: Db, registry: Registry, config: RunnerConfig, shutdown: Can
         if let Err(e) = w.await {
             tracing::error!(error = %e, "job worker panicked");
         }
+    }
+}
+
+/// Resolves once every job of `ids` is done or dead (or gone), checking every
+/// `poll`; a queue that cannot be read is checked again later. Start-up work
+/// that needs the data of start-up jobs waits on this.
+pub async fn settled(db: &Db, ids: &[i64], poll: Duration) {
+    let mut pending: Vec<i64> = ids.to_vec();
+    loop {
+        let mut still = Vec::with_capacity(pending.len());
+        for &id in &pending {
+            match jobs::get(db, id).await {
+                Ok(Some(job)) if job.status != "done" && job.status != "dead" => still.push(id),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(job = id, error = %e, "cannot read the job queue; checking again");
+                    still.push(id);
+                }
+            }
+        }
+        if still.is_empty() {
+            return;
+        }
+        pending = still;
+        tokio::time::sleep(poll).await;
     }
 }
 

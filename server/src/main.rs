@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             Command::Jobs { action: JobsAction::List { status, limit } } => {
                 commands::list_jobs(&config, status.as_deref(), limit, out).await
             }
+            Command::Jobs { action: JobsAction::Retry { id, dead: _ } } => commands::retry_jobs(&config, id, out).await,
             Command::Indicators { csv, ind } => Ok(server::analysis::indicators(&csv, &ind, out)?),
             Command::Backtest(args) => Ok(server::analysis::backtest(&args, out)?),
         }

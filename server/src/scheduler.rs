@@ -118,8 +118,14 @@ pub async fn run_once(db: &Db, schedule: &Schedule) -> Result<i64, StorageError>
         .collect();
     let failed = i32::try_from(errors.len()).unwrap_or(i32::MAX);
     let succeeded = i32::try_from(outcomes.len()).unwrap_or(i32::MAX) - failed;
+    // The first failure says what went wrong; the run's row has them all.
+    let first = errors.first().map(ToString::to_string).unwrap_or_default();
     runs::finish(db, id, (succeeded, failed), &serde_json::Value::Array(errors), now_ms()).await?;
-    tracing::info!(schedule = %schedule.name, run = id, succeeded, failed, "scheduled run finished");
+    if failed > 0 {
+        tracing::warn!(schedule = %schedule.name, run = id, succeeded, failed, first, "scheduled run had failures");
+    } else {
+        tracing::info!(schedule = %schedule.name, run = id, succeeded, "scheduled run finished");
+    }
     Ok(id)
 }
 

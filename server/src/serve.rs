@@ -38,6 +38,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = state.config.clone();
     let schedule = &config.schedule;
     let mut schedules = Vec::new();
+    // Schedules that read the watchlist's history, and the start-up jobs that
+    // write it (the Yahoo feed's history backfill): those schedules start once
+    // these jobs have settled, not before (they would record failures and
+    // publish nothing until their next daily run).
+    let mut need_history = Vec::new();
+    let mut history_jobs = Vec::new();
     let timeframes = config.signal_timeframes();
     let pipeline = if timeframes.is_empty() {
         None
@@ -67,7 +73,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             )))
         }
         Feed::Yahoo => {
-            enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
+            history_jobs = enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
             schedules.push(scheduler::quote_refresh(
                 db.clone(),
                 outlets.clone(),
@@ -94,7 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Feed::None => None,
     };
     if config.feed != Feed::None && !config.watchlist.is_empty() {
-        schedules.push(scheduler::all_time_high(
+        need_history.push(scheduler::all_time_high(
             db.clone(),
             config.watchlist.clone(),
             schedule.daily_time(),
@@ -104,7 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(pipeline) = &pipeline
         && !config.watchlist.is_empty()
     {
-        schedules.push(crate::pipeline::backtest_schedule(
+        need_history.push(crate::pipeline::backtest_schedule(
             db.clone(),
             pipeline.clone(),
             config.watchlist.clone(),
@@ -127,6 +133,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let scheduler = tokio::spawn(scheduler::run(db.clone(), schedules, shutdown.clone()));
+    let after_history = tokio::spawn({
+        let (db, shutdown) = (db.clone(), shutdown.clone());
+        let recovering = (!history_jobs.is_empty()).then(|| state.recovery.begin("startup_backfill"));
+        async move {
+            if let Some(_recovering) = recovering {
+                tracing::info!(jobs = history_jobs.len(), "history-based schedules wait for the start-up backfill");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = jobs::settled(&db, &history_jobs, Duration::from_secs(1)) => {}
+                }
+            }
+            scheduler::run(db, need_history, shutdown).await;
+        }
+    });
 
     let mut registry = Registry::default();
     backfill::register(&mut registry, db.clone(), state.remote.clone(), state.cache.clone(), pipeline.clone());
@@ -136,9 +156,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bot.register(&mut registry);
         if let Some(pipeline) = &pipeline {
             pipeline.add_sink(crate::telegram::alerts::sink(db.clone()));
-            // Alerts of signals stored just before a crash, not yet queued.
-            let now = jobs::now_ms();
-            crate::telegram::alerts::catch_up(&db, now - 15 * 60_000, now).await.context("queueing missed alerts")?;
+            // Alerts of signals stored just before a crash, not yet queued: in
+            // the background, so the server answers (`/healthz`) at once.
+            let recovering = state.recovery.begin("telegram_alert_catch_up");
+            let db = db.clone();
+            tokio::spawn(async move {
+                let _recovering = recovering;
+                let now = jobs::now_ms();
+                match crate::telegram::alerts::catch_up(&db, now - 15 * 60_000, now).await {
+                    Ok(queued) => tracing::info!(queued, "missed alerts caught up"),
+                    Err(e) => tracing::warn!(error = %e, "missed alerts not caught up"),
+                }
+            });
         }
         Some(bot.spawn(shutdown.clone()))
     } else {
@@ -165,8 +194,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::error!(error = %e, "Telegram bot panicked");
     }
-    if let Err(e) = scheduler.await {
-        tracing::error!(error = %e, "scheduler panicked");
+    for schedules in [scheduler, after_history] {
+        if let Err(e) = schedules.await {
+            tracing::error!(error = %e, "scheduler panicked");
+        }
     }
     // Workers finish the job in hand before they stop.
     if let Err(e) = runner.await {
@@ -204,10 +235,12 @@ pub async fn wait_for_signal(token: CancellationToken) {
     token.cancel();
 }
 
-/// Queues a five-year daily backfill from Yahoo for every watchlist symbol.
-/// The idempotency key includes the day, so restarts the same day queue nothing.
-async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<()> {
+/// Queues a five-year daily backfill from Yahoo for every watchlist symbol;
+/// returns the jobs. The idempotency key includes the day, so restarts the
+/// same day queue nothing new (and revive a job that died).
+async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<Vec<i64>> {
     let today = chrono::Utc::now().date_naive();
+    let mut ids = Vec::with_capacity(config.watchlist.len());
     for symbol in &config.watchlist {
         let request = Backfill {
             symbol: symbol.clone(),
@@ -217,7 +250,7 @@ async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<()> {
             source: Source::Yahoo,
             seed: 0,
         };
-        queue::enqueue(db, &request.job()?, jobs::now_ms()).await?;
+        ids.push(queue::enqueue(db, &request.job()?, jobs::now_ms()).await?);
     }
-    Ok(())
+    Ok(ids)
 }

@@ -43,6 +43,50 @@ pub struct AppState {
     /// The live signal pipeline, when `serve` runs one (told to reload when
     /// strategy settings change).
     pub pipeline: Option<crate::pipeline::Pipeline>,
+    /// Start-up work still running behind the open HTTP port.
+    pub recovery: Recovery,
+}
+
+/// Start-up work that runs in the background once the server answers (the
+/// catch-up of alerts missed by a crash, the first history backfill), as
+/// `/readyz` reports it. Each piece holds a [`Recovering`] while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery(Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Recovery {
+    /// Marks `what` as running until the returned guard is dropped.
+    #[must_use]
+    pub fn begin(&self, what: &'static str) -> Recovering {
+        self.lock().push(what);
+        Recovering { recovery: self.clone(), what }
+    }
+
+    /// What is still running, in the order it began.
+    #[must_use]
+    pub fn pending(&self) -> Vec<&'static str> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<&'static str>> {
+        // A list of names cannot be left inconsistent by a panic.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One piece of [`Recovery`]; finished when dropped (also on panic or cancellation).
+#[derive(Debug)]
+pub struct Recovering {
+    recovery: Recovery,
+    what: &'static str,
+}
+
+impl Drop for Recovering {
+    fn drop(&mut self) {
+        let mut pending = self.recovery.lock();
+        if let Some(i) = pending.iter().position(|w| *w == self.what) {
+            pending.remove(i);
+        }
+    }
 }
 
 impl AppState {
@@ -66,7 +110,18 @@ impl AppState {
         let bus = Bus::new(BUS_CAPACITY);
         let cache = MarketCache::new(&config.cache);
         let metrics = Metrics::new(db.clone(), cache.clone(), remote.clone(), bus.clone());
-        Self { config: Arc::new(config), db, bus, shutdown, leptos, remote, cache, metrics, pipeline: None }
+        Self {
+            config: Arc::new(config),
+            db,
+            bus,
+            shutdown,
+            leptos,
+            remote,
+            cache,
+            metrics,
+            pipeline: None,
+            recovery: Recovery::default(),
+        }
     }
 
     /// Whether market data comes from the simulator.

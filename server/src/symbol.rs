@@ -22,6 +22,10 @@ pub enum SymbolError {
     /// Contains a character outside `A-Z 0-9 . - = ^ _`.
     #[error("symbol `{0}` may only contain letters, digits and . - = ^ _")]
     Character(String),
+    /// Made of punctuation only (`.`, `..`, `^`): no market lists such a ticker,
+    /// and `.` or `..` would read as a path in a URL.
+    #[error("symbol `{0}` must contain a letter or a digit")]
+    Punctuation(String),
 }
 
 impl Symbol {
@@ -36,6 +40,9 @@ impl Symbol {
         }
         if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=' | '^' | '_')) {
             return Err(SymbolError::Character(app::api::excerpt(text)));
+        }
+        if !text.chars().any(|c| c.is_ascii_alphanumeric()) {
+            return Err(SymbolError::Punctuation(text.to_owned()));
         }
         Ok(Self(text.to_ascii_uppercase()))
     }
@@ -83,5 +90,13 @@ mod tests {
         assert!(matches!(Symbol::parse("A".repeat(21).as_str()), Err(SymbolError::Length(_))));
         assert!(matches!(Symbol::parse("AA PL"), Err(SymbolError::Character(_))));
         assert!(matches!(Symbol::parse("x'; DROP TABLE bars"), Err(SymbolError::Character(_))));
+    }
+
+    #[test]
+    fn rejects_punctuation_alone() {
+        for t in [".", "..", "^", "-=", "_"] {
+            assert!(matches!(Symbol::parse(t), Err(SymbolError::Punctuation(_))), "{t} was accepted");
+        }
+        assert_eq!(Symbol::parse("^VIX").unwrap().as_str(), "^VIX");
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use quant::{Bar, Timeframe};
 use serde_json::{Value, json};
-use server::config::Config;
+use server::config::{Config, Feed};
 use server::state::AppState;
 use server::storage::bars::{self, NewBar};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,9 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     for t in [common::TestDb::sqlite().await, common::TestDb::postgres().await] {
-        let config = Config { database_url: t.url.clone(), ..Config::default() };
+        // No feed runs in these tests, and none is configured: the API may
+        // then remove any symbol (see `a_symbol_the_feed_follows_cannot_be_removed`).
+        let config = Config { database_url: t.url.clone(), feed: Feed::None, ..Config::default() };
         body(AppState::new(config, t.db.clone(), CancellationToken::new())).await;
         t.cleanup().await;
     }
@@ -44,6 +46,28 @@ where
 
 fn message(v: &Value) -> &str {
     v["error"]["message"].as_str().unwrap_or_default()
+}
+
+/// Removing a symbol the live feed follows used to stop the whole simulated
+/// feed (every tick failed on the missing row). It is refused now, with a
+/// message saying what to do, and nothing changes.
+#[tokio::test]
+async fn a_symbol_the_feed_follows_cannot_be_removed() {
+    let t = common::TestDb::sqlite().await;
+    let config = Config { database_url: t.url.clone(), feed: Feed::Sim, ..Config::default() };
+    assert!(config.watchlist.iter().any(|s| s.as_str() == "TSLA"));
+    let s = AppState::new(config, t.db.clone(), CancellationToken::new());
+    let (status, _) = call(&s, "POST", "/api/v1/symbols", Some(r#"{"symbol":"TSLA"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(&s, "DELETE", "/api/v1/symbols/tsla", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(&body).contains("TSLA is on the watchlist"), "{body}");
+    assert!(message(&body).contains("sim feed"), "{body}");
+    assert_eq!(call(&s, "GET", "/api/v1/symbols", None).await.1[0]["symbol"], "TSLA", "still there");
+    // A symbol off the watchlist goes as before.
+    call(&s, "POST", "/api/v1/symbols", Some(r#"{"symbol":"ZZZ"}"#)).await;
+    assert_eq!(call(&s, "DELETE", "/api/v1/symbols/ZZZ", None).await.0, StatusCode::NO_CONTENT);
+    t.cleanup().await;
 }
 
 #[tokio::test]
@@ -60,6 +84,7 @@ async fn symbols_can_be_added_listed_and_removed() {
         for (payload, expected) in [
             (r#"{"symbol":"bad symbol"}"#, "may only contain"),
             (r#"{"symbol":""}"#, "1 to 20 characters"),
+            (r#"{"symbol":".."}"#, "a letter or a digit"),
             (r#"{"symbol":"MSFT","colour":"red"}"#, "unknown field"),
             (r#"{"symbol":"#, "EOF"),
         ] {

@@ -95,3 +95,91 @@ async fn an_investing_block_fails_the_job_with_a_clear_message() {
     assert_eq!(bars::count(&t.db, "AAPL", Timeframe::D1).await.unwrap(), 0);
     t.cleanup().await;
 }
+
+/// The fault from the issue: a provider failing repeatedly opens its circuit.
+/// The open circuit used to count as a permanent failure, so the backfill went
+/// dead at attempt 3 of 5 with nothing stored. Now a refusal by the open
+/// circuit puts the job back until the circuit's next probe, with its attempt
+/// returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_defers_the_backfill_without_using_an_attempt() {
+    use server::backfill::{self, Backfill, Source};
+    use server::jobs::{Registry, Step};
+
+    let t = common::TestDb::sqlite().await;
+    let yahoo = MockServer::start(vec![Reply::json(500, "{}")]).await;
+    let mut providers = server::config::ProvidersConfig::default();
+    providers.yahoo.base_url.clone_from(&yahoo.base_url);
+    providers.yahoo.requests_per_second = 1_000.0;
+    let remote = server::providers::remote::Remote::from_config(&providers).unwrap();
+    let mut registry = Registry::default();
+    let cache = server::cache::MarketCache::new(&server::cache::CacheConfig::default());
+    backfill::register(&mut registry, t.db.clone(), remote, cache, None);
+    let request = Backfill {
+        symbol: server::symbol::Symbol::parse("BTC-USD").unwrap(),
+        timeframe: Timeframe::D1,
+        from: chrono::NaiveDate::from_ymd_opt(2013, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        source: Source::Yahoo,
+        seed: 0,
+    };
+    let id = jobs::enqueue(&t.db, &request.job().unwrap(), server::jobs::now_ms()).await.unwrap();
+
+    // Attempt 1: four requests (the provider's own retries) fail. Attempt 2:
+    // the fifth failure opens the circuit. Attempt 3 is refused by the circuit.
+    let mut steps = Vec::new();
+    while steps.len() < 3 {
+        match server::jobs::run_once(&t.db, &registry, "w").await.unwrap() {
+            Step::Idle => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            step => steps.push(step),
+        }
+    }
+    assert_eq!(steps, [Step::Failed(id), Step::Failed(id), Step::Deferred(id)]);
+    assert_eq!(yahoo.hits(), 5, "the open circuit sent no request");
+    let job = jobs::get(&t.db, id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.attempts), ("queued", 2), "the refused attempt was given back");
+    assert!(job.last_error.as_deref().unwrap_or_default().contains("circuit open"), "{:?}", job.last_error);
+    let wait = job.run_at - server::jobs::now_ms();
+    assert!(wait > 20_000, "due at the circuit's next probe, {wait} ms away");
+    t.cleanup().await;
+}
+
+/// A first start with the Yahoo feed: the schedules that read the history
+/// (all-time highs, strategy backtests) used to run at once, before the
+/// start-up backfill had stored anything, and recorded failures until their
+/// next daily run. They now start when the start-up backfill has settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_yahoo_feed_history_schedules_wait_for_the_startup_backfill() {
+    let t = common::TestDb::sqlite().await;
+    // Slow enough that a schedule started at once would certainly find no bars.
+    let yahoo = MockServer::start(vec![Reply::json(200, CHART).delayed(std::time::Duration::from_millis(1_500))]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("FINSTAGE_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("FINSTAGE_CONFIG")
+        .env("FINSTAGE_DATABASE_URL", t.url.expose())
+        .env("FINSTAGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FINSTAGE_FEED", "yahoo")
+        .env("FINSTAGE_WATCHLIST", "AAPL")
+        .env("FINSTAGE_PROVIDERS__YAHOO__BASE_URL", &yahoo.base_url)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let runs = server::storage::runs::list(&t.db, Some("all_time_high"), 1).await.unwrap_or_default();
+        if let Some(run) = runs.into_iter().find(|r| r.finished_at.is_some()) {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "no all_time_high run within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!((run.succeeded, run.failed), (1, 0), "{}", run.errors);
+    let backfill = jobs::list(&t.db, None, 10).await.unwrap().into_iter().find(|j| j.kind == "backfill").unwrap();
+    assert_eq!(backfill.status, "done");
+    assert!(backfill.updated_at <= run.started_at, "the schedule started after the backfill finished");
+    t.cleanup().await;
+}

@@ -105,7 +105,73 @@ async fn concurrent_claimers_never_share_a_job(db: &Db) {
     assert_eq!((all.len(), unique.len()), (60, 60));
 }
 
+/// A job that could not start goes back with its attempt returned: before
+/// deferral existed, an open circuit used up attempts until the job was dead.
+async fn a_deferred_job_keeps_its_attempts(db: &Db) {
+    let id = jobs::enqueue(db, &NewJob { max_attempts: 2, ..NewJob::new("fetch", json!(null)) }, T0).await.unwrap();
+    for round in 0..5 {
+        let now = T0 + round * 60_000;
+        let job = jobs::claim(db, "w", now, 0).await.unwrap().unwrap();
+        assert_eq!(job.attempts, 1, "round {round}: the deferrals used no attempt");
+        assert!(jobs::defer(db, &job, "w", "circuit open", now + 30_000, now).await.unwrap());
+        assert!(jobs::claim(db, "w", now + 29_999, 0).await.unwrap().is_none(), "not before it is due");
+    }
+    let job = jobs::get(db, id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));
+    assert_eq!(job.last_error.as_deref(), Some("circuit open"));
+    // A worker whose lease was taken over cannot defer the job either.
+    let job = jobs::claim(db, "w", T0 + 400_000, 0).await.unwrap().unwrap();
+    assert!(!jobs::defer(db, &job, "someone else", "late", T0, T0).await.unwrap());
+}
+
+async fn a_dead_job_is_retried_with_fresh_attempts(db: &Db) {
+    let dead = jobs::enqueue(db, &NewJob { max_attempts: 1, ..NewJob::new("x", json!(1)) }, T0).await.unwrap();
+    let live = jobs::enqueue(db, &NewJob::new("x", json!(2)), T0).await.unwrap();
+    let job = jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
+    assert_eq!(job.id, dead);
+    assert!(jobs::fail(db, &job, "w", "boom", false, T0).await.unwrap());
+    assert_eq!(jobs::get(db, dead).await.unwrap().unwrap().status, "dead");
+
+    assert_eq!(jobs::retry(db, live, T0).await.unwrap(), jobs::Retry::NotDead, "queued");
+    let running = jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
+    assert_eq!(jobs::retry(db, live, T0).await.unwrap(), jobs::Retry::NotDead, "running");
+    assert!(jobs::complete(db, running.id, "w", T0).await.unwrap());
+    assert_eq!(jobs::retry(db, live, T0).await.unwrap(), jobs::Retry::NotDead, "done");
+    assert_eq!(jobs::retry(db, 999_999, T0).await.unwrap(), jobs::Retry::Missing);
+    assert_eq!(jobs::retry(db, dead, T0 + 5).await.unwrap(), jobs::Retry::Requeued);
+    let again = jobs::get(db, dead).await.unwrap().unwrap();
+    assert_eq!((again.status.as_str(), again.attempts, again.run_at), ("queued", 0, T0 + 5));
+    let job = jobs::claim(db, "w", T0 + 5, 0).await.unwrap().unwrap();
+    assert_eq!(job.id, dead, "the retried job runs again");
+    assert!(jobs::fail(db, &job, "w", "boom", false, T0 + 6).await.unwrap());
+    assert_eq!(jobs::retry_dead(db, T0 + 7).await.unwrap(), 1);
+    assert!(jobs::list(db, Some("dead"), 10).await.unwrap().is_empty());
+}
+
+/// Asking again for a job that died revives it: `finstage backfill` run a
+/// second time used to reprint the dead job's error and do nothing.
+async fn enqueueing_the_key_of_a_dead_job_revives_it(db: &Db) {
+    let job = NewJob { max_attempts: 1, idempotency_key: Some("k".into()), ..NewJob::new("x", json!(null)) };
+    let id = jobs::enqueue(db, &job, T0).await.unwrap();
+    let claimed = jobs::claim(db, "w", T0, 0).await.unwrap().unwrap();
+    assert!(jobs::fail(db, &claimed, "w", "boom", false, T0).await.unwrap());
+    assert_eq!(jobs::enqueue(db, &job, T0 + 10).await.unwrap(), id, "the same job, not a new one");
+    let revived = jobs::get(db, id).await.unwrap().unwrap();
+    assert_eq!((revived.status.as_str(), revived.attempts, revived.run_at), ("queued", 0, T0 + 10));
+    // A job that is queued, running or done is left as it is.
+    let running = jobs::claim(db, "w", T0 + 10, 0).await.unwrap().unwrap();
+    assert_eq!(jobs::enqueue(db, &job, T0 + 20).await.unwrap(), id);
+    assert_eq!(jobs::get(db, id).await.unwrap().unwrap().status, "running");
+    assert!(jobs::complete(db, running.id, "w", T0 + 30).await.unwrap());
+    assert_eq!(jobs::enqueue(db, &job, T0 + 40).await.unwrap(), id);
+    assert_eq!(jobs::get(db, id).await.unwrap().unwrap().status, "done");
+    assert_eq!(jobs::list(db, None, 10).await.unwrap().len(), 1);
+}
+
 on_both_backends!(
+    a_deferred_job_keeps_its_attempts,
+    a_dead_job_is_retried_with_fresh_attempts,
+    enqueueing_the_key_of_a_dead_job_revives_it,
     ready_jobs_run_by_priority_then_due_time,
     an_idempotency_key_enqueues_once,
     failures_back_off_then_go_to_the_dead_letter,

@@ -165,8 +165,13 @@ fn symbols_can_be_managed_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("may only contain"));
     let list = run(&["symbols", "list"]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).trim_end(), "AAPL         Apple");
-    assert!(run(&["symbols", "remove", "AAPL"]).status.success());
-    let gone = run(&["symbols", "remove", "AAPL"]);
+    // With the default configuration the simulated feed follows AAPL.
+    let followed = run(&["symbols", "remove", "AAPL"]);
+    assert_eq!(followed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&followed.stderr).contains("AAPL is on the watchlist"));
+    let no_feed = |args: &[&str]| finstage(&dir).env("FINSTAGE_FEED", "none").args(args).output().unwrap();
+    assert!(no_feed(&["symbols", "remove", "AAPL"]).status.success());
+    let gone = no_feed(&["symbols", "remove", "AAPL"]);
     assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
     assert_eq!(String::from_utf8_lossy(&run(&["symbols", "list"]).stdout), "");
 }
@@ -237,4 +242,59 @@ fn analysis_output_piped_into_head_ends_quietly_when_the_reader_stops() {
         // Status 0: the reader chose to stop, the command did not fail (main.rs).
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
+}
+
+/// Commands that only read (listings, gaps, retries, removals) never create a
+/// database: pointed at a path with nothing there, they say so and leave no
+/// file behind. `finstage jobs list` used to create `./finstage.db` silently.
+#[test]
+fn read_only_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.db");
+    for args in [
+        &["jobs", "list"][..],
+        &["runs", "list"],
+        &["symbols", "list"],
+        &["symbols", "remove", "ZZZ"],
+        &["telegram", "chats"],
+        &["gaps", "--symbol", "AAPL"],
+        &["jobs", "retry", "--dead"],
+    ] {
+        let out = finstage(&dir).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no database at") && stderr.contains("finstage migrate"), "{args:?}: {stderr}");
+        assert!(!file.exists(), "{args:?} created the database");
+    }
+    assert!(finstage(&dir).arg("migrate").output().unwrap().status.success());
+    let listed = finstage(&dir).args(["jobs", "list"]).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+}
+
+/// `finstage jobs retry` requeues dead jobs, by id or all at once, and says
+/// clearly when there is nothing to retry.
+#[test]
+fn dead_jobs_are_retried_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| finstage(&dir).args(args).output().unwrap();
+    // The simulator starts in 2012: a backfill of 1990 dies at its first attempt.
+    let dead = run(&["backfill", "--symbol", "AMD", "--from", "1990-01-01", "--to", "1990-01-31"]);
+    assert_eq!(dead.status.code(), Some(1));
+    let listed = String::from_utf8_lossy(&run(&["jobs", "list", "--status", "dead"]).stdout).into_owned();
+    let id: i64 = listed.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().parse().unwrap();
+
+    let out = run(&["jobs", "retry", &id.to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("job {id} queued again\n"));
+    let queued = String::from_utf8_lossy(&run(&["jobs", "list", "--status", "queued"]).stdout).into_owned();
+    assert!(queued.lines().nth(1).is_some_and(|l| l.contains("0/5")), "fresh attempts: {queued}");
+    let again = run(&["jobs", "retry", &id.to_string()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not dead"));
+    let missing = run(&["jobs", "retry", "424242"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no job 424242"));
+    let neither = run(&["jobs", "retry"]);
+    assert_eq!(neither.status.code(), Some(2), "an id or --dead is required");
+    let all = run(&["jobs", "retry", "--dead"]);
+    assert_eq!(String::from_utf8_lossy(&all.stdout), "0 dead jobs queued again\n");
 }

@@ -276,3 +276,56 @@ async fn each_attempt_has_a_timeout() {
     assert!(elapsed >= Duration::from_secs(2) && elapsed <= Duration::from_millis(2_300), "{elapsed:?}");
     assert!(r.health().last_error.is_some_and(|e| e.contains("no answer within 1s")));
 }
+
+/// What `tracing` printed while `body` ran on this thread.
+async fn logs_of<F: std::future::Future<Output = ()>>(body: F) -> String {
+    use std::sync::Arc;
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    body.await;
+    drop(guard);
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+/// An operator must hear when a provider's circuit opens and when it closes
+/// again: both were logged at INFO or not at all.
+#[tokio::test(flavor = "current_thread")]
+async fn circuit_changes_are_logged_as_warnings() {
+    let cfg = ResilienceConfig {
+        breaker: BreakerConfig { failure_threshold: 2, cool_down: Duration::from_secs(30) },
+        ..config()
+    };
+    let clock = ManualClock::new();
+    let r = Resilient::with_clock(Scripted::new(&[Step::Status(503), Step::Status(503)]), cfg, clock.clone());
+    let opened = logs_of(async {
+        assert!(r.history(&request()).await.is_err());
+    })
+    .await;
+    let open_line = opened.lines().find(|l| l.contains("circuit opened")).unwrap_or_default();
+    assert!(open_line.contains("WARN") && open_line.contains("scripted"), "{opened}");
+    assert!(open_line.contains("HTTP 503"), "the line carries the last error: {open_line}");
+
+    clock.advance(Duration::from_secs(31));
+    let closed = logs_of(async {
+        assert!(r.history(&request()).await.is_ok());
+    })
+    .await;
+    assert!(closed.lines().any(|l| l.contains("WARN") && l.contains("circuit closed")), "{closed}");
+}

@@ -111,14 +111,46 @@ async fn an_empty_result_is_an_empty_history() {
     assert_eq!(history.currency.as_deref(), Some("USD"));
 }
 
+/// An answer cut short (a 200 with truncated JSON) is usually transient: it is
+/// retried, within the configured attempts, and then given up.
 #[tokio::test]
-async fn malformed_json_is_not_retried() {
-    let server = MockServer::start(vec![Reply::json(200, r#"{"chart":{"result":[{"timestamp":[1,2"#)]).await;
+async fn a_truncated_answer_is_retried_a_bounded_number_of_times() {
+    const TRUNCATED: &str = r#"{"chart":{"result":[{"timestamp":[1,2"#;
+    let server = MockServer::start(vec![Reply::json(200, TRUNCATED), Reply::json(200, CHART)]).await;
+    let resilient =
+        Resilient::with_clock(yahoo(&server, Duration::from_secs(5)), ResilienceConfig::default(), ManualClock::new());
+    assert_eq!(resilient.history(&request("AAPL")).await.unwrap().bars.len(), 2);
+    assert_eq!(server.hits(), 2);
+
+    let always = MockServer::start(vec![Reply::json(200, TRUNCATED)]).await;
+    let config = ResilienceConfig::default();
+    let attempts = config.max_attempts as usize;
+    let resilient = Resilient::with_clock(yahoo(&always, Duration::from_secs(5)), config, ManualClock::new());
+    let err = resilient.history(&request("AAPL")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Malformed { .. }), "{err}");
+    assert_eq!(always.hits(), attempts, "one request per attempt, no more");
+}
+
+/// Yahoo behind a Cloudflare challenge was reported as `HTTP 403: <!DOCTYPE
+/// html>...` and retried; it is a block, and blocks are not retried.
+#[tokio::test]
+async fn a_cloudflare_challenge_is_reported_as_blocked() {
+    const CHALLENGE: &str = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>\
+        <script src=\"/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1\"></script></body></html>";
+    let server = MockServer::start(vec![
+        Reply::json(403, CHALLENGE).header("content-type", "text/html; charset=UTF-8").header("server", "cloudflare"),
+    ])
+    .await;
     let resilient =
         Resilient::with_clock(yahoo(&server, Duration::from_secs(5)), ResilienceConfig::default(), ManualClock::new());
     let err = resilient.history(&request("AAPL")).await.unwrap_err();
-    assert!(matches!(err, ProviderError::Malformed { .. }), "{err}");
+    assert!(matches!(err, ProviderError::Blocked { provider: "yahoo", .. }), "{err}");
     assert_eq!(server.hits(), 1);
+
+    // The interstitial can also come as a 200.
+    let server = MockServer::start(vec![Reply::json(200, CHALLENGE)]).await;
+    let err = yahoo(&server, Duration::from_secs(5)).history(&request("AAPL")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Blocked { .. }), "{err}");
 }
 
 #[tokio::test]

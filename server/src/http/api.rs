@@ -229,9 +229,13 @@ async fn add_symbol(
 
 /// Removes a symbol and all its bars.
 #[utoipa::path(delete, path = "/api/v1/symbols/{symbol}", params(("symbol" = String, Path, description = "Ticker")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The live feed follows the symbol (it is on the watchlist)", body = ErrorBody)))]
 async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<StatusCode, ApiError> {
     let symbol = parse_symbol(&symbol)?;
+    if state.config.follows(&symbol) {
+        return Err(ApiError::Conflict(state.config.followed_message(&symbol)));
+    }
     if symbols::delete(&state.db, symbol.as_str()).await? {
         state.cache.symbol_changed(symbol.as_str());
         Ok(StatusCode::NO_CONTENT)

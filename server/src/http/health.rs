@@ -1,5 +1,5 @@
-//! `/healthz` (the process serves requests), `/readyz` (the database answers)
-//! and `/metrics` (Prometheus; see [`crate::metrics`]).
+//! `/healthz` (the process serves requests), `/readyz` (the database answers;
+//! what start-up work is still running) and `/metrics` (Prometheus; see [`crate::metrics`]).
 
 use std::time::Duration;
 
@@ -20,9 +20,19 @@ pub(super) async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the database answers within [`READY_TIMEOUT`]; 503 otherwise.
+/// Start-up work still running in the background (see
+/// [`crate::state::Recovery`]) is listed under `recovering`; it does not make
+/// the server unready, since pages, the API and the feed already work.
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Ok(())) => {
+            let recovering = state.recovery.pending();
+            if recovering.is_empty() {
+                (StatusCode::OK, Json(json!({ "status": "ready" })))
+            } else {
+                (StatusCode::OK, Json(json!({ "status": "ready", "recovering": recovering })))
+            }
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

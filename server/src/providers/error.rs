@@ -115,14 +115,29 @@ pub enum ProviderError {
 
 impl ProviderError {
     /// Whether trying the same request again later may succeed: timeouts,
-    /// connection failures, 5xx and 429. Everything else is deterministic
-    /// (bad symbol, bad payload) or deliberate (blocked, circuit open).
+    /// connection failures, 5xx, 429 and malformed answers (usually an answer
+    /// cut short; every retry is bounded by the caller's attempts). Everything
+    /// else is deterministic (bad symbol, bad request) or deliberate (blocked,
+    /// circuit open).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::Connection { .. } | Self::RateLimited { .. } => true,
+            Self::Timeout { .. } | Self::Connection { .. } | Self::RateLimited { .. } | Self::Malformed { .. } => true,
             Self::Status { status, .. } => (500..600).contains(status),
             _ => false,
+        }
+    }
+
+    /// When the call was refused on our side before it reached the provider
+    /// (its circuit is open, or our own rate limit has no slot soon enough):
+    /// how long to wait before asking again. Such a refusal says nothing new
+    /// about the request, so a durable job waits rather than spending an attempt.
+    #[must_use]
+    pub fn deferral(&self) -> Option<Duration> {
+        match self {
+            Self::CircuitOpen { retry_in, .. } => Some(*retry_in),
+            Self::Throttled { wait, .. } => Some(*wait),
+            _ => None,
         }
     }
 

@@ -78,6 +78,39 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
+/// An answer as read from a provider.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body, at most [`MAX_BODY_BYTES`].
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads the answer. A Cloudflare challenge is
+/// [`ProviderError::Blocked`] whatever the status (the interstitial may come
+/// as 200): every provider fetches through here, so none can skip the check.
+/// Other statuses are left to the provider, which may read its own error body.
+///
+/// # Errors
+/// Transport failures ([`transport_error`]), an oversized body, a challenge.
+pub(crate) async fn fetch(
+    provider: &'static str,
+    timeout: Duration,
+    request: reqwest::RequestBuilder,
+) -> Result<Answer, ProviderError> {
+    let response = request.timeout(timeout).send().await.map_err(|e| transport_error(provider, timeout, e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(provider, timeout, response).await?;
+    if let Some(evidence) = cloudflare_challenge(status, &headers, &body) {
+        return Err(ProviderError::Blocked { provider, evidence });
+    }
+    Ok(Answer { status, headers, body })
+}
+
 /// Parses `Retry-After`: delay seconds or an HTTP date (a date in the past
 /// means "now"). Unparseable values are ignored.
 #[must_use]

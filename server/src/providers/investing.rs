@@ -124,22 +124,9 @@ impl HistoryProvider for Investing {
             .ok_or_else(|| ProviderError::UnknownSymbol { provider: NAME, symbol: req.symbol.to_string() })?;
         let url = self.url(req, pair)?;
         let timeout = self.config.timeout;
-        let response = self
-            .client
-            .get(url)
-            .timeout(timeout)
-            .header("domain-id", "www")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| http::transport_error(NAME, timeout, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::read_body(NAME, timeout, response).await?;
-        // Checked before the status: Cloudflare's interstitial may come as 200.
-        if let Some(evidence) = http::cloudflare_challenge(status, &headers, &body) {
-            return Err(ProviderError::Blocked { provider: NAME, evidence });
-        }
+        let request =
+            self.client.get(url).header("domain-id", "www").header(reqwest::header::ACCEPT, "application/json");
+        let http::Answer { status, headers, body } = http::fetch(NAME, timeout, request).await?;
         if !status.is_success() {
             return Err(http::status_error(NAME, status, &headers, &body));
         }

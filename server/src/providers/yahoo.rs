@@ -118,17 +118,8 @@ impl HistoryProvider for Yahoo {
         req.check(NAME)?;
         let url = self.url(req)?;
         let timeout = self.config.timeout;
-        let response = self
-            .client
-            .get(url)
-            .timeout(timeout)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| http::transport_error(NAME, timeout, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::read_body(NAME, timeout, response).await?;
+        let request = self.client.get(url).header(reqwest::header::ACCEPT, "application/json");
+        let http::Answer { status, headers, body } = http::fetch(NAME, timeout, request).await?;
         if !status.is_success() {
             // Yahoo answers unknown symbols with 404 and a `chart.error` body.
             if let Some(err) = serde_json::from_slice::<Envelope>(&body).ok().and_then(|e| e.chart.error) {

@@ -11,7 +11,13 @@
 //! expired cannot overwrite the outcome of the worker that took over.
 //!
 //! An idempotency key makes enqueueing idempotent too: a second enqueue with the
-//! same key returns the existing job.
+//! same key returns the existing job. If that job is dead, the second enqueue
+//! revives it with fresh attempts (asking again is how a person retries);
+//! [`retry`] and [`retry_dead`] do the same by id.
+//!
+//! A job may also be *deferred* ([`defer`]): put back with a later `run_at`
+//! without using up the attempt it was claimed for, when it could not even
+//! start (its provider's circuit is open).
 //!
 //! On PostgreSQL many processes may claim at once: the claim selects its row
 //! with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait for, nor get,
@@ -123,7 +129,8 @@ const COLUMNS: &str = "id, kind, payload, priority, status, attempts, max_attemp
 pub async fn enqueue(db: &Db, job: &NewJob, now_ms: i64) -> Result<i64, StorageError> {
     const INSERT: &str = "INSERT INTO jobs (kind, payload, priority, max_attempts, timeout_ms, run_at, \
          idempotency_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+         ON CONFLICT (idempotency_key) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
+         updated_at = excluded.updated_at WHERE jobs.status = 'dead' RETURNING id";
     const EXISTING: &str = "SELECT id FROM jobs WHERE idempotency_key = $1";
     let payload = job.payload.to_string();
     let run_at = job.run_at.unwrap_or(now_ms);
@@ -260,6 +267,75 @@ pub async fn fail(
         .await?
         .rows_affected());
     Ok(n == 1)
+}
+
+/// Puts a claimed job back in the queue until `run_at` without counting the
+/// attempt: it never started. Fenced like [`complete`].
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn defer(
+    db: &Db,
+    job: &Job,
+    worker: &str,
+    reason: &str,
+    run_at: i64,
+    now_ms: i64,
+) -> Result<bool, StorageError> {
+    const SQL: &str = "UPDATE jobs SET status = 'queued', attempts = MAX_OF(attempts - 1, 0), run_at = $3, \
+         locked_until = NULL, locked_by = NULL, last_error = $4, updated_at = $5 \
+         WHERE id = $1 AND status = 'running' AND locked_by = $2";
+    let sql = match db {
+        Db::Sqlite { .. } => SQL.replace("MAX_OF", "MAX"),
+        Db::Postgres(_) => SQL.replace("MAX_OF", "GREATEST"),
+    };
+    let reason: String = reason.chars().take(2_000).collect();
+    let n = with_writer!(db, |pool| sqlx::query(&sql)
+        .bind(job.id)
+        .bind(worker)
+        .bind(run_at)
+        .bind(&reason)
+        .bind(now_ms)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
+
+/// What [`retry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The job was dead and is queued again with fresh attempts.
+    Requeued,
+    /// No job has that id.
+    Missing,
+    /// The job is not dead (queued, running or done); nothing changed.
+    NotDead,
+}
+
+/// Queues a dead job again with fresh attempts, due now; its last error is
+/// kept until it next runs.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn retry(db: &Db, id: i64, now_ms: i64) -> Result<Retry, StorageError> {
+    const SQL: &str = "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $2, locked_until = NULL, \
+         locked_by = NULL, updated_at = $2 WHERE id = $1 AND status = 'dead'";
+    let n = with_writer!(db, |pool| sqlx::query(SQL).bind(id).bind(now_ms).execute(pool).await?.rows_affected());
+    if n == 1 {
+        return Ok(Retry::Requeued);
+    }
+    Ok(if get(db, id).await?.is_some() { Retry::NotDead } else { Retry::Missing })
+}
+
+/// Queues every dead job again with fresh attempts; returns how many.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn retry_dead(db: &Db, now_ms: i64) -> Result<u64, StorageError> {
+    const SQL: &str = "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, locked_until = NULL, \
+         locked_by = NULL, updated_at = $1 WHERE status = 'dead'";
+    Ok(with_writer!(db, |pool| sqlx::query(SQL).bind(now_ms).execute(pool).await?.rows_affected()))
 }
 
 /// Moves running jobs whose lease expired with no attempts left to the dead

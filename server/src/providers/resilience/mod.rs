@@ -168,6 +168,7 @@ impl<P: HistoryProvider> Resilient<P> {
         let now = self.clock.now();
         let wall = chrono::Utc::now().timestamp();
         let mut inner = self.lock();
+        let before = inner.breaker.state(now);
         match outcome {
             Ok(()) => {
                 inner.breaker.on_success();
@@ -189,6 +190,23 @@ impl<P: HistoryProvider> Resilient<P> {
                     inner.breaker.on_success();
                 }
             }
+        }
+        let after = inner.breaker.state(now);
+        let provider = self.provider.name();
+        match (before, after) {
+            (CircuitState::Open | CircuitState::HalfOpen, CircuitState::Closed) => {
+                tracing::warn!(provider, "provider answering again: circuit closed");
+            }
+            (CircuitState::Closed, CircuitState::Open) => tracing::warn!(
+                provider,
+                cool_down = ?self.config.breaker.cool_down,
+                last_error = inner.last_error.as_deref().unwrap_or_default(),
+                "provider failing: circuit opened, calls refused until the next probe"
+            ),
+            (CircuitState::HalfOpen, CircuitState::Open) => {
+                tracing::warn!(provider, "provider still failing: probe failed, circuit open again");
+            }
+            _ => {}
         }
     }
 

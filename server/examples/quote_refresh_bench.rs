@@ -35,7 +35,7 @@ use clap::{Parser, ValueEnum};
 use server::bus::Bus;
 use server::cache::{CacheConfig, MarketCache};
 use server::config::{DatabaseUrl, ProvidersConfig, RemoteConfig};
-use server::feed::Outlets;
+use server::ingest::Ingest;
 use server::providers::remote::Remote;
 use server::scheduler;
 use server::storage::{Db, runs};
@@ -236,8 +236,7 @@ async fn run(args: &Args, symbols: &[Symbol], concurrency: usize) -> anyhow::Res
     };
     let remote = Remote::from_config(&providers)?;
     let schedule = scheduler::quote_refresh(
-        db.clone(),
-        Outlets { bus: Bus::new(1024), cache: MarketCache::new(&CacheConfig::default()), pipeline: None },
+        Ingest::new(db.clone(), MarketCache::new(&CacheConfig::default())).publishing(Bus::new(1024)),
         remote.clone(),
         symbols.to_vec(),
         Duration::from_secs(60),

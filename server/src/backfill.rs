@@ -5,19 +5,16 @@
 //! upserts, so running it twice (after a crash) leaves the same rows as once.
 
 use chrono::{DateTime, NaiveDate};
-use quant::Timeframe;
+use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache::MarketCache;
+use crate::ingest::Ingest;
 use crate::jobs::{JobError, Registry};
-use crate::pipeline::Pipeline;
 use crate::providers::HistoryRequest;
 use crate::providers::remote::{Remote, RemoteKind};
 use crate::providers::simulated;
-use crate::storage::bars::{self, NewBar};
 use crate::storage::jobs::NewJob;
-use crate::storage::{Db, stats, symbols};
 use crate::symbol::Symbol;
 
 /// The job kind.
@@ -82,12 +79,12 @@ impl Backfill {
     /// # Errors
     /// [`JobError`] when the payload is invalid, the provider fails (after its
     /// own retries) or storage fails.
-    pub async fn run(&self, db: &Db, remote: &Remote) -> Result<u64, JobError> {
+    pub async fn run(&self, ingest: &Ingest, remote: &Remote) -> Result<u64, JobError> {
         self.validate()?;
         let kind = match self.source {
             Source::Yahoo => RemoteKind::Yahoo,
             Source::Investing => RemoteKind::Investing,
-            Source::Sim => return self.run_simulated(db).await,
+            Source::Sim => return self.run_simulated(ingest).await,
         };
         let start = self.from.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
         let end = self.to.and_hms_opt(23, 59, 59).map_or(0, |t| t.and_utc().timestamp());
@@ -103,17 +100,11 @@ impl Backfill {
                 JobError::Permanent(e.to_string())
             }
         })?;
-        symbols::upsert(db, &self.symbol, None, false).await?;
-        let rows: Vec<NewBar<'_>> = history
-            .bars
-            .iter()
-            .filter(|b| (start..=end).contains(&b.ts))
-            .map(|&bar| NewBar { symbol: self.symbol.as_str(), timeframe: self.timeframe, bar })
-            .collect();
-        Ok(bars::upsert(db, &rows).await?)
+        let within: Vec<Bar> = history.bars.into_iter().filter(|b| (start..=end).contains(&b.ts)).collect();
+        Ok(ingest.history(&self.symbol, self.timeframe, &within, false).await?)
     }
 
-    async fn run_simulated(&self, db: &Db) -> Result<u64, JobError> {
+    async fn run_simulated(&self, ingest: &Ingest) -> Result<u64, JobError> {
         let days = u32::try_from((self.to - self.from).num_days() + 1).unwrap_or(u32::MAX);
         if self.from < simulated::ANCHOR_DAY || days > simulated::MAX_HISTORY_DAYS {
             return Err(JobError::Payload(format!(
@@ -122,32 +113,19 @@ impl Backfill {
                 simulated::MAX_HISTORY_DAYS
             )));
         }
-        symbols::upsert(db, &self.symbol, None, true).await?;
         let history = simulated::daily_history(self.seed, self.symbol.as_str(), self.to, days);
-        let rows: Vec<NewBar<'_>> =
-            history.iter().map(|&bar| NewBar { symbol: self.symbol.as_str(), timeframe: Timeframe::D1, bar }).collect();
-        Ok(bars::upsert(db, &rows).await?)
+        Ok(ingest.history(&self.symbol, Timeframe::D1, &history, true).await?)
     }
 }
 
-/// Registers the backfill handler. When a backfill changes bars, the symbol's
-/// cached figures are dropped, its daily figures recomputed, and the signal
-/// pipeline (if any) warms the symbol's series up again from the new history.
-pub fn register(registry: &mut Registry, db: Db, remote: Remote, cache: MarketCache, pipeline: Option<Pipeline>) {
+/// Registers the backfill handler. What follows a write (caches dropped, the
+/// signal pipeline re-warmed, daily figures recomputed) is the ingest path's.
+pub fn register(registry: &mut Registry, ingest: Ingest, remote: Remote) {
     registry.register(KIND, move |payload: Value| {
-        let (db, remote, cache, pipeline) = (db.clone(), remote.clone(), cache.clone(), pipeline.clone());
+        let (ingest, remote) = (ingest.clone(), remote.clone());
         async move {
             let backfill: Backfill = serde_json::from_value(payload).map_err(|e| JobError::Payload(e.to_string()))?;
-            let changed = backfill.run(&db, &remote).await?;
-            if changed > 0 {
-                cache.bars_landed(backfill.symbol.as_str());
-                if let Some(pipeline) = &pipeline {
-                    pipeline.invalidate(backfill.symbol.as_str()).await;
-                }
-                if backfill.timeframe == Timeframe::D1 {
-                    stats::refresh(&db, backfill.symbol.as_str(), crate::jobs::now_ms()).await?;
-                }
-            }
+            let changed = backfill.run(&ingest, &remote).await?;
             tracing::info!(symbol = %backfill.symbol, changed, "backfill written");
             Ok(())
         }

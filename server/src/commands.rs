@@ -11,6 +11,7 @@ use quant::Timeframe;
 use crate::backfill::{self, Backfill, Source};
 use crate::cache::MarketCache;
 use crate::config::Config;
+use crate::ingest::Ingest;
 use crate::jobs::{self, Registry, Step};
 use crate::providers::remote::Remote;
 use crate::storage::Db;
@@ -71,7 +72,7 @@ pub async fn backfill(
     let id = queue::enqueue(&db, &job, jobs::now_ms()).await?;
     let remote = Remote::from_config(&config.providers)?;
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone(), remote, MarketCache::new(&config.cache), None);
+    backfill::register(&mut registry, Ingest::new(db.clone(), MarketCache::new(&config.cache)), remote);
     let worker = format!("cli-{}", std::process::id());
     let outcome = loop {
         let current = queue::get(&db, id).await?.context("the job disappeared")?;
@@ -107,7 +108,7 @@ pub async fn worker(
     let db = open(config).await?;
     let remote = Remote::from_config(&config.providers)?;
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone(), remote, MarketCache::new(&config.cache), None);
+    backfill::register(&mut registry, Ingest::new(db.clone(), MarketCache::new(&config.cache)), remote);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let runner_config = jobs::RunnerConfig { workers, idle_poll, ..jobs::RunnerConfig::default() };
     let runner = tokio::spawn(jobs::run(db.clone(), registry, runner_config, shutdown.clone()));
@@ -180,12 +181,10 @@ pub async fn import(
         );
     }
     let db = open(config).await?;
-    crate::storage::symbols::upsert(&db, &symbol, None, false).await?;
-    let rows: Vec<crate::storage::bars::NewBar<'_>> =
-        data.bars.iter().map(|&bar| crate::storage::bars::NewBar { symbol: symbol.as_str(), timeframe, bar }).collect();
-    let changed = crate::storage::bars::upsert(&db, &rows).await?;
+    let ingest = Ingest::new(db.clone(), MarketCache::new(&config.cache));
+    let changed = ingest.history(&symbol, timeframe, &data.bars, false).await?;
     db.close().await;
-    writeln!(out, "imported {} {timeframe} bars of {symbol} ({changed} new or changed)", rows.len())?;
+    writeln!(out, "imported {} {timeframe} bars of {symbol} ({changed} new or changed)", data.bars.len())?;
     Ok(())
 }
 

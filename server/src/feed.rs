@@ -2,24 +2,22 @@
 //!
 //! Start-up backfills daily history for the watchlist, then every
 //! `sim.interval` the bar that just closed is generated for each symbol, folded
-//! into the day's daily bar, written in one transaction, and only then published
-//! on the bus (so nothing is shown that is not stored). Shutdown is checked
-//! between ticks, so a write in flight always completes.
+//! into the day's daily bar and handed to the ingest path ([`crate::ingest`]),
+//! which stores, invalidates, publishes and feeds the signal pipeline. Shutdown
+//! is checked between ticks, so a write in flight always completes.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::live::protocol::{BarUpdate, Quote};
+use app::live::protocol::Quote;
 use chrono::{DateTime, Utc};
 use quant::{Bar, Timeframe};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
-use crate::cache::MarketCache;
 use crate::config::SimConfig;
-use crate::pipeline::Pipeline;
+use crate::ingest::{Ingest, Live};
 use crate::providers::simulated::{self, Walker};
-use crate::storage::bars::{self, NewBar};
+use crate::storage::bars;
 use crate::storage::{Db, StorageError, symbols};
 use crate::symbol::Symbol;
 
@@ -33,33 +31,6 @@ const KNOWN_NAMES: &[(&str, &str)] = &[
     ("SPY", "S&P 500 ETF"),
     ("BTC-USD", "Bitcoin"),
 ];
-
-/// Where a feed's output goes besides the database.
-#[derive(Debug, Clone)]
-pub struct Outlets {
-    /// Live events.
-    pub bus: Bus,
-    /// Cached figures to invalidate.
-    pub cache: MarketCache,
-    /// The signal pipeline, with the timeframes it follows.
-    pub pipeline: Option<(Pipeline, Vec<Timeframe>)>,
-}
-
-impl Outlets {
-    /// Feeds closed bars of followed timeframes to the pipeline; failures are
-    /// logged (the bars are stored; the next bar of the series carries on).
-    pub async fn signals(&self, closed: Vec<(Symbol, Timeframe, Bar)>) {
-        let Some((pipeline, timeframes)) = &self.pipeline else { return };
-        for (symbol, timeframe, bar) in closed {
-            if !timeframes.contains(&timeframe) {
-                continue;
-            }
-            if let Err(e) = pipeline.on_closed_bar(symbol.as_str(), timeframe, bar).await {
-                tracing::error!(%symbol, %timeframe, error = %e, "signal pipeline failed on a bar");
-            }
-        }
-    }
-}
 
 /// Per-symbol live state of the simulator.
 #[derive(Debug)]
@@ -76,16 +47,19 @@ struct Tape {
 ///
 /// # Errors
 /// [`StorageError`] when the database refuses the writes.
-pub async fn backfill(db: &Db, watchlist: &[Symbol], sim: &SimConfig, now: DateTime<Utc>) -> Result<u64, StorageError> {
+pub async fn backfill(
+    ingest: &Ingest,
+    watchlist: &[Symbol],
+    sim: &SimConfig,
+    now: DateTime<Utc>,
+) -> Result<u64, StorageError> {
     let yesterday = now.date_naive().pred_opt().unwrap_or(now.date_naive());
     let mut written = 0;
     for symbol in watchlist {
         let name = KNOWN_NAMES.iter().find(|(s, _)| *s == symbol.as_str()).map(|(_, n)| *n);
-        symbols::upsert(db, symbol, name, true).await?;
+        symbols::upsert(ingest.db(), symbol, name, true).await?;
         let history = simulated::daily_history(sim.seed, symbol.as_str(), yesterday, sim.history_days);
-        let rows: Vec<NewBar<'_>> =
-            history.iter().map(|&bar| NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar }).collect();
-        written += bars::upsert(db, &rows).await?;
+        written += ingest.history(symbol, Timeframe::D1, &history, true).await?;
     }
     Ok(written)
 }
@@ -96,8 +70,7 @@ pub async fn backfill(db: &Db, watchlist: &[Symbol], sim: &SimConfig, now: DateT
 /// [`StorageError`] when the stored state cannot be read at start; live-tick
 /// write failures are logged and the tick is skipped.
 pub async fn run_simulated(
-    db: Db,
-    outlets: Outlets,
+    ingest: Ingest,
     watchlist: Vec<Symbol>,
     sim: SimConfig,
     shutdown: CancellationToken,
@@ -106,7 +79,7 @@ pub async fn run_simulated(
     let interval = sim.interval;
     let mut tapes = HashMap::with_capacity(watchlist.len());
     for symbol in &watchlist {
-        tapes.insert(symbol.clone(), resume(&db, symbol, &sim, started).await?);
+        tapes.insert(symbol.clone(), resume(ingest.db(), symbol, &sim, started).await?);
     }
     loop {
         let now = Utc::now().timestamp_millis();
@@ -117,7 +90,7 @@ pub async fn run_simulated(
             () = tokio::time::sleep(wait) => {}
         }
         let bar_ts = next_close_ms / 1000 - interval.seconds();
-        if let Err(e) = tick(&db, &outlets, &watchlist, &mut tapes, interval, bar_ts).await {
+        if let Err(e) = tick(&ingest, &watchlist, &mut tapes, interval, bar_ts).await {
             tracing::error!(error = %e, "simulated tick not stored; skipping it");
         }
     }
@@ -142,89 +115,48 @@ async fn resume(db: &Db, symbol: &Symbol, sim: &SimConfig, now: DateTime<Utc>) -
     Ok(Tape { walker: Walker::new(sim.seed, symbol.as_str(), stream, start), today, prev_close })
 }
 
-/// One interval: generate, store, then publish what was stored.
+/// One interval: generate each symbol's bar and hand them to the ingest path.
 async fn tick(
-    db: &Db,
-    outlets: &Outlets,
+    ingest: &Ingest,
     watchlist: &[Symbol],
     tapes: &mut HashMap<Symbol, Tape>,
     interval: Timeframe,
     bar_ts: i64,
 ) -> Result<(), StorageError> {
-    let mut produced = Vec::with_capacity(watchlist.len());
-    let mut days_closed = Vec::new();
+    let mut landing = Live::default();
+    let mut closed_now = Vec::with_capacity(watchlist.len());
     for symbol in watchlist {
         let Some(tape) = tapes.get_mut(symbol) else { continue };
         let bar = tape.walker.next_bar(bar_ts, interval.seconds() as f64);
         let day = Timeframe::D1.bucket_start(bar_ts);
+        // This bar opened a new day: yesterday's daily bar (stored by earlier
+        // ticks) is now closed, and goes to the pipeline first.
         if let Some(done) = tape.today.filter(|t| t.ts != day) {
             tape.prev_close = Some(done.close);
-            days_closed.push((symbol, done));
+            landing.closed.push((symbol.clone(), Timeframe::D1, done));
         }
         let daily = simulated::roll_into_daily(tape.today, &bar);
         tape.today = Some(daily);
-        produced.push((symbol, bar, daily, tape.prev_close));
+        landing.bars.push((symbol.clone(), interval, bar));
+        landing.bars.push((symbol.clone(), Timeframe::D1, daily));
+        landing.quotes.push(Quote {
+            symbol: symbol.as_str().to_owned(),
+            price: bar.close,
+            prev_close: tape.prev_close,
+            ts: bar.ts + interval.seconds(),
+        });
+        closed_now.push((symbol.clone(), interval, bar));
     }
-    let stored = store(db, interval, &produced).await?;
-    produced.retain(|(symbol, ..)| stored.contains(symbol));
-    days_closed.retain(|(symbol, _)| stored.contains(symbol));
-    let Outlets { bus, cache, .. } = outlets;
-    for (symbol, bar, daily, prev_close) in &produced {
-        cache.bars_landed(symbol.as_str());
-        let symbol = symbol.as_str().to_owned();
-        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: interval, bar: *bar });
-        bus.publish_bar(BarUpdate { symbol: symbol.clone(), timeframe: Timeframe::D1, bar: *daily });
-        bus.publish_quote(Quote { symbol, price: bar.close, prev_close: *prev_close, ts: bar.ts + interval.seconds() });
-    }
-    // Signals after publishing: the interval bar just closed; a daily bar closed
-    // when this bar opened a new day.
-    let closed: Vec<(Symbol, Timeframe, Bar)> = days_closed
-        .into_iter()
-        .map(|(symbol, done)| (symbol.clone(), Timeframe::D1, done))
-        .chain(produced.iter().map(|(symbol, bar, _, _)| ((*symbol).clone(), interval, *bar)))
-        .collect();
-    outlets.signals(closed).await;
+    landing.closed.extend(closed_now);
+    ingest.live(landing).await?;
     Ok(())
-}
-
-/// A symbol's generated interval bar, its daily roll-up and the previous close.
-type Produced<'a> = (&'a Symbol, Bar, Bar, Option<f64>);
-
-/// Writes a tick's bars in one transaction; if that fails, symbol by symbol,
-/// so one symbol the database refuses (removed behind the feed's back, say)
-/// costs that symbol its bar and not every other symbol theirs. Returns the
-/// symbols whose bars are stored.
-///
-/// # Errors
-/// [`StorageError`] when not one symbol could be stored.
-async fn store<'a>(db: &Db, interval: Timeframe, produced: &[Produced<'a>]) -> Result<Vec<&'a Symbol>, StorageError> {
-    let rows_of = |symbol: &'a Symbol, bar: Bar, daily: Bar| {
-        [
-            NewBar { symbol: symbol.as_str(), timeframe: interval, bar },
-            NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar: daily },
-        ]
-    };
-    let all: Vec<NewBar<'_>> = produced.iter().flat_map(|&(s, bar, daily, _)| rows_of(s, bar, daily)).collect();
-    let whole = match bars::upsert(db, &all).await {
-        Ok(_) => return Ok(produced.iter().map(|(s, ..)| *s).collect()),
-        Err(e) => e,
-    };
-    let mut stored = Vec::with_capacity(produced.len());
-    for &(symbol, bar, daily, _) in produced {
-        match bars::upsert(db, &rows_of(symbol, bar, daily)).await {
-            Ok(_) => stored.push(symbol),
-            Err(e) => tracing::warn!(%symbol, error = %e, "simulated bar not stored; the symbol skips this tick"),
-        }
-    }
-    if stored.is_empty() && !produced.is_empty() {
-        return Err(whole);
-    }
-    Ok(stored)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::Bus;
+    use crate::cache::MarketCache;
     use crate::config::DatabaseUrl;
 
     fn sym(s: &str) -> Symbol {
@@ -241,8 +173,10 @@ mod tests {
         let watchlist = vec![sym("AAPL"), sym("TSLA")];
         let sim = SimConfig { history_days: 30, ..SimConfig::default() };
         let now = Utc::now();
-        backfill(&db, &watchlist, &sim, now).await.expect("backfill");
-        let outlets = Outlets { bus: Bus::new(64), cache: MarketCache::new(&Default::default()), pipeline: None };
+        let ingest0 = Ingest::new(db.clone(), MarketCache::new(&Default::default()));
+        backfill(&ingest0, &watchlist, &sim, now).await.expect("backfill");
+        let bus = Bus::new(64);
+        let ingest = Ingest::new(db.clone(), MarketCache::new(&Default::default())).publishing(bus.clone());
         let mut tapes = HashMap::new();
         for s in &watchlist {
             tapes.insert(s.clone(), resume(&db, s, &sim, now).await.expect("resume"));
@@ -251,12 +185,12 @@ mod tests {
 
         let interval = sim.interval;
         let bar_ts = interval.bucket_start(now.timestamp());
-        tick(&db, &outlets, &watchlist, &mut tapes, interval, bar_ts).await.expect("the tick stores AAPL");
+        tick(&ingest, &watchlist, &mut tapes, interval, bar_ts).await.expect("the tick stores AAPL");
 
         let aapl = bars::latest(&db, "AAPL", interval, 1).await.expect("read");
         assert_eq!(aapl.first().map(|b| b.ts), Some(bar_ts), "AAPL's bar was stored");
         assert!(bars::latest(&db, "TSLA", interval, 1).await.expect("read").is_empty());
-        assert!(outlets.bus.latest_quote("AAPL").is_some(), "AAPL's quote was published");
-        assert!(outlets.bus.latest_quote("TSLA").is_none(), "nothing unstored is published");
+        assert!(bus.latest_quote("AAPL").is_some(), "AAPL's quote was published");
+        assert!(bus.latest_quote("TSLA").is_none(), "nothing unstored is published");
     }
 }

@@ -21,6 +21,7 @@ pub mod dashboard;
 pub mod feed;
 pub mod gaps;
 pub mod http;
+pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod news;

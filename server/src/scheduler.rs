@@ -32,12 +32,11 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::backfill::{Backfill, Source};
-use crate::feed::Outlets;
 use crate::gaps;
+use crate::ingest::{Ingest, Live};
 use crate::jobs::now_ms;
 use crate::providers::remote::{Remote, RemoteKind};
 use crate::providers::{HistoryRequest, NamedRange};
-use crate::storage::bars::{self, NewBar};
 use crate::storage::jobs as queue;
 use crate::storage::{Db, StorageError, runs, stats, symbols};
 use crate::symbol::Symbol;
@@ -181,40 +180,35 @@ pub async fn run(db: Db, schedules: Vec<Schedule>, shutdown: CancellationToken) 
 /// pipeline, and publish the latest price.
 #[must_use]
 pub fn quote_refresh(
-    db: Db,
-    outlets: Outlets,
+    ingest: Ingest,
     remote: Remote,
     symbols: Vec<Symbol>,
     every: Duration,
     concurrency: usize,
 ) -> Schedule {
     let task: Task = Arc::new(move |symbol: Symbol| {
-        let (db, outlets, remote) = (db.clone(), outlets.clone(), remote.clone());
+        let (ingest, remote) = (ingest.clone(), remote.clone());
         Box::pin(async move {
             let request = HistoryRequest::named(symbol.clone(), Timeframe::D1, NamedRange::Day5);
             let history = remote.history(RemoteKind::Yahoo, &request).await.map_err(|e| e.to_string())?;
             let [.., prev, last] = history.bars.as_slice() else {
                 return Err("fewer than two daily bars returned".to_owned());
             };
-            let (prev_close, last) = (prev.close, *last);
-            symbols::upsert(&db, &symbol, None, false).await.map_err(|e| e.to_string())?;
-            let rows: Vec<NewBar<'_>> = history
-                .bars
-                .iter()
-                .map(|&bar| NewBar { symbol: symbol.as_str(), timeframe: Timeframe::D1, bar })
-                .collect();
-            if bars::upsert(&db, &rows).await.map_err(|e| e.to_string())? > 0 {
-                outlets.cache.bars_landed(symbol.as_str());
-            }
-            // Every bar but the latest is final (the latest may be today's, still trading).
-            let closed = &history.bars[..history.bars.len() - 1];
-            outlets.signals(closed.iter().map(|&bar| (symbol.clone(), Timeframe::D1, bar)).collect()).await;
-            outlets.bus.publish_quote(Quote {
+            let quote = Quote {
                 symbol: symbol.as_str().to_owned(),
                 price: last.close,
-                prev_close: Some(prev_close),
+                prev_close: Some(prev.close),
                 ts: now_ms() / 1000,
-            });
+            };
+            symbols::upsert(ingest.db(), &symbol, None, false).await.map_err(|e| e.to_string())?;
+            let daily = |bars: &[quant::Bar]| bars.iter().map(|&bar| (symbol.clone(), Timeframe::D1, bar)).collect();
+            // Every bar but the latest is final (the latest may be today's, still trading).
+            let landing = Live {
+                bars: daily(&history.bars),
+                closed: daily(&history.bars[..history.bars.len() - 1]),
+                quotes: vec![quote],
+            };
+            ingest.live(landing).await.map_err(|e| e.to_string())?;
             Ok(())
         })
     });

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backfill::{Backfill, Source};
 use crate::config::{Config, Feed};
-use crate::feed::Outlets;
 use crate::http;
+use crate::ingest::Ingest;
 use crate::jobs::{self, Registry, RunnerConfig};
 use crate::pipeline::Pipeline;
 use crate::scheduler::DailyBackfill;
@@ -52,21 +52,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let mut state = state;
     state.pipeline.clone_from(&pipeline);
-    let outlets = Outlets {
-        bus: state.bus.clone(),
-        cache: state.cache.clone(),
-        pipeline: pipeline.clone().map(|p| (p, timeframes.clone())),
-    };
+    let ingest = Ingest::new(db.clone(), state.cache.clone())
+        .publishing(state.bus.clone())
+        .with_signals(pipeline.clone(), timeframes.clone());
     let feed = match config.feed {
         Feed::Sim => {
-            let written = feed::backfill(&db, &config.watchlist, &config.sim, chrono::Utc::now())
+            let written = feed::backfill(&ingest, &config.watchlist, &config.sim, chrono::Utc::now())
                 .await
                 .context("writing the simulated history")?;
-            config.watchlist.iter().for_each(|s| state.cache.bars_landed(s.as_str()));
             tracing::info!(symbols = config.watchlist.len(), written, "simulated history backfilled");
             Some(tokio::spawn(feed::run_simulated(
-                db.clone(),
-                outlets.clone(),
+                ingest.clone(),
                 config.watchlist.clone(),
                 config.sim.clone(),
                 shutdown.clone(),
@@ -75,8 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Feed::Yahoo => {
             history_jobs = enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
             schedules.push(scheduler::quote_refresh(
-                db.clone(),
-                outlets.clone(),
+                ingest.clone(),
                 state.remote.clone(),
                 config.watchlist.clone(),
                 Duration::from_secs(schedule.quote_refresh_secs),
@@ -149,7 +144,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let mut registry = Registry::default();
-    backfill::register(&mut registry, db.clone(), state.remote.clone(), state.cache.clone(), pipeline.clone());
+    backfill::register(&mut registry, ingest.clone(), state.remote.clone());
     let telegram = if config.telegram.is_enabled() {
         let bot = crate::telegram::Telegram::new(db.clone(), &config.telegram, state.bus.clone(), state.cache.clone())
             .context("building the Telegram bot")?;

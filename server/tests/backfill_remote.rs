@@ -114,7 +114,7 @@ async fn an_open_circuit_defers_the_backfill_without_using_an_attempt() {
     let remote = server::providers::remote::Remote::from_config(&providers).unwrap();
     let mut registry = Registry::default();
     let cache = server::cache::MarketCache::new(&server::cache::CacheConfig::default());
-    backfill::register(&mut registry, t.db.clone(), remote, cache, None);
+    backfill::register(&mut registry, server::ingest::Ingest::new(t.db.clone(), cache), remote);
     let request = Backfill {
         symbol: server::symbol::Symbol::parse("BTC-USD").unwrap(),
         timeframe: Timeframe::D1,

@@ -26,7 +26,14 @@ async fn state(t: &common::TestDb) -> AppState {
         http: HttpConfig { body_limit_bytes: 64 * 1_024, ..HttpConfig::default() },
         ..Config::default()
     };
-    server::feed::backfill(&t.db, &config.watchlist, &config.sim, chrono::Utc::now()).await.unwrap();
+    server::feed::backfill(
+        &server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache)),
+        &config.watchlist,
+        &config.sim,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     AppState::new(config, t.db.clone(), CancellationToken::new())
 }
 

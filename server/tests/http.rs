@@ -19,7 +19,14 @@ async fn state_with_history(t: &common::TestDb) -> AppState {
         sim: SimConfig { history_days: 60, ..SimConfig::default() },
         ..Config::default()
     };
-    server::feed::backfill(&t.db, &config.watchlist, &config.sim, chrono::Utc::now()).await.unwrap();
+    server::feed::backfill(
+        &server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache)),
+        &config.watchlist,
+        &config.sim,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     AppState::new(config, t.db.clone(), CancellationToken::new())
 }
 

@@ -118,8 +118,7 @@ async fn quote_refresh_stores_bars_and_publishes_quotes() {
     };
     assert_eq!(stored_quote(cache.clone()).await, None);
     let schedule = scheduler::quote_refresh(
-        t.db.clone(),
-        server::feed::Outlets { bus: bus.clone(), cache: cache.clone(), pipeline: None },
+        server::ingest::Ingest::new(t.db.clone(), cache.clone()).publishing(bus.clone()),
         remote,
         watch,
         Duration::from_secs(60),

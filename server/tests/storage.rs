@@ -112,10 +112,11 @@ async fn simulated_backfill_is_idempotent(db: &Db) {
     let watchlist = vec![Symbol::parse("AAPL").unwrap(), Symbol::parse("BTC-USD").unwrap()];
     let sim = server::config::SimConfig { history_days: 400, ..Default::default() };
     let now = chrono::Utc.with_ymd_and_hms(2025, 3, 14, 15, 0, 0).unwrap();
-    let first = server::feed::backfill(db, &watchlist, &sim, now).await.unwrap();
+    let ingest = server::ingest::Ingest::new(db.clone(), server::cache::MarketCache::new(&Default::default()));
+    let first = server::feed::backfill(&ingest, &watchlist, &sim, now).await.unwrap();
     // 400 calendar days: ~286 weekdays for AAPL, 400 days for BTC-USD.
     assert!(first > 650, "{first}");
-    assert_eq!(server::feed::backfill(db, &watchlist, &sim, now).await.unwrap(), 0);
+    assert_eq!(server::feed::backfill(&ingest, &watchlist, &sim, now).await.unwrap(), 0);
     let btc = bars::latest(db, "BTC-USD", Timeframe::D1, 1_000).await.unwrap();
     assert_eq!(btc.len(), 400);
     // History ends yesterday (UTC); today's bar belongs to the live feed.

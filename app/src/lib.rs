@@ -22,7 +22,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+use leptos_router::{Lazy, ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -71,11 +71,19 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::Dashboard ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("symbol"), ParamSegment("symbol"))
-                        view=pages::SymbolPage
+                        view={Lazy::<pages::SymbolRoute>::new()}
                         ssr=SsrMode::Async
                     />
-                    <Route path=StaticSegment("signals") view=pages::SignalsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("settings") view=pages::SettingsPage ssr=SsrMode::Async/>
+                    <Route
+                        path=StaticSegment("signals")
+                        view={Lazy::<pages::SignalsRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("settings")
+                        view={Lazy::<pages::SettingsRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

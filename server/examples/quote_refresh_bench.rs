@@ -11,7 +11,7 @@
 //! - `bucket`: a token bucket holding `limit` tokens, refilled at `limit`/s.
 //!
 //! The client side is the production code path: `Remote::from_config` with
-//! `providers.yahoo.requests_per_second = limit`, `scheduler::quote_refresh`
+//! `providers.yahoo.requests_per_second = limit`, `schedules::quote_refresh`
 //! and `scheduler::run_once` on a fresh SQLite database. The floor is
 //! `symbols / limit` seconds (10 s for 500 symbols at 50/s).
 //!
@@ -235,7 +235,7 @@ async fn run(args: &Args, symbols: &[Symbol], concurrency: usize) -> anyhow::Res
         ..ProvidersConfig::default()
     };
     let remote = Remote::from_config(&providers)?;
-    let schedule = scheduler::quote_refresh(
+    let schedule = server::schedules::quote_refresh(
         Ingest::new(db.clone(), MarketCache::new(&CacheConfig::default())).publishing(Bus::new(1024)),
         remote.clone(),
         symbols.to_vec(),

@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod quotes;
 pub mod scheduler;
+pub mod schedules;
 pub mod series;
 pub mod serve;
 pub mod state;

@@ -24,9 +24,8 @@
 //!
 //! A feed that cannot be fetched or parsed is a [`NewsError`]; nothing of it is
 //! stored, and the caller logs it and moves on. The `news` schedule
-//! ([`news_schedule`]) runs one crawl per symbol and one per configured feed.
+//! (`crate::schedules::news`) runs one crawl per symbol and one per configured feed.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::Bus;
 use crate::providers::http::{BROWSER_USER_AGENT, cloudflare_challenge};
-use crate::scheduler::{Cadence, Schedule, Task};
 use crate::storage::news::{self, Inserted, NewsItem, StoredNews};
 use crate::storage::{Db, StorageError};
 use crate::symbol::{MAX_SYMBOL_LEN, Symbol};
@@ -44,7 +42,7 @@ use crate::symbol::{MAX_SYMBOL_LEN, Symbol};
 pub const YAHOO_HEADLINES: &str = "https://feeds.finance.yahoo.com/rss/2.0/headline";
 /// The source name of items from the per-symbol Yahoo feeds.
 pub const YAHOO_SOURCE: &str = "yahoo";
-/// The name of the schedule built by [`news_schedule`], as recorded in `runs`.
+/// The name of the news schedule, as recorded in `runs`.
 pub const SCHEDULE_NAME: &str = "news";
 /// Default whole-request timeout for one feed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -622,55 +620,4 @@ pub fn live_item(item: &StoredNews) -> LiveNewsItem {
 #[must_use]
 pub fn publish_on(bus: Bus) -> OnNews {
     Arc::new(move |item: &StoredNews| bus.publish_news(live_item(item)))
-}
-
-/// The `news` schedule: every `every`, crawl the Yahoo headline feed of each of
-/// `symbols` and each of `feeds`, at most `concurrency` at once; store what is
-/// new and pass each new item to `on_new`.
-///
-/// Configured feeds run in the same schedule as the symbols, each under the
-/// key [`NewsSource::run_key`] (`_FED` for a feed named `fed`), so one run
-/// records every feed's outcome next to the symbols' and one concurrency
-/// bound covers all requests. A feed that fails is recorded as that key's
-/// failure and logged; the others are unaffected.
-#[must_use]
-pub fn news_schedule(
-    db: Db,
-    crawler: Crawler,
-    symbols: Vec<Symbol>,
-    feeds: Vec<NewsSource>,
-    every: Duration,
-    concurrency: usize,
-    on_new: OnNews,
-) -> Schedule {
-    let by_key: HashMap<Symbol, NewsSource> = feeds.into_iter().map(|f| (f.run_key.clone(), f)).collect();
-    let keys: BTreeSet<Symbol> = symbols.into_iter().chain(by_key.keys().cloned()).collect();
-    let task: Task = Arc::new(move |key: Symbol| {
-        let source = by_key.get(&key).cloned().unwrap_or_else(|| crawler.symbol_source(&key));
-        let (db, crawler, on_new) = (db.clone(), crawler.clone(), on_new.clone());
-        Box::pin(async move {
-            match crawler.crawl(&db, &source).await {
-                Ok(inserted) => {
-                    tracing::debug!(key = %key, feed = source.name(), new = inserted.created.len(),
-                        linked = inserted.linked, "news feed crawled");
-                    for item in &inserted.created {
-                        on_new(item);
-                    }
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::warn!(key = %key, feed = source.name(), url = source.url(), error = %e,
-                        "news feed skipped");
-                    Err(e.to_string())
-                }
-            }
-        })
-    });
-    Schedule {
-        name: SCHEDULE_NAME.to_owned(),
-        cadence: Cadence::Every(every),
-        concurrency,
-        symbols: keys.into_iter().collect(),
-        task,
-    }
 }

@@ -307,51 +307,50 @@ pub fn backtest_records(
     out
 }
 
-/// The `strategy_backtests` schedule: at start-up and daily, per symbol and
-/// followed timeframe, backtest every enabled strategy over the stored bars of
-/// the last ten years (at most [`WARMUP_BARS`]) on the blocking pool, store the
-/// records, and reload them into the pipeline so new signals carry them.
-#[must_use]
-pub fn backtest_schedule(
-    db: Db,
-    pipeline: Pipeline,
-    symbols: Vec<crate::symbol::Symbol>,
-    timeframes: Vec<Timeframe>,
-    at: chrono::NaiveTime,
-    concurrency: usize,
-) -> crate::scheduler::Schedule {
-    let task: crate::scheduler::Task = Arc::new(move |symbol: crate::symbol::Symbol| {
-        let (db, pipeline, timeframes) = (db.clone(), pipeline.clone(), timeframes.clone());
-        Box::pin(async move {
-            let strategies = pipeline.strategies().await;
-            let since = chrono::Utc::now().timestamp() - RECORD_YEARS * 365 * 86_400;
-            let mut stored = 0;
-            for timeframe in timeframes {
-                let mut bars =
-                    bars::latest(&db, symbol.as_str(), timeframe, WARMUP_BARS).await.map_err(|e| e.to_string())?;
-                bars.retain(|b| b.ts >= since);
-                let strategies = strategies.clone();
-                let records = tokio::task::spawn_blocking(move || backtest_records(&bars, &strategies))
-                    .await
-                    .map_err(|e| format!("backtest task failed: {e}"))?;
-                for (strategy, params_hash, record) in records {
-                    let key = RecordKey { symbol: symbol.as_str().to_owned(), timeframe, strategy, params_hash };
-                    signals::put_record(&db, &key, &record, now_ms()).await.map_err(|e| e.to_string())?;
-                    stored += 1;
-                }
-            }
-            pipeline.reload().await.map_err(|e| e.to_string())?;
-            if stored == 0 {
-                return Err("no bars to backtest".to_owned());
-            }
-            Ok(())
-        })
-    });
-    crate::scheduler::Schedule {
-        name: "strategy_backtests".into(),
-        cadence: crate::scheduler::Cadence::StartupAndDailyAt(at),
-        concurrency,
-        symbols,
-        task,
+/// Why [`refresh_records`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The backtest task on the blocking pool panicked or was cancelled.
+    #[error("backtest task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// No stored bars in any of the timeframes.
+    #[error("no bars to backtest")]
+    NoBars,
+}
+
+/// Backtests every enabled strategy of `pipeline` on `symbol`'s stored bars
+/// of the last ten years (at most [`WARMUP_BARS`]) per timeframe, on the
+/// blocking pool; stores the records and reloads them into the pipeline so
+/// new signals carry them. Returns how many records were stored.
+///
+/// # Errors
+/// [`RecordsError`]; [`RecordsError::NoBars`] when there was nothing to test.
+pub async fn refresh_records(
+    db: &Db,
+    pipeline: &Pipeline,
+    symbol: &crate::symbol::Symbol,
+    timeframes: &[Timeframe],
+) -> Result<usize, RecordsError> {
+    let strategies = pipeline.strategies().await;
+    let since = chrono::Utc::now().timestamp() - RECORD_YEARS * 365 * 86_400;
+    let mut stored = 0;
+    for &timeframe in timeframes {
+        let mut bars = bars::latest(db, symbol.as_str(), timeframe, WARMUP_BARS).await?;
+        bars.retain(|b| b.ts >= since);
+        let strategies = strategies.clone();
+        let records = tokio::task::spawn_blocking(move || backtest_records(&bars, &strategies)).await?;
+        for (strategy, params_hash, record) in records {
+            let key = RecordKey { symbol: symbol.as_str().to_owned(), timeframe, strategy, params_hash };
+            signals::put_record(db, &key, &record, now_ms()).await?;
+            stored += 1;
+        }
     }
+    pipeline.reload().await?;
+    if stored == 0 {
+        return Err(RecordsError::NoBars);
+    }
+    Ok(stored)
 }

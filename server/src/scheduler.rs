@@ -8,41 +8,53 @@
 //! (`MissedTickBehavior::Skip`), so a slow run delays the schedule instead of
 //! stacking runs. Different schedules run independently.
 //!
-//! The schedules `serve` starts:
-//! - `quote_refresh` (feed `yahoo`): the last days of daily bars and the latest
-//!   price of each watchlist symbol, every `schedule.quote_refresh_secs`.
-//! - `daily_backfill` (feed `yahoo`): daily at `schedule.daily_at`, queues a
-//!   durable backfill of the last `schedule.backfill_days` days per symbol (late
-//!   corrections) and one per gap found in the last `schedule.gap_scan_days`.
-//! - `all_time_high` (any feed): daily at `schedule.daily_at`, and once at
-//!   start-up, recomputes each symbol's all-time high and 52-week range from its
-//!   daily bars and logs new highs.
+//! This is the engine only; the schedules `serve` runs are built in
+//! [`crate::schedules`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::live::protocol::Quote;
 use chrono::{DateTime, NaiveTime, Utc};
 use futures::StreamExt;
-use quant::Timeframe;
 use serde_json::json;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::backfill::{Backfill, Source};
-use crate::gaps;
-use crate::ingest::{Ingest, Live};
 use crate::jobs::now_ms;
-use crate::providers::remote::{Remote, RemoteKind};
-use crate::providers::{HistoryRequest, NamedRange};
-use crate::storage::jobs as queue;
-use crate::storage::{Db, StorageError, runs, stats, symbols};
+use crate::providers::ProviderError;
+use crate::storage::{Db, StorageError, runs};
 use crate::symbol::Symbol;
 
-/// A per-symbol task's future; `Err` carries the text recorded with the run.
-pub type TaskFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// Why a task failed for one symbol; its text is recorded with the run.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A market-data provider failed (after its own retries).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Anything else, said in words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for TaskError {
+    fn from(message: String) -> Self {
+        Self::Failed(message)
+    }
+}
+
+impl From<&str> for TaskError {
+    fn from(message: &str) -> Self {
+        Self::Failed(message.to_owned())
+    }
+}
+
+/// A per-symbol task's future.
+pub type TaskFuture = Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>;
 /// What a schedule does for one symbol.
 pub type Task = Arc<dyn Fn(Symbol) -> TaskFuture + Send + Sync>;
 
@@ -99,7 +111,7 @@ impl std::fmt::Debug for Schedule {
 /// [`StorageError`] when the run cannot be recorded (task failures are recorded, not returned).
 pub async fn run_once(db: &Db, schedule: &Schedule) -> Result<i64, StorageError> {
     let id = runs::start(db, &schedule.name, now_ms()).await?;
-    let mut outcomes: Vec<(Symbol, Result<(), String>)> = futures::stream::iter(schedule.symbols.iter().cloned())
+    let mut outcomes: Vec<(Symbol, Result<(), TaskError>)> = futures::stream::iter(schedule.symbols.iter().cloned())
         .map(|symbol| {
             let task = schedule.task.clone();
             async move {
@@ -113,7 +125,7 @@ pub async fn run_once(db: &Db, schedule: &Schedule) -> Result<i64, StorageError>
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     let errors: Vec<serde_json::Value> = outcomes
         .iter()
-        .filter_map(|(s, r)| r.as_ref().err().map(|e| json!({ "symbol": s.as_str(), "error": e })))
+        .filter_map(|(s, r)| r.as_ref().err().map(|e| json!({ "symbol": s.as_str(), "error": e.to_string() })))
         .collect();
     let failed = i32::try_from(errors.len()).unwrap_or(i32::MAX);
     let succeeded = i32::try_from(outcomes.len()).unwrap_or(i32::MAX) - failed;
@@ -173,122 +185,4 @@ pub async fn run(db: Db, schedules: Vec<Schedule>, shutdown: CancellationToken) 
             tracing::error!(error = %e, "schedule loop panicked");
         }
     }
-}
-
-/// The `quote_refresh` schedule: for each symbol, fetch the last five days of
-/// daily bars from Yahoo, store them, feed the closed ones to the signal
-/// pipeline, and publish the latest price.
-#[must_use]
-pub fn quote_refresh(
-    ingest: Ingest,
-    remote: Remote,
-    symbols: Vec<Symbol>,
-    every: Duration,
-    concurrency: usize,
-) -> Schedule {
-    let task: Task = Arc::new(move |symbol: Symbol| {
-        let (ingest, remote) = (ingest.clone(), remote.clone());
-        Box::pin(async move {
-            let request = HistoryRequest::named(symbol.clone(), Timeframe::D1, NamedRange::Day5);
-            let history = remote.history(RemoteKind::Yahoo, &request).await.map_err(|e| e.to_string())?;
-            let [.., prev, last] = history.bars.as_slice() else {
-                return Err("fewer than two daily bars returned".to_owned());
-            };
-            let quote = Quote {
-                symbol: symbol.as_str().to_owned(),
-                price: last.close,
-                prev_close: Some(prev.close),
-                ts: now_ms() / 1000,
-            };
-            symbols::upsert(ingest.db(), &symbol, None, false).await.map_err(|e| e.to_string())?;
-            let daily = |bars: &[quant::Bar]| bars.iter().map(|&bar| (symbol.clone(), Timeframe::D1, bar)).collect();
-            // Every bar but the latest is final (the latest may be today's, still trading).
-            let landing = Live {
-                bars: daily(&history.bars),
-                closed: daily(&history.bars[..history.bars.len() - 1]),
-                quotes: vec![quote],
-            };
-            ingest.live(landing).await.map_err(|e| e.to_string())?;
-            Ok(())
-        })
-    });
-    Schedule { name: "quote_refresh".into(), cadence: Cadence::Every(every), concurrency, symbols, task }
-}
-
-/// What the daily backfill queues per symbol.
-#[derive(Debug, Clone, Copy)]
-pub struct DailyBackfill {
-    /// Where bars come from.
-    pub source: Source,
-    /// Days back re-read every day.
-    pub recent_days: u32,
-    /// Days back searched for gaps.
-    pub gap_scan_days: u32,
-    /// At most this many gap backfills queued per symbol and run (the oldest wait).
-    pub max_gaps: usize,
-}
-
-/// The `daily_backfill` schedule: per symbol, queue a durable backfill of the
-/// recent days and one per gap in its stored daily bars (newest gaps first).
-/// Each backfill's idempotency key names its range, so a gap the provider
-/// cannot fill (a halt, a missing holiday) is asked for once, not every day.
-#[must_use]
-pub fn daily_backfill(
-    db: Db,
-    plan: DailyBackfill,
-    symbols: Vec<Symbol>,
-    at: NaiveTime,
-    concurrency: usize,
-) -> Schedule {
-    let task: Task = Arc::new(move |symbol: Symbol| {
-        let db = db.clone();
-        Box::pin(async move {
-            let today = Utc::now().date_naive();
-            let recent_from = today - chrono::Duration::days(i64::from(plan.recent_days.max(1)));
-            let scan_from = today - chrono::Duration::days(i64::from(plan.gap_scan_days));
-            let start = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
-            let mut found = gaps::scan(&db, symbol.as_str(), Timeframe::D1, start(scan_from), start(recent_from))
-                .await
-                .map_err(|e| e.to_string())?;
-            found.reverse();
-            let mut ranges = vec![(recent_from, today)];
-            ranges.extend(found.iter().take(plan.max_gaps).map(gaps::Gap::days));
-            for (from, to) in ranges {
-                let job = Backfill {
-                    symbol: symbol.clone(),
-                    timeframe: Timeframe::D1,
-                    from,
-                    to,
-                    source: plan.source,
-                    seed: 0,
-                }
-                .job()
-                .map_err(|e| e.to_string())?;
-                queue::enqueue(&db, &job, now_ms()).await.map_err(|e| e.to_string())?;
-            }
-            if !found.is_empty() {
-                tracing::info!(%symbol, gaps = found.len(), "gaps found; backfills queued");
-            }
-            Ok(())
-        })
-    });
-    Schedule { name: "daily_backfill".into(), cadence: Cadence::DailyAt(at), concurrency, symbols, task }
-}
-
-/// The `all_time_high` schedule: per symbol, recompute the all-time high and
-/// 52-week range from stored daily bars; a new high is logged.
-#[must_use]
-pub fn all_time_high(db: Db, symbols: Vec<Symbol>, at: NaiveTime, concurrency: usize) -> Schedule {
-    let task: Task = Arc::new(move |symbol: Symbol| {
-        let db = db.clone();
-        Box::pin(async move {
-            let (now, before) = stats::refresh(&db, symbol.as_str(), now_ms()).await.map_err(|e| e.to_string())?;
-            let Some(now) = now else { return Err("no daily bars stored".to_owned()) };
-            if before.is_some_and(|b| now.ath > b) {
-                tracing::info!(%symbol, ath = now.ath, previous = before, "new all-time high");
-            }
-            Ok(())
-        })
-    });
-    Schedule { name: "all_time_high".into(), cadence: Cadence::StartupAndDailyAt(at), concurrency, symbols, task }
 }

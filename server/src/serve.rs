@@ -18,11 +18,10 @@ use crate::http;
 use crate::ingest::Ingest;
 use crate::jobs::{self, Registry, RunnerConfig};
 use crate::pipeline::Pipeline;
-use crate::scheduler::DailyBackfill;
 use crate::state::AppState;
 use crate::storage::Db;
 use crate::storage::jobs as queue;
-use crate::{backfill, feed, scheduler};
+use crate::{backfill, feed, scheduler, schedules};
 
 /// Runs the server until a shutdown signal arrives.
 ///
@@ -36,13 +35,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(config, db.clone(), shutdown.clone());
 
     let config = state.config.clone();
-    let schedule = &config.schedule;
-    let mut schedules = Vec::new();
-    // Schedules that read the watchlist's history, and the start-up jobs that
-    // write it (the Yahoo feed's history backfill): those schedules start once
-    // these jobs have settled, not before (they would record failures and
-    // publish nothing until their next daily run).
-    let mut need_history = Vec::new();
+    // The start-up jobs that write the watchlist's history (the Yahoo feed's
+    // backfill): the schedules that read it start once these have settled.
     let mut history_jobs = Vec::new();
     let timeframes = config.signal_timeframes();
     let pipeline = if timeframes.is_empty() {
@@ -70,63 +64,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         Feed::Yahoo => {
             history_jobs = enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
-            schedules.push(scheduler::quote_refresh(
-                ingest.clone(),
-                state.remote.clone(),
-                config.watchlist.clone(),
-                Duration::from_secs(schedule.quote_refresh_secs),
-                schedule.concurrency,
-            ));
-            let plan = DailyBackfill {
-                source: Source::Yahoo,
-                recent_days: schedule.backfill_days,
-                gap_scan_days: schedule.gap_scan_days,
-                max_gaps: 20,
-            };
-            schedules.push(scheduler::daily_backfill(
-                db.clone(),
-                plan,
-                config.watchlist.clone(),
-                schedule.daily_time(),
-                schedule.concurrency,
-            ));
             None
         }
         Feed::None => None,
     };
-    if config.feed != Feed::None && !config.watchlist.is_empty() {
-        need_history.push(scheduler::all_time_high(
-            db.clone(),
-            config.watchlist.clone(),
-            schedule.daily_time(),
-            schedule.concurrency,
-        ));
-    }
-    if let Some(pipeline) = &pipeline
-        && !config.watchlist.is_empty()
-    {
-        need_history.push(crate::pipeline::backtest_schedule(
-            db.clone(),
-            pipeline.clone(),
-            config.watchlist.clone(),
-            timeframes.clone(),
-            schedule.daily_time(),
-            schedule.concurrency,
-        ));
-    }
-    if config.news.enabled {
-        let news = &config.news;
-        let crawler = crate::news::Crawler::new().context("building the news client")?.yahoo_base(&news.yahoo_base);
-        schedules.push(crate::news::news_schedule(
-            db.clone(),
-            crawler,
-            config.watchlist.clone(),
-            news.feeds.clone(),
-            Duration::from_secs(news.every_secs),
-            news.concurrency,
-            crate::news::publish_on(state.bus.clone()),
-        ));
-    }
+    let news = if config.news.enabled {
+        let crawler =
+            crate::news::Crawler::new().context("building the news client")?.yahoo_base(&config.news.yahoo_base);
+        Some((crawler, crate::news::publish_on(state.bus.clone())))
+    } else {
+        None
+    };
+    let parts = schedules::Parts {
+        db: db.clone(),
+        ingest: ingest.clone(),
+        remote: state.remote.clone(),
+        pipeline: pipeline.clone().map(|p| (p, timeframes.clone())),
+        news,
+    };
+    let schedules::Built { now: schedules, after_history: need_history } = schedules::build(&config, parts);
     let scheduler = tokio::spawn(scheduler::run(db.clone(), schedules, shutdown.clone()));
     let after_history = tokio::spawn({
         let (db, shutdown) = (db.clone(), shutdown.clone());

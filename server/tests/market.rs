@@ -13,7 +13,8 @@ use quant::{Bar, Timeframe};
 use serde_json::{Value, json};
 use server::backfill::Source;
 use server::config::Config;
-use server::scheduler::{self, DailyBackfill};
+use server::scheduler;
+use server::schedules::{self, DailyBackfill};
 use server::state::AppState;
 use server::storage::bars::{self, NewBar};
 use server::storage::{jobs, runs, stats, symbols};
@@ -154,7 +155,7 @@ async fn gaps_are_found_and_the_daily_backfill_queues_them_once() {
 
         let plan = DailyBackfill { source: Source::Yahoo, recent_days: 5, gap_scan_days: 365, max_gaps: 10 };
         let watch = vec![Symbol::parse("MSFT").unwrap()];
-        let schedule = scheduler::daily_backfill(s.db.clone(), plan, watch, chrono::NaiveTime::MIN, 2);
+        let schedule = schedules::daily_backfill(s.db.clone(), plan, watch, chrono::NaiveTime::MIN, 2);
         scheduler::run_once(&s.db, &schedule).await.unwrap();
         scheduler::run_once(&s.db, &schedule).await.unwrap();
         let queued = jobs::list(&s.db, Some("queued"), 10).await.unwrap();
@@ -187,7 +188,7 @@ async fn the_all_time_high_schedule_records_highs_and_ranges() {
         assert_eq!(get_json(&s, "/api/v1/symbols/NVDA/stats").await.0, StatusCode::NOT_FOUND);
 
         let watch = vec![Symbol::parse("NVDA").unwrap(), Symbol::parse("EMPTY").unwrap()];
-        let schedule = scheduler::all_time_high(s.db.clone(), watch, chrono::NaiveTime::MIN, 2);
+        let schedule = schedules::all_time_high(s.db.clone(), watch, chrono::NaiveTime::MIN, 2);
         scheduler::run_once(&s.db, &schedule).await.unwrap();
         let run = runs::list(&s.db, Some("all_time_high"), 1).await.unwrap().pop().unwrap();
         assert_eq!((run.status.as_str(), run.succeeded, run.failed), ("partial", 1, 1));

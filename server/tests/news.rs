@@ -589,7 +589,7 @@ async fn the_schedule_records_each_feed_and_reports_new_items(db: &Db) {
         let seen = Arc::clone(&seen);
         Arc::new(move |item: &StoredNews| seen.lock().unwrap().push(item.clone()))
     };
-    let schedule = news::news_schedule(
+    let schedule = server::schedules::news(
         db.clone(),
         feeds.crawler(),
         ["AAPL", "MSFT", "EMPTY", "BROKEN", "GONE", "AAPL"].into_iter().map(sym).collect(),

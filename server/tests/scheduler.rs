@@ -29,7 +29,7 @@ fn tracked(in_flight: Arc<AtomicUsize>, peak: Arc<AtomicUsize>, pause: Duration)
             tokio::time::sleep(pause).await;
             in_flight.fetch_sub(1, Ordering::SeqCst);
             match symbol.as_str() {
-                "S03" | "S07" | "S11" => Err(format!("no data for {symbol}")),
+                "S03" | "S07" | "S11" => Err(format!("no data for {symbol}").into()),
                 _ => Ok(()),
             }
         })
@@ -117,7 +117,7 @@ async fn quote_refresh_stores_bars_and_publishes_quotes() {
         async move { server::quotes::latest(&db, &server::bus::Bus::new(1), &cache, aapl).await.unwrap() }
     };
     assert_eq!(stored_quote(cache.clone()).await, None);
-    let schedule = scheduler::quote_refresh(
+    let schedule = server::schedules::quote_refresh(
         server::ingest::Ingest::new(t.db.clone(), cache.clone()).publishing(bus.clone()),
         remote,
         watch,

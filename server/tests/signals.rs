@@ -127,7 +127,7 @@ async fn quality_bars_hold_back_weak_signals(db: &Db) {
 
     // The backtest schedule records both strategies on the stored history.
     let watch = vec![Symbol::parse("AAPL").unwrap()];
-    let schedule = pipeline::backtest_schedule(
+    let schedule = server::schedules::strategy_backtests(
         db.clone(),
         pipeline.clone(),
         watch,

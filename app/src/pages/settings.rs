@@ -10,7 +10,7 @@ use crate::model::{ChatSettings, StrategyRow};
 
 /// The settings page.
 #[component]
-pub(crate) fn SettingsPage() -> impl IntoView {
+pub(super) fn SettingsPage() -> impl IntoView {
     let strategies = Resource::new(|| (), |()| get_strategies());
     view! {
         <h1>"Settings"</h1>

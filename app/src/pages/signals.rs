@@ -16,7 +16,7 @@ const KEEP: usize = 200;
 
 /// The signals page.
 #[component]
-pub(crate) fn SignalsPage() -> impl IntoView {
+pub(super) fn SignalsPage() -> impl IntoView {
     let query = use_query_map();
     let filter = Memo::new(move |_| {
         let q = query.read();

@@ -18,7 +18,7 @@ const LISTED: usize = 10;
 
 /// The symbol page.
 #[component]
-pub(crate) fn SymbolPage() -> impl IntoView {
+pub(super) fn SymbolPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let symbol = Memo::new(move |_| params.read().get("symbol").unwrap_or_default().to_ascii_uppercase());

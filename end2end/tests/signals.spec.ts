@@ -1,4 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
+import { formatNumber, formatPrice } from "./format";
 
 function collectErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -9,7 +10,9 @@ function collectErrors(page: Page): string[] {
   return errors;
 }
 
-test("a new signal appears live on the signals page", async ({ page }) => {
+type ApiSignal = { id: number; action: string; price: number; evidence: Record<string, number> };
+
+test("a new signal appears live on the signals page", async ({ page, request }) => {
   const errors = collectErrors(page);
   await page.goto("/signals");
   await expect(page.getByTestId("signals")).toBeVisible();
@@ -24,10 +27,23 @@ test("a new signal appears live on the signals page", async ({ page }) => {
     })
     .toBe(true);
 
-  // A live row carries the evidence behind it and a buy/sell badge.
-  const fresh = rows.first();
-  await expect(fresh.locator(".badge")).toHaveText(/^(buy|sell)$/);
-  await expect(fresh.locator(".evidence")).toHaveText(/\d/);
+  // A live row shows the stored signal: its action, price and evidence as the API returns them.
+  const ids = await rows.evaluateAll((els) => els.map((e) => e.getAttribute("data-id")));
+  const id = Number(ids.find((id) => !initial.has(id)));
+  const fresh = page.locator(`[data-testid="signal-row"][data-id="${id}"]`);
+  const response = await request.get("/api/v1/signals?limit=500");
+  expect(response.ok()).toBe(true);
+  const { signals } = (await response.json()) as { signals: ApiSignal[] };
+  const stored = signals.find((s) => s.id === id);
+  expect(stored, `signal ${id} is served by the API`).toBeDefined();
+  const evidence = Object.keys(stored!.evidence)
+    .sort()
+    .map((name) => `${name} ${formatNumber(stored!.evidence[name])}`)
+    .join(" · ");
+  expect(evidence).not.toBe("");
+  await expect(fresh.locator(".badge")).toHaveText(stored!.action);
+  await expect(fresh.locator("td.num")).toHaveText(formatPrice(stored!.price));
+  await expect(fresh.locator(".evidence")).toHaveText(evidence);
   expect(await page.evaluate(() => (window as unknown as { finstageMark?: number }).finstageMark)).toBe(1);
   expect(errors).toEqual([]);
 });

@@ -17,6 +17,8 @@ use quant::Bar;
 use quant::indicators::catalog::{self, Spec};
 
 const TOLERANCE: f64 = 1e-9;
+/// Rows of `golden/cases.csv`: every one is checked when no filter is set.
+const CASES: usize = 56;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -44,10 +46,18 @@ fn every_case_matches_talib() {
     let mut failures = Vec::new();
     let only: Option<Vec<String>> =
         std::env::var("QUANT_GOLDEN_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_ascii_uppercase()).collect());
-    let cases: Vec<Vec<String>> = read_csv(&golden_dir().join("cases.csv"))
-        .into_iter()
-        .filter(|c| only.as_ref().is_none_or(|only| only.contains(&c[1])))
-        .collect();
+    let all = read_csv(&golden_dir().join("cases.csv"));
+    assert_eq!(all.len(), CASES, "golden/cases.csv changed: update CASES");
+    assert!(!bars.is_empty(), "no bars in golden/bars.csv");
+    let cases: Vec<Vec<String>> =
+        all.into_iter().filter(|c| only.as_ref().is_none_or(|only| only.contains(&c[1]))).collect();
+    // A filter that names a function without cases would check nothing for it.
+    for name in only.iter().flatten() {
+        assert!(cases.iter().any(|c| &c[1] == name), "QUANT_GOLDEN_ONLY names {name}, which has no golden case");
+    }
+    assert!(!cases.is_empty(), "no golden case matched QUANT_GOLDEN_ONLY={only:?}");
+    // Cases compared value by value, each with at least one value TA-Lib gave.
+    let mut checked = 0;
     for case in &cases {
         let (id, function, params, outputs) = (&case[0], &case[1], &case[2], &case[3]);
         let params: Vec<f64> = params.split(';').filter(|p| !p.is_empty()).map(|p| p.parse().unwrap()).collect();
@@ -65,7 +75,13 @@ fn every_case_matches_talib() {
             continue;
         }
         let golden = read_csv(&golden_dir().join(format!("{id}.csv")));
+        if golden.len() != bars.len() || golden.iter().any(|g| g.len() != names.len()) {
+            failures.push(format!("{id}: the golden file is not {} rows of {} values", bars.len(), names.len()));
+            continue;
+        }
         let mut row = vec![f64::NAN; names.len()];
+        let mut compared = 0;
+        let mut failed = false;
         for (i, bar) in bars.iter().enumerate() {
             let ready = indicator.update(bar, &mut row);
             let mismatch =
@@ -74,6 +90,7 @@ fn every_case_matches_talib() {
                     (true, true) => Some(format!("{}: TA-Lib is still warming up, we gave {got}", names[k])),
                     (false, false) => Some(format!("{}: TA-Lib gave {want}, we are still warming up", names[k])),
                     (false, true) => {
+                        compared += 1;
                         let want: f64 = want.parse().unwrap();
                         let ok = (got - want).abs() <= TOLERANCE * want.abs().max(1.0);
                         (!ok).then(|| format!("{}: TA-Lib {want}, ours {got}", names[k]))
@@ -81,8 +98,14 @@ fn every_case_matches_talib() {
                 });
             if let Some(m) = mismatch {
                 failures.push(format!("{id} at bar {i}: {m}"));
+                failed = true;
                 break;
             }
+        }
+        if !failed && compared == 0 {
+            failures.push(format!("{id}: TA-Lib gave no value to compare"));
+        } else if !failed {
+            checked += 1;
         }
     }
     assert!(
@@ -92,4 +115,8 @@ fn every_case_matches_talib() {
         cases.len(),
         failures.join("\n")
     );
+    assert_eq!(checked, cases.len(), "every selected case compared");
+    if only.is_none() {
+        assert_eq!(checked, CASES, "every golden case compared");
+    }
 }

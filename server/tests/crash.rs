@@ -5,7 +5,8 @@
 //!
 //! To kill the process at a known point, the test holds a row lock on the
 //! symbol (PostgreSQL `SELECT ... FOR UPDATE`) so the backfill's first write
-//! blocks after the job was claimed; then SIGKILL, release the lock, let the
+//! blocks after the job was claimed; once PostgreSQL shows that write waiting
+//! on the lock (`pg_blocking_pids`), SIGKILL, release the lock, let the
 //! lease lapse (by moving `locked_until` into the past rather than waiting the
 //! job's timeout), and run the same command again.
 #![allow(clippy::unwrap_used, reason = "test")]
@@ -44,9 +45,15 @@ async fn a_job_killed_mid_write_is_retried_and_writes_exactly_once() {
     sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
     sqlx::query("SELECT symbol FROM symbols WHERE symbol = 'AMD' FOR UPDATE").execute(&mut blocker).await.unwrap();
 
+    let blocker_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut blocker).await.unwrap();
+
     let mut child = backfill(&url).spawn().unwrap();
     let job = wait_for_running(&t).await;
     assert_eq!(job.attempts, 1);
+    // Wait until its write is really in flight: a session of this database
+    // waits on the lock the blocker holds.
+    let blocked = wait_until_blocked_by(&t, blocker_pid).await;
+    assert!(blocked.contains("symbols"), "the blocked statement should be the symbol's upsert: {blocked}");
     // It is now blocked inside the handler. Kill it without a chance to clean up.
     child.kill().unwrap();
     let status = child.wait().unwrap();
@@ -161,13 +168,26 @@ fn pg(t: &common::TestDb) -> &sqlx::PgPool {
 }
 
 async fn wait_for_running(t: &common::TestDb) -> jobs::Job {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Some(job) = jobs::list(&t.db, Some("running"), 1).await.unwrap().pop() {
-            // Give the handler a moment to reach its blocked write.
-            tokio::time::sleep(Duration::from_millis(200)).await;
             return job;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the backfill never started");
+    panic!("the backfill never started (30 s)");
+}
+
+/// Waits until a session of the test's database waits on a lock held by the
+/// backend `holder`, and returns that session's statement.
+async fn wait_until_blocked_by(t: &common::TestDb, holder: i32) -> String {
+    const BLOCKED: &str = "SELECT query FROM pg_stat_activity \
+         WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))";
+    for _ in 0..600 {
+        if let Some(query) = sqlx::query_scalar::<_, String>(BLOCKED).bind(holder).fetch_optional(pg(t)).await.unwrap()
+        {
+            return query;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no statement of the backfill blocked on the held row within 30 s");
 }

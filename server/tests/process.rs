@@ -44,18 +44,60 @@ fn bad_configuration_exits_2_naming_the_key() {
     assert!(!dir.path().join("f.db").exists(), "bad configuration must change nothing");
 }
 
-#[test]
-fn migrate_creates_the_schema_and_reads_a_config_file() {
+/// `migrate` with a configuration file naming the database and the logging:
+/// the database appears where the file says (not where the environment of the
+/// other tests points), the log is the file's level and format, and the
+/// schema is the one `Db::migrate` makes, read back through sqlx.
+#[tokio::test]
+async fn migrate_creates_the_schema_and_reads_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("finstage.toml"), "log = \"error\"\n[sim]\nseed = 7\n").unwrap();
-    let out = finstage(&dir).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
-    let out = Command::new("sqlite3").arg(dir.path().join("f.db")).arg(".tables").output();
-    if let Ok(out) = out {
-        let tables = String::from_utf8_lossy(&out.stdout);
-        assert!(tables.contains("bars") && tables.contains("symbols"), "{tables}");
+    let from_file = dir.path().join("from-file.db");
+    let url = format!("sqlite://{}", from_file.display());
+    let toml = format!("database_url = \"{url}\"\nlog = \"debug\"\nlog_format = \"json\"\n");
+    std::fs::write(dir.path().join("finstage.toml"), toml).unwrap();
+    let out =
+        finstage(&dir).arg("migrate").env_remove("FINSTAGE_DATABASE_URL").env_remove("FINSTAGE_LOG").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("migrations applied to {url}"));
+    assert!(from_file.exists() && !dir.path().join("f.db").exists(), "the file's database_url was used");
+    // log = "debug" and log_format = "json": every line a JSON record, some at DEBUG.
+    let records: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(records.iter().any(|r| r["level"] == "DEBUG"), "{stderr}");
+
+    let made = schema(&url).await;
+    let bars = &made.iter().find(|(table, _)| table == "bars").expect("a bars table").1;
+    assert_eq!(bars, &["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"]);
+    assert!(made.iter().any(|(table, _)| table == "symbols"), "{made:?}");
+    let reference = tempfile::tempdir().unwrap();
+    let reference_url = format!("sqlite://{}", reference.path().join("r.db").display());
+    let db = server::storage::Db::connect(&server::config::DatabaseUrl::from(reference_url.as_str())).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    assert_eq!(made, schema(&reference_url).await, "the binary's schema is the library's");
+}
+
+/// Every table of a SQLite database (sqlx's own included) with its columns in order.
+async fn schema(url: &str) -> Vec<(String, Vec<String>)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    for (table, column) in rows {
+        match tables.last_mut() {
+            Some((last, columns)) if *last == table => columns.push(column),
+            _ => tables.push((table, vec![column])),
+        }
     }
+    tables
 }
 
 fn free_port() -> u16 {

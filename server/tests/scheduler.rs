@@ -63,27 +63,40 @@ async fn a_run_fans_out_with_bounded_concurrency_and_records_failures(db: &Db) {
 
 on_both_backends!(a_run_fans_out_with_bounded_concurrency_and_records_failures);
 
+/// Waits on recorded runs, not on the clock. (Not tokio's paused clock: the
+/// runs are recorded in SQLite, whose connection works on a thread of its own;
+/// while the runtime waits for it, a paused clock jumps to the next timer and
+/// fires sqlx's acquire timeout.)
 #[tokio::test]
 async fn a_slow_run_delays_the_next_instead_of_overlapping_it() {
     let t = common::TestDb::sqlite().await;
     let (in_flight, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    // Every 20 ms, but each run takes 100 ms.
+    // Every 10 ms, but each run takes at least 50 ms: a scheduler that started
+    // a run per tick would have several in flight at once.
     let schedule = Schedule {
         name: "slow".into(),
-        cadence: Cadence::Every(Duration::from_millis(20)),
+        cadence: Cadence::Every(Duration::from_millis(10)),
         concurrency: 1,
         symbols: symbols(1),
-        task: tracked(in_flight, peak.clone(), Duration::from_millis(100)),
+        task: tracked(in_flight, peak.clone(), Duration::from_millis(50)),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(scheduler::run(t.db.clone(), vec![schedule], shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let recorded = runs::list(&t.db, Some("slow"), 100).await.unwrap();
+        if recorded.iter().filter(|r| r.finished_at.is_some()).count() >= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "three runs did not finish within 30 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), running).await.unwrap().unwrap();
     assert_eq!(peak.load(Ordering::SeqCst), 1, "never two runs at once");
     let mut recorded = runs::list(&t.db, Some("slow"), 100).await.unwrap();
     recorded.reverse();
-    assert!(recorded.len() >= 2, "{} runs", recorded.len());
+    assert!(recorded.len() >= 3, "{} runs", recorded.len());
     for pair in recorded.windows(2) {
         assert!(
             pair[1].started_at >= pair[0].finished_at.unwrap(),

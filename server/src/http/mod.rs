@@ -85,6 +85,13 @@ pub fn router(state: AppState) -> Router {
     edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
 }
 
+/// The path of every REST route, `/api/v1` included, as the router was built
+/// with them (for the test that each one is in the OpenAPI document).
+#[must_use]
+pub fn api_paths() -> Vec<String> {
+    api::paths().into_iter().map(|path| format!("/api/v1{path}")).collect()
+}
+
 /// The app's routes, listed once per process.
 ///
 /// Listing them renders the whole app with resource loading suppressed by a

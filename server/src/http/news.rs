@@ -30,7 +30,12 @@ pub const DEFAULT_NEWS_PAGE: usize = 50;
 
 /// The news routes, relative to `/api/v1`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/news", get(list_news))
+    listed().into_router()
+}
+
+/// The news routes, with their paths noted (see [`super::api::Routes`]).
+pub(super) fn listed() -> super::api::Routes {
+    super::api::Routes::default().route("/news", get(list_news))
 }
 
 /// A stored headline.

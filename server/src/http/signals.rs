@@ -7,7 +7,6 @@
 //! | `PUT /strategies/{name}` | change a strategy's settings (enabled, parameters, minimum quality) |
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -25,8 +24,8 @@ use crate::symbol::Symbol;
 /// The most signals one page returns.
 pub const MAX_SIGNALS_PAGE: usize = 500;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> super::api::Routes {
+    super::api::Routes::default()
         .route("/signals", get(list_signals))
         .route("/strategies", get(list_strategies))
         .route("/strategies/{name}", axum::routing::put(put_strategy))

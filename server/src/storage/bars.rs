@@ -613,8 +613,33 @@ mod tests {
                 upsert(&db, &rows).await
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Wait until the batch's statement waits on the other session's
+        // transaction: only then has it read back and gone on to insert.
+        let other_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut other).await.expect("pid");
+        let mut observer = PgConnection::connect(&url).await.expect("observer session");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let blocked: String = loop {
+            let blocked = sqlx::query_scalar(
+                "SELECT query FROM pg_stat_activity \
+                 WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))",
+            )
+            .bind(other_pid)
+            .fetch_optional(&mut observer)
+            .await
+            .expect("pg_stat_activity");
+            if let Some(query) = blocked {
+                break query;
+            }
+            assert!(!writer.is_finished(), "the batch ended without waiting on the other session's key");
+            assert!(std::time::Instant::now() < deadline, "the batch never waited on the other session's key");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(
+            blocked.trim_start().starts_with("COPY"),
+            "the plain insert (COPY) should be the one waiting: {blocked}"
+        );
         assert!(!writer.is_finished(), "the batch should be waiting on the other session's key");
+        observer.close().await.expect("close");
         sqlx::query("COMMIT").execute(&mut other).await.expect("commit");
         other.close().await.expect("close");
 

@@ -30,14 +30,34 @@ enum Cleanup {
 
 impl TestDb {
     pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = DatabaseUrl::from(format!("sqlite://{}", dir.path().join("test.db").display()).as_str());
-        let db = Db::connect(&url).await.expect("open sqlite");
-        db.migrate().await.expect("migrate sqlite");
-        Self { db, url, cleanup: Cleanup::Sqlite(dir) }
+        Self::new_sqlite(true).await
     }
 
     pub async fn postgres() -> Self {
+        Self::new_postgres(true).await
+    }
+
+    /// An empty SQLite database: no migration applied.
+    pub async fn sqlite_unmigrated() -> Self {
+        Self::new_sqlite(false).await
+    }
+
+    /// An empty PostgreSQL database: no migration applied.
+    pub async fn postgres_unmigrated() -> Self {
+        Self::new_postgres(false).await
+    }
+
+    async fn new_sqlite(migrate: bool) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::from(format!("sqlite://{}", dir.path().join("test.db").display()).as_str());
+        let db = Db::connect(&url).await.expect("open sqlite");
+        if migrate {
+            db.migrate().await.expect("migrate sqlite");
+        }
+        Self { db, url, cleanup: Cleanup::Sqlite(dir) }
+    }
+
+    async fn new_postgres(migrate: bool) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let admin = postgres_admin_url();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
@@ -50,7 +70,9 @@ impl TestDb {
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
         let url = DatabaseUrl::from(format!("{base}/{name}").as_str());
         let db = Db::connect(&url).await.expect("open postgres");
-        db.migrate().await.expect("migrate postgres");
+        if migrate {
+            db.migrate().await.expect("migrate postgres");
+        }
         Self { db, url, cleanup: Cleanup::Postgres { admin, name } }
     }
 

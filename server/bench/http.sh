@@ -8,7 +8,7 @@
 #
 # 1. Needs wrk (installed with apt-get when missing), curl, a CPython 3.11+ as
 #    python3 and the release build: target/release/finstage with its
-#    target/site, made here by `cargo leptos build --release --precompress`
+#    target/site, made here by `cargo leptos build --release --precompress --split`
 #    when the binary is missing (never rebuilt otherwise: build it yourself
 #    after changing the code). The FastAPI side runs in .tools/fastapi, built
 #    from server/bench/fastapi_ref/requirements.txt when missing or when that
@@ -106,9 +106,9 @@ PY=$VENV/bin/python
 # --- The release build ---------------------------------------------------------
 
 if [[ ! -x target/release/finstage || ! -d target/site/pkg ]]; then
-    log "no release build: cargo leptos build --release --precompress"
+    log "no release build: cargo leptos build --release --precompress --split"
     export PATH="$HOME/.cargo/bin:$PWD/.tools/binaryen/node_modules/.bin:$PATH"
-    cargo leptos build --release --precompress >&2
+    cargo leptos build --release --precompress --split >&2
 fi
 # Without --precompress the static files go out uncompressed and the
 # first-load figures mean something else: say so rather than measure it.
@@ -506,7 +506,7 @@ wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }' || true)
     echo "Written by \`server/bench/http.sh\`; everything between the http-bench markers"
     echo "is replaced by its next run (\`--no-write\` only prints)."
     echo
-    echo "What is measured: the release \`finstage serve\` (\`cargo leptos build --release --precompress\`)"
+    echo "What is measured: the release \`finstage serve\` (\`cargo leptos build --release --precompress --split\`)"
     echo "on a new SQLite database seeded by the built-in simulator (about 5 years of daily"
     echo "bars for the 7 watchlist symbols; it keeps ticking every 5 s during the runs), and"
     echo "beside it the stack it replaces: FastAPI on uvicorn, one worker, answering from memory"

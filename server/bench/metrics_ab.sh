@@ -8,13 +8,13 @@
 # round and the median of each side.
 #
 # Usage: server/bench/metrics_ab.sh   (env: ROUNDS=5, DURATION=10)
-# Needs: target/release/finstage and target/site (cargo leptos build --release --precompress), wrk.
+# Needs: target/release/finstage and target/site (cargo leptos build --release --precompress --split), wrk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
-[[ -x target/release/finstage ]] || { echo "build first: cargo leptos build --release --precompress" >&2; exit 1; }
+[[ -x target/release/finstage ]] || { echo "build first: cargo leptos build --release --precompress --split" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()

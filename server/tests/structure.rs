@@ -1,0 +1,142 @@
+//! The server's floor plan, checked against its code: every `crate::` import
+//! of a top-level module points down (or across) the layer list in
+//! `docs/ARCHITECTURE.md`, and every module is on that list. An import that
+//! points up is a module in the wrong place; it fails here with the file and
+//! line, so the plan and the code cannot drift apart.
+//!
+//! The check reads the source text: `crate::NAME` outside comments and outside
+//! the `#[cfg(test)]` part of a file (a unit test may reach anywhere).
+#![allow(clippy::unwrap_used, reason = "tests should fail loudly at the failing line")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Imports that still point up, each with the work that removes it. The list
+/// may only shrink: an entry that no longer occurs fails the test too.
+const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
+    ("config", "cache", "issue 13: the cache settings move under config"),
+    ("config", "news", "issue 13: the news settings and feed list move under config"),
+    ("config", "providers", "issue 13: the simulator's limits move under config"),
+    ("config", "telegram", "issue 13: the Telegram settings move under config"),
+];
+
+/// The layer list: the first fenced block after "Imports point down this list",
+/// one floor per line, top first; a floor's names before the two-space gap.
+fn floors(architecture: &str) -> Vec<Vec<String>> {
+    let start = architecture.find("Imports point down this list").expect("the layer list's heading");
+    let block = &architecture[start..];
+    let open = block.find("```").expect("the layer list's block") + 3;
+    let body = &block[open..];
+    let body = &body[body.find('\n').unwrap() + 1..body.find("```").unwrap()];
+    body.lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with(' '))
+        .map(|line| {
+            let names = line.split("  ").next().unwrap_or_default();
+            names.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect()
+        })
+        .collect()
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file belongs to (`http/edge/host.rs` -> `http`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap();
+    let first = relative.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// `(imported module, line number)` for each `crate::NAME` in the file's
+/// non-test code.
+fn imports(text: &str) -> Vec<(String, usize)> {
+    let code = text.find("#[cfg(test)]").map_or(text, |i| &text[..i]);
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let line = line.split("//").next().unwrap_or_default();
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if !name.is_empty() {
+                found.push((name, n + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn imports_point_down_the_layer_list() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let architecture = std::fs::read_to_string(root.join("../docs/ARCHITECTURE.md")).unwrap();
+    let floors = floors(&architecture);
+    assert!(floors.len() > 10, "the layer list was not found whole: {floors:?}");
+    let height = floors.len();
+    let floor_of: BTreeMap<String, usize> =
+        floors.iter().enumerate().flat_map(|(i, names)| names.iter().map(move |n| (n.clone(), height - i))).collect();
+
+    let src = root.join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files.sort();
+    let mut unlisted = BTreeSet::new();
+    let mut upward = Vec::new();
+    let mut known_seen = BTreeSet::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        if module == "lib" {
+            continue;
+        }
+        let Some(&from) = floor_of.get(&module) else {
+            unlisted.insert(module);
+            continue;
+        };
+        for (target, line) in imports(&std::fs::read_to_string(file).unwrap()) {
+            if target == module {
+                continue;
+            }
+            let Some(&to) = floor_of.get(&target) else {
+                unlisted.insert(target);
+                continue;
+            };
+            if to <= from {
+                continue;
+            }
+            if KNOWN_UPWARD.iter().any(|(a, b, _)| *a == module && *b == target) {
+                known_seen.insert((module.clone(), target.clone()));
+                continue;
+            }
+            upward.push(format!("{}:{line}: {module} imports {target}, a higher floor", file.display()));
+        }
+    }
+    assert!(unlisted.is_empty(), "modules missing from the layer list in docs/ARCHITECTURE.md: {unlisted:?}");
+    assert!(upward.is_empty(), "imports pointing up:\n{}", upward.join("\n"));
+    let gone: Vec<_> = KNOWN_UPWARD
+        .iter()
+        .filter(|(a, b, _)| !known_seen.contains(&((*a).to_owned(), (*b).to_owned())))
+        .map(|(a, b, _)| format!("{a} -> {b}"))
+        .collect();
+    assert!(gone.is_empty(), "fixed, so take them off KNOWN_UPWARD: {gone:?}");
+}
+
+/// The check itself: an upward import is found, with its line.
+#[test]
+fn the_check_sees_imports_and_skips_comments_and_tests() {
+    let text = "use crate::storage::Db;\n// crate::http in a comment\nfn f() { crate::bus::Bus::new(1); }\n\
+                #[cfg(test)]\nmod tests { use crate::serve; }\n";
+    let found: Vec<(String, usize)> = imports(text);
+    assert_eq!(found, vec![("storage".to_owned(), 1), ("bus".to_owned(), 3)]);
+    let plan =
+        "Imports point down this list:\n\n```\nmain, cli    top\n             more words\nstorage      bottom\n```\n";
+    assert_eq!(floors(plan), vec![vec!["main".to_owned(), "cli".to_owned()], vec!["storage".to_owned()]]);
+}

@@ -30,16 +30,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::live::protocol::NewsItem as LiveNewsItem;
-use serde::{Deserialize, Serialize};
 
 use crate::bus::Bus;
 use crate::providers::http::{BROWSER_USER_AGENT, cloudflare_challenge};
 use crate::storage::news::{self, Inserted, NewsItem, StoredNews};
 use crate::storage::{Db, StorageError};
-use crate::symbol::{MAX_SYMBOL_LEN, Symbol};
+use crate::symbol::Symbol;
 
-/// Yahoo Finance's per-symbol headline feed (RSS 2.0).
-pub const YAHOO_HEADLINES: &str = "https://feeds.finance.yahoo.com/rss/2.0/headline";
+pub use crate::config::news::{NewsSource, NewsSourceSpec, SourceError, YAHOO_HEADLINES};
 /// The source name of items from the per-symbol Yahoo feeds.
 pub const YAHOO_SOURCE: &str = "yahoo";
 /// The name of the news schedule, as recorded in `runs`.
@@ -56,8 +54,6 @@ pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_SUMMARY_CHARS: usize = 500;
 /// Longest accepted dedupe key or link, in bytes; longer items are dropped.
 const MAX_KEY_BYTES: usize = 2_048;
-/// Prefix of the run keys of configured feeds in the `news` schedule.
-const FEED_KEY_PREFIX: char = '_';
 
 /// Why a feed yielded nothing.
 #[derive(Debug, thiserror::Error)]
@@ -123,95 +119,9 @@ pub enum NewsError {
     Storage(#[from] StorageError),
 }
 
-/// A configured feed: its name (also the `source` of its items), its address,
-/// and the symbols its items concern (none: general economic news).
-///
-/// In configuration: `{ name = "fed", url = "https://...", symbols = [] }`.
-/// Names are 1 to 19 characters of `a-z 0-9 - .`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "NewsSourceSpec", into = "NewsSourceSpec")]
-pub struct NewsSource {
-    name: String,
-    url: String,
-    symbols: Vec<Symbol>,
-    run_key: Symbol,
-}
-
-/// The configuration form of [`NewsSource`], validated on conversion.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewsSourceSpec {
-    /// The feed's name.
-    pub name: String,
-    /// Its `http`/`https` address.
-    pub url: String,
-    /// Symbols its items concern.
-    #[serde(default)]
-    pub symbols: Vec<Symbol>,
-}
-
-impl TryFrom<NewsSourceSpec> for NewsSource {
-    type Error = NewsError;
-    fn try_from(spec: NewsSourceSpec) -> Result<Self, Self::Error> {
-        Self::new(&spec.name, &spec.url, spec.symbols)
-    }
-}
-
-impl From<NewsSource> for NewsSourceSpec {
-    fn from(source: NewsSource) -> Self {
-        Self { name: source.name, url: source.url, symbols: source.symbols }
-    }
-}
-
-impl NewsSource {
-    /// A feed named `name` at `url` whose items concern `symbols`.
-    ///
-    /// # Errors
-    /// [`NewsError::Config`] when the name is not 1 to 19 characters of
-    /// `a-z 0-9 - .` or the address is not an absolute `http`/`https` URL.
-    pub fn new(name: &str, url: &str, symbols: Vec<Symbol>) -> Result<Self, NewsError> {
-        let name_ok = (1..MAX_SYMBOL_LEN).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
-        let run_key = Symbol::parse(&format!("{FEED_KEY_PREFIX}{name}")).ok().filter(|_| name_ok).ok_or_else(|| {
-            NewsError::Config(format!(
-                "name `{name}` must be 1 to {} characters of a-z, 0-9, - and .",
-                MAX_SYMBOL_LEN - 1
-            ))
-        })?;
-        match reqwest::Url::parse(url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
-            _ => return Err(NewsError::Config(format!("feed {name}: `{url}` is not an http(s) address"))),
-        }
-        let mut symbols = symbols;
-        symbols.sort();
-        symbols.dedup();
-        Ok(Self { name: name.to_owned(), url: url.to_owned(), symbols, run_key })
-    }
-
-    /// The name, also the `source` of its items.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The address.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The symbols its items concern; empty for general economic news.
-    #[must_use]
-    pub fn symbols(&self) -> &[Symbol] {
-        &self.symbols
-    }
-
-    /// The key of this feed in the `news` schedule's runs: `_` and the name,
-    /// upper-cased (`fed` → `_FED`; tickers do not start with `_`). For a
-    /// symbol's Yahoo feed, the symbol.
-    #[must_use]
-    pub fn run_key(&self) -> &Symbol {
-        &self.run_key
+impl From<SourceError> for NewsError {
+    fn from(e: SourceError) -> Self {
+        Self::Config(e.0)
     }
 }
 
@@ -273,7 +183,7 @@ impl Crawler {
         // Tickers are `A-Z 0-9 . - = ^ _`; of those only `=` and `^` need escaping.
         let escaped = symbol.as_str().replace('=', "%3D").replace('^', "%5E");
         let url = format!("{}?s={escaped}&region=US&lang=en-US", self.yahoo_base);
-        NewsSource { name: YAHOO_SOURCE.to_owned(), url, symbols: vec![symbol.clone()], run_key: symbol.clone() }
+        NewsSource::for_symbol(YAHOO_SOURCE, url, symbol)
     }
 
     /// Fetches and parses `source`, returning its items normalised (not stored).
@@ -297,7 +207,7 @@ impl Crawler {
     }
 
     async fn download(&self, source: &NewsSource) -> Result<Vec<u8>, NewsError> {
-        let feed = || source.name.clone();
+        let feed = || source.name().to_owned();
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 NewsError::Timeout { feed: feed(), after: self.timeout }
@@ -305,7 +215,7 @@ impl Crawler {
                 NewsError::Transport { feed: feed(), reason: error_chain(&e) }
             }
         };
-        let request = self.client.get(&source.url).timeout(self.timeout).header(
+        let request = self.client.get(source.url()).timeout(self.timeout).header(
             reqwest::header::ACCEPT,
             "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1",
         );
@@ -326,7 +236,7 @@ impl Crawler {
             return Err(NewsError::Blocked { feed: feed(), evidence });
         }
         if !status.is_success() {
-            return Err(NewsError::Status { feed: feed(), status: status.as_u16(), url: source.url.clone() });
+            return Err(NewsError::Status { feed: feed(), status: status.as_u16(), url: source.url().to_owned() });
         }
         Ok(body)
     }
@@ -354,9 +264,10 @@ pub fn parse(source: &NewsSource, body: &[u8], fetched_at: i64) -> Result<Vec<Ne
     // An empty id stays empty (feed-rs would otherwise hash one up): a missing
     // guid must fall back to the link, which is stable across crawls.
     let parser = feed_rs::parser::Builder::new().id_generator(|_, _, _| String::new()).sanitize_content(false).build();
-    let feed =
-        parser.parse(body).map_err(|e| NewsError::Malformed { feed: source.name.clone(), reason: error_chain(&e) })?;
-    let symbols: Vec<String> = source.symbols.iter().map(|s| s.as_str().to_owned()).collect();
+    let feed = parser
+        .parse(body)
+        .map_err(|e| NewsError::Malformed { feed: source.name().to_owned(), reason: error_chain(&e) })?;
+    let symbols: Vec<String> = source.symbols().iter().map(|s| s.as_str().to_owned()).collect();
     let items = feed
         .entries
         .into_iter()
@@ -380,7 +291,7 @@ fn normalise(
         .filter(|href| is_web_address(href) && href.len() <= MAX_KEY_BYTES);
     let guid = without_controls(entry.id.trim());
     let dedupe_key = if !guid.is_empty() {
-        if has_uri_scheme(&guid) { guid } else { format!("{}:{guid}", source.name) }
+        if has_uri_scheme(&guid) { guid } else { format!("{}:{guid}", source.name()) }
     } else {
         url.clone()?
     };
@@ -406,7 +317,7 @@ fn normalise(
     let published_at = entry.published.or(entry.updated).map_or(fetched_at, |t| t.timestamp().min(fetched_at));
     Some(NewsItem {
         dedupe_key,
-        source: source.name.clone(),
+        source: source.name().to_owned(),
         url,
         title,
         summary,

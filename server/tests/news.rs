@@ -296,7 +296,7 @@ fn configured_feeds_are_validated() {
         ("fed", "not a url"),
         ("fed", "file:///etc/passwd"),
     ] {
-        let err = NewsSource::new(name, url, vec![]).unwrap_err();
+        let err = NewsError::from(NewsSource::new(name, url, vec![]).unwrap_err());
         assert!(matches!(err, NewsError::Config(_)), "{name} {url}: {err}");
     }
     // The configuration form: a TOML/JSON table, checked the same way.

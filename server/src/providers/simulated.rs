@@ -32,8 +32,9 @@ pub const ANCHOR_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2012, 1, 2) {
     None => panic!("valid anchor date"),
 };
 
-/// The longest daily history the simulator serves, in calendar days.
-pub const MAX_HISTORY_DAYS: u32 = 365 * 14;
+/// The longest daily history the simulator serves, in calendar days (a
+/// setting's limit, so it lives with the settings).
+pub use crate::config::MAX_SIM_HISTORY_DAYS as MAX_HISTORY_DAYS;
 
 /// Seconds in a regular US equity session (6.5 h), used to scale daily
 /// volatility down to intraday bars.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::config::BotToken;
+use crate::config::telegram::BotToken;
 
 /// Longest wait for a `sendMessage` or `getMe` answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -43,7 +43,6 @@
 pub mod alerts;
 pub mod client;
 pub mod commands;
-pub mod config;
 pub mod delivery;
 pub mod flood;
 mod poller;
@@ -56,10 +55,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::client::{ApiError, BotApi};
-pub use self::config::{BotToken, TelegramConfig};
 use self::flood::{ChatLocks, FloodControl};
 use crate::bus::Bus;
 use crate::cache::MarketCache;
+pub use crate::config::telegram::{BotToken, TelegramConfig};
 use crate::jobs::Registry;
 use crate::storage::Db;
 pub use crate::storage::telegram::{

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// The Telegram bot (section `telegram`). It runs when `enabled` is true, or
 /// when `enabled` is left unset and a token is set.

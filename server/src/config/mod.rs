@@ -17,6 +17,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::symbol::Symbol;
 
+pub mod cache;
+pub mod news;
+pub mod telegram;
+
 /// The whole configuration of one `finstage` process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,13 +47,13 @@ pub struct Config {
     /// Periodic work.
     pub schedule: ScheduleConfig,
     /// In-process caches of quotes and indicator series.
-    pub cache: crate::cache::CacheConfig,
+    pub cache: cache::CacheConfig,
     /// The news crawler.
     pub news: NewsConfig,
     /// The live signal pipeline.
     pub signals: SignalsConfig,
     /// The Telegram bot.
-    pub telegram: crate::telegram::TelegramConfig,
+    pub telegram: telegram::TelegramConfig,
     /// The HTTP edge: which names the server answers to, limits and timeouts.
     pub http: HttpConfig,
 }
@@ -130,7 +134,7 @@ pub struct NewsConfig {
     /// Yahoo's per-symbol headline feed; `?s=SYMBOL&region=US&lang=en-US` is appended.
     pub yahoo_base: String,
     /// Economy-wide (or other) feeds: `{ name = "fed", url = "https://...", symbols = [] }`.
-    pub feeds: Vec<crate::news::NewsSource>,
+    pub feeds: Vec<news::NewsSource>,
 }
 
 impl Default for NewsConfig {
@@ -139,7 +143,7 @@ impl Default for NewsConfig {
             enabled: false,
             every_secs: 900,
             concurrency: 4,
-            yahoo_base: crate::news::YAHOO_HEADLINES.into(),
+            yahoo_base: news::YAHOO_HEADLINES.into(),
             feeds: Vec::new(),
         }
     }
@@ -224,6 +228,10 @@ pub struct InvestingSettings {
     /// Symbol to Investing.com pair id, e.g. `{ AAPL = 6408 }`.
     pub pairs: std::collections::BTreeMap<String, u64>,
 }
+
+/// The longest daily history the simulator serves, in calendar days
+/// (`sim.history_days` may not exceed it).
+pub const MAX_SIM_HISTORY_DAYS: u32 = 365 * 14;
 
 /// Settings of the built-in market simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -344,10 +352,10 @@ impl Default for Config {
             sim: SimConfig::default(),
             providers: ProvidersConfig::default(),
             schedule: ScheduleConfig::default(),
-            cache: crate::cache::CacheConfig::default(),
+            cache: cache::CacheConfig::default(),
             news: NewsConfig::default(),
             signals: SignalsConfig::default(),
-            telegram: crate::telegram::TelegramConfig::default(),
+            telegram: telegram::TelegramConfig::default(),
             http: HttpConfig::default(),
         }
     }
@@ -463,14 +471,10 @@ impl Config {
                 message: format!("`{}` is not an intraday timeframe", self.sim.interval),
             });
         }
-        if self.sim.history_days == 0 || self.sim.history_days > crate::providers::simulated::MAX_HISTORY_DAYS {
+        if self.sim.history_days == 0 || self.sim.history_days > MAX_SIM_HISTORY_DAYS {
             return Err(ConfigError::Invalid {
                 key: "sim.history_days",
-                message: format!(
-                    "{} is outside 1..={}",
-                    self.sim.history_days,
-                    crate::providers::simulated::MAX_HISTORY_DAYS
-                ),
+                message: format!("{} is outside 1..={}", self.sim.history_days, MAX_SIM_HISTORY_DAYS),
             });
         }
         if chrono::NaiveTime::parse_from_str(&self.schedule.daily_at, "%H:%M").is_err() {

@@ -44,8 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         Some(Pipeline::load(db.clone(), state.bus.clone()).await.context("loading the signal pipeline")?)
     };
-    let mut state = state;
-    state.pipeline.clone_from(&pipeline);
+    let state = state.with(|s| s.pipeline.clone_from(&pipeline));
     let ingest = Ingest::new(db.clone(), state.cache.clone())
         .publishing(state.bus.clone())
         .with_signals(pipeline.clone(), timeframes.clone());

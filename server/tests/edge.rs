@@ -305,10 +305,10 @@ async fn malformed_requests_to_server_functions_never_get_a_5xx() {
 #[tokio::test]
 async fn a_client_that_stalls_mid_headers_is_disconnected() {
     let t = common::TestDb::sqlite().await;
-    let mut state = state(&t).await;
+    let state = state(&t).await;
     let mut config = (*state.config).clone();
     config.http.read_timeout_secs = 1;
-    state.config = std::sync::Arc::new(config);
+    let state = state.with(|s| s.config = std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();

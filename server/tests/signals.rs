@@ -206,8 +206,8 @@ async fn signals_and_strategies_over_rest(db: &Db) {
     let pipeline = Pipeline::load(db.clone(), Bus::new(16)).await.unwrap();
     feed(db, &pipeline, &history(400)).await;
     let config = server::config::Config::default();
-    let mut state = server::state::AppState::new(config, db.clone(), tokio_util::sync::CancellationToken::new());
-    state.pipeline = Some(pipeline.clone());
+    let state = server::state::AppState::new(config, db.clone(), tokio_util::sync::CancellationToken::new())
+        .with(|s| s.pipeline = Some(pipeline.clone()));
 
     let (status, page) = call(&state, "GET", "/api/v1/signals?symbol=aapl&strategy=sma_cross&limit=2", None).await;
     assert_eq!(status, 200, "{page}");

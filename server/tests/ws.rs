@@ -33,12 +33,12 @@ impl Server {
     async fn start(capacity: usize) -> Self {
         let db = common::TestDb::sqlite().await;
         let shutdown = CancellationToken::new();
-        let mut state = AppState::new(
+        let state = AppState::new(
             Config { database_url: db.url.clone(), ..Config::default() },
             db.db.clone(),
             shutdown.clone(),
-        );
-        state.bus = Bus::new(capacity);
+        )
+        .with(|s| s.bus = Bus::new(capacity));
         let bus = state.bus.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());

@@ -50,10 +50,12 @@ struct Page {
     nonce: Option<String>,
 }
 
-/// The cache; one per router.
+/// The cache; one per router. Its layer wraps every request (to forget pages
+/// on changes), so a clone is kept to two reference counts: a moka cache's own
+/// clone counts several.
 #[derive(Debug, Clone)]
 pub(crate) struct PageCache {
-    pages: Cache<(u64, String), Arc<Page>>,
+    pages: Arc<Cache<(u64, String), Arc<Page>>>,
     /// Part of every key; a state change moves it on, so a render that began
     /// before the change is stored under a key nobody asks for again.
     generation: Arc<AtomicU64>,
@@ -62,7 +64,7 @@ pub(crate) struct PageCache {
 impl PageCache {
     pub(crate) fn new() -> Self {
         let pages = Cache::builder().max_capacity(CAPACITY).time_to_live(FRESH_FOR).build();
-        Self { pages, generation: Arc::default() }
+        Self { pages: Arc::new(pages), generation: Arc::default() }
     }
 }
 

@@ -1,25 +1,37 @@
 //! Flood control for outgoing messages: at most one message per chat per
-//! interval, and at most N messages per second over all chats (Telegram's
-//! limits are about 1/s per chat and 30/s overall).
+//! interval, and at most N messages in any one-second window over all chats
+//! (Telegram's limits are about 1/s per chat and 30/s overall).
 //!
-//! Every send first takes a [`ChatPermit`]. The permit holds the chat's lock,
-//! so sends to one chat are strictly one after the other, and the interval is
-//! counted from the *end* of the previous send: the next request cannot reach
-//! Telegram sooner than `interval` after the previous one was answered. The
-//! global limit is a sliding window of the last second's send times. A 429's
-//! `retry_after` moves the chat's next allowed time further out.
+//! Every send first takes a [`ChatPermit`] and gives it back (drops it) once
+//! Telegram answered. Both limits count from the *end* of a send, and a send
+//! still under way counts as if it ended now. That makes them hold at
+//! Telegram's end whatever the network does: Telegram receives a request
+//! between the moment it leaves and the moment its answer is back, so
+//! - one chat: the next request leaves at least `interval` after the previous
+//!   answer came back, hence reaches Telegram at least `interval` after the
+//!   previous request did;
+//! - overall: a request leaves only while fewer than N others are under way
+//!   or were answered within the last second. Of any N + 1 requests, the last
+//!   to leave found one of the others answered a second or more before it
+//!   left, so no one-second window at Telegram's end holds N + 1 of them.
+//!
+//! (Counting from the moment a slot is taken instead, as a plain token bucket
+//! does, lets network jitter push N + 1 arrivals into one second.)
+//!
+//! A 429's `retry_after` moves the chat's next allowed time further out.
 //!
 //! Why not `governor`: its keyed and direct limiters are separate, so a caller
 //! waiting on both can still lose its per-chat spacing while it waits for the
-//! global one, and they have no way to say "not before T" after a 429. This is
-//! about sixty lines with exactly the semantics we need. Like any in-process
-//! limiter it counts this process only: one process should run the bot.
+//! global one, it has no notion of a request in flight, and no way to say "not
+//! before T" after a 429. This is about a hundred lines with exactly the
+//! semantics we need. Like any in-process limiter it counts this process only:
+//! one process should run the bot.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{Notify, OwnedMutexGuard};
 use tokio::time::Instant;
 
 /// Idle chats are forgotten once this many are tracked.
@@ -43,31 +55,77 @@ struct Inner {
     per_chat: Duration,
     per_second: usize,
     chats: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Pace>>>>,
-    recent: Mutex<VecDeque<Instant>>,
+    window: Mutex<Window>,
+    /// Signalled whenever a send ends (a slot may have freed up).
+    ended: Notify,
 }
 
-/// Leave to send one message to one chat; hold it while sending.
+/// The global window: sends under way and when recent ones ended.
+#[derive(Debug, Default)]
+struct Window {
+    in_flight: usize,
+    /// End times within the last [`WINDOW`], oldest first.
+    ended: VecDeque<Instant>,
+}
+
+impl Window {
+    fn prune(&mut self, now: Instant) {
+        while self.ended.front().is_some_and(|&t| t + WINDOW <= now) {
+            self.ended.pop_front();
+        }
+    }
+}
+
+/// Leave to send one message to one chat. Hold it while sending; dropping it
+/// records that the send ended (see [`ChatPermit::sent`]).
 #[derive(Debug)]
 pub struct ChatPermit {
     pace: OwnedMutexGuard<Pace>,
-    per_chat: Duration,
+    flood: Arc<Inner>,
+    /// Set by [`ChatPermit::hold_for`].
+    hold: Option<Duration>,
+    /// Set by [`ChatPermit::unused`]: nothing was sent.
+    unused: bool,
 }
 
 impl ChatPermit {
     /// Records that the message went out (or may have): the chat's next
-    /// message waits a full interval from now.
-    pub fn sent(mut self) {
-        self.pace.next_at = Some(Instant::now() + self.per_chat);
-    }
+    /// message waits a full interval from now, and the send counts in the
+    /// global window from now. Dropping the permit does the same.
+    pub fn sent(self) {}
 
     /// Records that Telegram asked us to wait `wait` before writing to this chat again.
     pub fn hold_for(mut self, wait: Duration) {
-        self.pace.next_at = Some(Instant::now() + wait.max(self.per_chat));
+        self.hold = Some(wait);
+    }
+
+    /// Gives the permit back without having sent anything: neither limit
+    /// counts it.
+    pub fn unused(mut self) {
+        self.unused = true;
+    }
+}
+
+impl Drop for ChatPermit {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        if !self.unused {
+            let wait = self.hold.map_or(self.flood.per_chat, |w| w.max(self.flood.per_chat));
+            self.pace.next_at = Some(now + wait);
+        }
+        {
+            let mut window = self.flood.window.lock().unwrap_or_else(PoisonError::into_inner);
+            window.in_flight = window.in_flight.saturating_sub(1);
+            if !self.unused {
+                window.ended.push_back(now);
+            }
+        }
+        self.flood.ended.notify_waiters();
     }
 }
 
 impl FloodControl {
-    /// At most one message per `per_chat` to a chat and `per_second` overall.
+    /// At most one message per `per_chat` to a chat and `per_second` in any second overall.
     #[must_use]
     pub fn new(per_chat: Duration, per_second: u32) -> Self {
         let per_second = usize::try_from(per_second.max(1)).unwrap_or(usize::MAX);
@@ -76,20 +134,38 @@ impl FloodControl {
                 per_chat,
                 per_second,
                 chats: Mutex::new(HashMap::new()),
-                recent: Mutex::new(VecDeque::with_capacity(per_second)),
+                window: Mutex::new(Window { in_flight: 0, ended: VecDeque::with_capacity(per_second) }),
+                ended: Notify::new(),
             }),
         }
     }
 
-    /// Waits until a message may be sent to `chat_id`, then reserves the
-    /// global slot for it.
+    /// Waits until a message may be sent to `chat_id`, then takes a place in
+    /// the global window for it.
     pub async fn acquire(&self, chat_id: i64) -> ChatPermit {
         let pace = self.pace(chat_id).lock_owned().await;
         if let Some(at) = pace.next_at {
             tokio::time::sleep_until(at).await;
         }
         self.global_slot().await;
-        ChatPermit { pace, per_chat: self.inner.per_chat }
+        // Nothing awaits between taking the slot and building the permit, so
+        // the slot cannot leak: the permit's drop gives it back.
+        ChatPermit { pace, flood: Arc::clone(&self.inner), hold: None, unused: false }
+    }
+
+    /// When `chat_id` may next be written to: `None` when it may be now. A
+    /// chat being written to right now is a full interval away.
+    #[must_use]
+    pub fn ready_at(&self, chat_id: i64) -> Option<Instant> {
+        let pace = {
+            let chats = self.inner.chats.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(chats.get(&chat_id)?)
+        };
+        let now = Instant::now();
+        match pace.try_lock() {
+            Ok(pace) => pace.next_at.filter(|&at| at > now),
+            Err(_) => Some(now + self.inner.per_chat),
+        }
     }
 
     fn pace(&self, chat_id: i64) -> Arc<tokio::sync::Mutex<Pace>> {
@@ -105,19 +181,29 @@ impl FloodControl {
 
     async fn global_slot(&self) {
         loop {
+            // Registered before looking, so an end between the look and the wait is not missed.
+            let ended = self.inner.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
             let wait_until = {
-                let mut recent = self.inner.recent.lock().unwrap_or_else(PoisonError::into_inner);
-                let now = Instant::now();
-                while recent.front().is_some_and(|&t| t + WINDOW <= now) {
-                    recent.pop_front();
-                }
-                if recent.len() < self.inner.per_second {
-                    recent.push_back(now);
+                let mut window = self.inner.window.lock().unwrap_or_else(PoisonError::into_inner);
+                window.prune(Instant::now());
+                if window.in_flight + window.ended.len() < self.inner.per_second {
+                    window.in_flight += 1;
                     return;
                 }
-                recent.front().map_or(now, |&t| t + WINDOW)
+                // Full: the oldest end leaves the window, or a send under way ends.
+                window.ended.front().map(|&t| t + WINDOW)
             };
-            tokio::time::sleep_until(wait_until).await;
+            match wait_until {
+                Some(at) => {
+                    tokio::select! {
+                        () = &mut ended => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => ended.await,
+            }
         }
     }
 }
@@ -153,13 +239,16 @@ mod tests {
         let start = Instant::now();
         let permit = flood.acquire(7).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(flood.ready_at(7).is_some(), "a chat being written to is not ready");
         // The send takes 300 ms: the next one waits a full second after it ended.
         tokio::time::advance(Duration::from_millis(300)).await;
         permit.sent();
+        assert_eq!(flood.ready_at(7), Some(start + Duration::from_millis(1_300)));
         flood.acquire(7).await.sent();
         assert_eq!(start.elapsed(), Duration::from_millis(1_300));
         // Another chat does not wait.
         let before = Instant::now();
+        assert_eq!(flood.ready_at(8), None);
         flood.acquire(8).await.sent();
         assert_eq!(before.elapsed(), Duration::ZERO);
     }
@@ -174,6 +263,31 @@ mod tests {
             times.push(start.elapsed().as_millis());
         }
         assert_eq!(times, [0, 0, 0, 1_000, 1_000, 1_000, 2_000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_under_way_count_until_a_second_after_they_end() {
+        let flood = FloodControl::new(Duration::from_millis(1_000), 2);
+        let start = Instant::now();
+        let (a, b) = (flood.acquire(1).await, flood.acquire(2).await);
+        let third = tokio::spawn({
+            let flood = flood.clone();
+            async move {
+                flood.acquire(3).await.sent();
+                start.elapsed()
+            }
+        });
+        // Both sends take 700 ms; the first to end frees its place 1 s later.
+        tokio::time::advance(Duration::from_millis(700)).await;
+        a.sent();
+        tokio::time::advance(Duration::from_millis(50)).await;
+        b.sent();
+        assert_eq!(third.await.unwrap(), Duration::from_millis(1_700));
+        // An unused permit frees its place at once and does not pace its chat.
+        let before = Instant::now();
+        flood.acquire(4).await.unused();
+        assert_eq!(flood.ready_at(4), None);
+        assert_eq!(before.elapsed(), Duration::from_millis(50), "waited for the second send's end + 1 s");
     }
 
     #[tokio::test(start_paused = true)]

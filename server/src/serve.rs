@@ -103,18 +103,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let telegram = if config.telegram.is_enabled() {
         let bot = crate::telegram::Telegram::new(db.clone(), &config.telegram, state.bus.clone(), state.cache.clone())
             .context("building the Telegram bot")?;
-        bot.register(&mut registry);
         if let Some(pipeline) = &pipeline {
-            pipeline.add_sink(crate::telegram::alerts::sink(db.clone()));
+            pipeline.add_sink(crate::telegram::alerts::sink(db.clone(), bot.waker()));
             // Alerts of signals stored just before a crash, not yet queued: in
             // the background, so the server answers (`/healthz`) at once.
             let recovering = state.recovery.begin("telegram_alert_catch_up");
-            let db = db.clone();
+            let (db, wake) = (db.clone(), bot.waker());
             tokio::spawn(async move {
                 let _recovering = recovering;
                 let now = jobs::now_ms();
                 match crate::telegram::alerts::catch_up(&db, now - 15 * 60_000, now).await {
-                    Ok(queued) => tracing::info!(queued, "missed alerts caught up"),
+                    Ok(queued) => {
+                        wake.wake();
+                        tracing::info!(queued, "missed alerts caught up");
+                    }
                     Err(e) => tracing::warn!(error = %e, "missed alerts not caught up"),
                 }
             });

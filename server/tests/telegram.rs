@@ -22,14 +22,13 @@ use quant::{Bar, Timeframe};
 use serde_json::{Value, json};
 use server::bus::Bus;
 use server::cache::{CacheConfig, MarketCache};
-use server::jobs::{self, Registry, RunnerConfig, Step};
+use server::jobs;
 use server::storage::bars::{self, NewBar};
 use server::storage::jobs as queue;
 use server::storage::signals::{self, NewSignal};
 use server::storage::telegram::{self as store, LinkOutcome, OutboxKind, QuietHours};
 use server::storage::{Db, symbols};
 use server::symbol::Symbol;
-use server::telegram::delivery::{self, FLUSH_KIND};
 use server::telegram::{BotToken, Telegram, TelegramConfig, alerts};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -201,6 +200,7 @@ fn config(mock: &MockApi, per_chat_ms: u64, per_second: u32) -> TelegramConfig {
         per_chat_interval_ms: per_chat_ms,
         global_per_second: per_second,
         allowed_chats: Vec::new(),
+        ..TelegramConfig::default()
     }
 }
 
@@ -208,7 +208,7 @@ fn new_bot(db: &Db, config: &TelegramConfig) -> Telegram {
     Telegram::new(db.clone(), config, Bus::new(64), MarketCache::new(&CacheConfig::default())).unwrap()
 }
 
-/// A bot "process": its poller and/or job runner, stopped together.
+/// A bot "process": its poller and/or delivery loop, stopped together.
 struct Process {
     bot: Telegram,
     shutdown: CancellationToken,
@@ -216,18 +216,15 @@ struct Process {
 }
 
 impl Process {
-    fn start(db: &Db, config: &TelegramConfig, poller: bool, runner: bool) -> Self {
+    fn start(db: &Db, config: &TelegramConfig, poller: bool, delivery: bool) -> Self {
         let bot = new_bot(db, config);
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         if poller {
-            tasks.push(bot.spawn(shutdown.clone()));
+            tasks.push(bot.spawn_poller(shutdown.clone()));
         }
-        if runner {
-            let mut registry = Registry::default();
-            bot.register(&mut registry);
-            let runner = RunnerConfig { workers: 2, idle_poll: Duration::from_millis(25), name: "tg".into() };
-            tasks.push(tokio::spawn(jobs::run(db.clone(), registry, runner, shutdown.clone())));
+        if delivery {
+            tasks.push(bot.spawn_delivery(shutdown.clone()));
         }
         Self { bot, shutdown, tasks }
     }
@@ -260,12 +257,12 @@ async fn updates_handled(db: &Db, mock: &MockApi) {
 }
 
 /// Waits until nothing is left that could still send to `chats`: none of
-/// their outbox rows is pending or claimed, no flush job of theirs is running,
-/// and a flush of each now (what a later job, such as a reply's safety net,
-/// would do) sends nothing. A message sent twice would have to come from one
-/// of these, so counts the mock shows afterwards are final: checking them is
-/// an "exactly once", where checking after a fixed sleep let a late duplicate
-/// through. Callers with a poller wait for [`updates_handled`] first.
+/// their outbox rows is pending (so none is claimed), and a flush of each now
+/// sends nothing. A message sent twice would have to come from one of these
+/// (a flush only sends rows it claimed while pending, and no job is queued
+/// for delivery), so counts the mock shows afterwards are final: checking
+/// them is an "exactly once", where checking after a fixed sleep let a late
+/// duplicate through. Callers with a poller wait for [`updates_handled`] first.
 async fn settled(db: &Db, bot: &Telegram, chats: &[i64]) {
     for &chat in chats {
         eventually(&format!("chat {chat}'s outbox to drain"), || async {
@@ -273,14 +270,7 @@ async fn settled(db: &Db, bot: &Telegram, chats: &[i64]) {
         })
         .await;
     }
-    let ours = |j: &queue::Job| {
-        let key = j.idempotency_key.as_deref().unwrap_or_default();
-        j.kind == FLUSH_KIND && chats.iter().any(|chat| key.starts_with(&format!("{FLUSH_KIND}:{chat}:")))
-    };
-    eventually("their flush jobs to stop running", || async {
-        !queue::list(db, Some("running"), 1_000).await.unwrap().iter().any(&ours)
-    })
-    .await;
+    assert!(queue::list(db, None, 10).await.unwrap().is_empty(), "delivery queues no jobs");
     for &chat in chats {
         let flushed = bot.flush_chat(chat).await.unwrap();
         assert_eq!((flushed.claimed, flushed.messages), (0, 0), "chat {chat} still had something to send");
@@ -324,10 +314,6 @@ fn event(id: i64, sym: &str, strategy: &str) -> SignalEvent {
 async fn linked_and_subscribed(db: &Db, chat_id: i64, sym: &str, strategy: Option<&str>) {
     store::link_chat(db, chat_id, Some("chat"), jobs::now_ms()).await.unwrap();
     store::subscribe(db, chat_id, sym, strategy, jobs::now_ms()).await.unwrap();
-}
-
-async fn flush_jobs(db: &Db) -> Vec<queue::Job> {
-    queue::list(db, None, 1_000).await.unwrap().into_iter().filter(|j| j.kind == FLUSH_KIND).collect()
 }
 
 fn gaps(sent: &[Sent]) -> Vec<Duration> {
@@ -570,16 +556,13 @@ async fn alerts_reach_subscribers_only_and_wait_for_quiet_hours(db: &Db) {
         assert!(mock.sent_to(chat).is_empty(), "chat {chat} got {:?}", mock.sent_to(chat));
     }
     assert_eq!((mock.sent_to(1).len(), mock.sent_to(2).len()), (1, 1));
-    // Chat 6's alert waits in the outbox for a flush at the end of its quiet hours.
+    // Chat 6's alert waits in the outbox: not due before its quiet hours end, due then.
     assert_eq!(store::pending_count(db, Some(6)).await.unwrap(), 1);
-    let end = quiet.end_after(now);
-    let deferred: Vec<_> = flush_jobs(db)
-        .await
-        .into_iter()
-        .filter(|j| j.idempotency_key.as_deref().unwrap().starts_with("telegram_flush:6:"))
-        .collect();
-    assert_eq!(deferred.len(), 1, "{deferred:?}");
-    assert_eq!((deferred[0].status.as_str(), deferred[0].run_at), ("queued", end));
+    let due = store::due_chats(db, jobs::now_ms(), 100).await.unwrap();
+    assert!(due.iter().all(|c| c.chat_id != 6), "{due:?}");
+    let due = store::due_chats(db, quiet.end_after(now), 100).await.unwrap();
+    assert!(due.iter().any(|c| c.chat_id == 6), "{due:?}");
+    assert!(queue::list(db, None, 10).await.unwrap().is_empty(), "delivery queues no jobs");
     mock.assert_no_secret();
 }
 
@@ -610,7 +593,7 @@ async fn stored_signals_are_caught_up_once(db: &Db) {
     assert_eq!(alerts::catch_up(db, now - 60_000, now).await.unwrap(), 2);
     assert_eq!(alerts::catch_up(db, now - 60_000, now).await.unwrap(), 0);
     // The pipeline's sink queues on a task of its own.
-    let sink = alerts::sink(db.clone());
+    let sink = alerts::sink(db.clone(), server::telegram::delivery::Wake::default());
     sink(event(999, "AAPL", "sma_cross"));
     eventually("the sink's alert", || async { store::pending_count(db, Some(1)).await.unwrap() == 3 }).await;
 }
@@ -706,23 +689,20 @@ async fn retry_after_is_honoured_and_the_message_sent_once(db: &Db) {
     let rows = store::outbox(db, 1, 10).await.unwrap();
     assert_eq!(rows[0].outcome.as_deref(), Some("sent"));
 
-    // A long retry_after is not slept through: the flush is rescheduled.
+    // A long retry_after: the alert is given back and the chat waits it out.
     mock.script(429, too_many_requests(40));
-    let before = jobs::now_ms();
-    alerts::enqueue(db, &event(2, "AAPL", "sma_cross"), before).await.unwrap();
+    alerts::enqueue(db, &event(2, "AAPL", "sma_cross"), jobs::now_ms()).await.unwrap();
+    process.bot.waker().wake();
     eventually("the refused attempt", || async { mock.attempts_to(1).len() == 3 }).await;
-    eventually("the rescheduled flush", || async {
-        flush_jobs(db).await.iter().any(|j| {
-            j.idempotency_key.as_deref().unwrap().starts_with("telegram_flush:1:retry:")
-                && j.status == "queued"
-                && j.run_at >= before + 39_000
-        })
+    eventually("the alert given back", || async {
+        store::held_elsewhere(db, 1, true, jobs::now_ms()).await.unwrap() == 0
     })
     .await;
     process.stop().await;
     assert_eq!(mock.sent_to(1).len(), 1);
+    assert_eq!(mock.attempts_to(1).len(), 3, "tried again before retry_after");
     assert_eq!(store::pending_count(db, Some(1)).await.unwrap(), 1, "the alert waits, unclaimed");
-    assert!(queue::list(db, Some("dead"), 10).await.unwrap().is_empty());
+    assert!(queue::list(db, None, 10).await.unwrap().is_empty(), "delivery queues no jobs");
 }
 
 // ---------------------------------------------------------------- durability
@@ -732,7 +712,7 @@ async fn deliveries_survive_a_crash_and_are_never_repeated(db: &Db) {
     linked_and_subscribed(db, 2, "AAPL", None).await;
     let mock = MockApi::start().await;
     let config = config(&mock, 50, 30);
-    // A process queues alerts and dies before its runner gets to them...
+    // A process queues alerts and dies before its delivery loop gets to them...
     let first = Process::start(db, &config, false, true);
     for id in 1..=3 {
         assert_eq!(alerts::enqueue(db, &event(id, "AAPL", "sma_cross"), jobs::now_ms()).await.unwrap(), 2);
@@ -748,14 +728,10 @@ async fn deliveries_survive_a_crash_and_are_never_repeated(db: &Db) {
     for chat in [1, 2] {
         assert!(mock.sent_to(chat)[0].text.starts_with("3 signals:"), "{}", mock.sent_to(chat)[0].text);
     }
-    // Running the flush again, as a job and directly, sends nothing.
-    delivery::enqueue_flush(db, 1, "again", jobs::now_ms(), jobs::now_ms()).await.unwrap();
+    // Flushing again sends nothing.
     let flushed = second.bot.flush_chat(2).await.unwrap();
     assert_eq!((flushed.claimed, flushed.messages), (0, 0));
-    eventually("every flush job done", || async {
-        flush_jobs(db).await.iter().all(|j| j.status == "done" || j.run_at > jobs::now_ms() + 5_000)
-    })
-    .await;
+    assert!(queue::list(db, None, 10).await.unwrap().is_empty(), "delivery queues no jobs");
     assert_eq!(alerts::enqueue(db, &event(1, "AAPL", "sma_cross"), jobs::now_ms()).await.unwrap(), 0);
 
     // Commands: answered once, across a restart, including one sent while the bot was down.
@@ -808,15 +784,14 @@ async fn the_token_never_leaks(db: &Db) {
     let bot = new_bot(db, &config);
     assert!(!format!("{bot:?} {config:?}").contains(SECRET));
 
-    // A failing API whose error text quotes the request path.
+    // A failing API whose error text quotes the request path: as the flush
+    // reports it, and as the delivery loop logs it.
     alerts::enqueue(db, &event(1, "AAPL", "sma_cross"), jobs::now_ms()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(alerts::DIGEST_WINDOW_MS.unsigned_abs() + 100)).await;
-    let mut registry = Registry::default();
-    bot.register(&mut registry);
-    let step = jobs::run_once(db, &registry, "w").await.unwrap();
-    let Step::Failed(id) = step else { panic!("{step:?}") };
-    let error = queue::get(db, id).await.unwrap().unwrap().last_error.unwrap();
+    let error = bot.flush_chat(1).await.unwrap_err().to_string();
     assert!(error.contains("500") && !error.contains(SECRET), "{error}");
+    let process = Process::start(db, &config, false, true);
+    eventually("the loop's attempt", || async { mock.attempts_to(1).len() == 2 }).await;
+    process.stop().await;
 
     // An unreachable API: reqwest's error names the URL, which holds the token.
     let unreachable = TelegramConfig { api_url: "http://127.0.0.1:9".into(), ..config.clone() };
@@ -831,11 +806,8 @@ async fn the_token_never_leaks(db: &Db) {
     process.stop().await;
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("job failed") && logs.contains("hint not sent"), "{logs}");
+    assert!(logs.contains("telegram delivery failed") && logs.contains("hint not sent"), "{logs}");
     assert!(!logs.contains(SECRET), "the token was logged:\n{logs}");
-    for job in queue::list(db, None, 100).await.unwrap() {
-        assert!(!job.last_error.unwrap_or_default().contains(SECRET));
-    }
     mock.assert_no_secret();
 }
 

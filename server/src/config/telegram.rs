@@ -25,8 +25,12 @@ pub struct TelegramConfig {
     pub poll_timeout_secs: u64,
     /// Least time between two messages to one chat, ms.
     pub per_chat_interval_ms: u64,
-    /// Most messages per second over all chats.
+    /// Most messages in any one second over all chats.
     pub global_per_second: u32,
+    /// How long a delivery's claim on a chat's messages lasts, ms. A live
+    /// delivery renews it every third of this; a dead process's claims lapse
+    /// within this time and another delivery takes the messages over.
+    pub claim_lease_ms: u64,
     /// Chats allowed without a link code (their numeric ids); a list or a
     /// comma-separated string.
     #[serde(deserialize_with = "chat_list")]
@@ -42,6 +46,7 @@ impl Default for TelegramConfig {
             poll_timeout_secs: 30,
             per_chat_interval_ms: 1_000,
             global_per_second: 30,
+            claim_lease_ms: 10_000,
             allowed_chats: Vec::new(),
         }
     }
@@ -83,6 +88,9 @@ impl TelegramConfig {
         }
         if !(1..=1_000).contains(&self.global_per_second) {
             return invalid("telegram.global_per_second", "must be in 1..=1000");
+        }
+        if !(300..=300_000).contains(&self.claim_lease_ms) {
+            return invalid("telegram.claim_lease_ms", "must be in 300..=300000");
         }
         Ok(())
     }
@@ -193,6 +201,7 @@ mod tests {
         assert!(!config.telegram.is_enabled());
         assert_eq!(config.telegram.api_url, "https://api.telegram.org");
         assert_eq!((config.telegram.per_chat_interval_ms, config.telegram.global_per_second), (1_000, 30));
+        assert_eq!(config.telegram.claim_lease_ms, 10_000);
         let config = load("[telegram]\ntoken = \"123:abc_DEF-9\"\nallowed_chats = \"5, -100200\"").unwrap();
         assert!(config.telegram.is_enabled());
         assert_eq!(config.telegram.allowed_chats, [5, -100_200]);
@@ -223,6 +232,7 @@ mod tests {
             ("[telegram]\ntoken = \"1:a\"\napi_url = \"ftp://x\"", "telegram.api_url"),
             ("[telegram]\npoll_timeout_secs = 0", "telegram.poll_timeout_secs"),
             ("[telegram]\nglobal_per_second = 0", "telegram.global_per_second"),
+            ("[telegram]\nclaim_lease_ms = 100", "telegram.claim_lease_ms"),
             ("[telegram]\nallowed_chats = \"12,abc\"", "telegram.allowed_chats"),
             ("[telegram]\nspeed = 1", "speed"),
         ];

@@ -1,6 +1,6 @@
 //! Signal alerts: the compact text of an alert, digests of several, and
-//! [`enqueue`], which the live pipeline calls for every stored signal that
-//! passed its quality bar.
+//! [`enqueue`], which the live pipeline (through [`sink`]) calls for every
+//! stored signal that passed its quality bar.
 //!
 //! Messages are plain text (no parse mode), so symbols, parameters and
 //! evidence need no escaping.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use app::live::protocol::{Action, BacktestRecord, SignalEvent};
 use serde_json::Value;
 
-use super::delivery;
+use super::delivery::Wake;
 use crate::storage::signals::{self, SignalFilter};
 use crate::storage::telegram::{self as store, OutboxRow};
 use crate::storage::{Db, StorageError};
@@ -22,28 +22,26 @@ pub const MAX_MESSAGE_LEN: usize = 4_096;
 pub const DIGEST_WINDOW_MS: i64 = 500;
 
 /// Queues the alert of `event` for every chat subscribed to its symbol (with
-/// its strategy, or with any), except muted ones, and makes sure a flush job
-/// will deliver it: soon (after [`DIGEST_WINDOW_MS`]), or when the chat's quiet
-/// hours end. Idempotent per chat and signal: calling it twice for one signal
-/// queues nothing the second time. Returns how many chats got a new alert.
+/// its strategy, or with any), except muted ones, in one transaction. The
+/// delivery loop sends it: after [`DIGEST_WINDOW_MS`], or when the chat's
+/// quiet hours end. Idempotent per chat and signal: calling it twice for one
+/// signal queues nothing the second time. Returns how many chats got a new
+/// alert.
 ///
 /// # Errors
-/// [`StorageError`] on a database failure. Alerts queued before the failure
-/// stay queued; calling again completes the rest.
+/// [`StorageError`] on a database failure; then nothing was queued, and
+/// calling again queues it all.
 pub async fn enqueue(db: &Db, event: &SignalEvent, now_ms: i64) -> Result<usize, StorageError> {
-    let chats = store::subscribers(db, &event.symbol, &event.strategy).await?;
-    if chats.iter().all(|c| c.muted) {
+    let chats: Vec<i64> = store::subscribers(db, &event.symbol, &event.strategy)
+        .await?
+        .iter()
+        .filter(|c| !c.muted)
+        .map(|c| c.chat_id)
+        .collect();
+    if chats.is_empty() {
         return Ok(0);
     }
-    let text = alert_text(event);
-    let line = digest_line(event);
-    let mut queued = 0;
-    for chat in chats.iter().filter(|c| !c.muted) {
-        if let Some(id) = store::add_alert(db, chat.chat_id, event.id, &text, &line, now_ms).await? {
-            queued += 1;
-            delivery::schedule_alert_flush(db, chat, id, now_ms).await?;
-        }
-    }
+    let queued = store::add_alerts(db, &chats, event.id, &alert_text(event), &digest_line(event), now_ms).await?.len();
     if queued > 0 {
         tracing::debug!(signal = event.id, symbol = %event.symbol, chats = queued, "telegram alerts queued");
     }
@@ -51,16 +49,19 @@ pub async fn enqueue(db: &Db, event: &SignalEvent, now_ms: i64) -> Result<usize,
 }
 
 /// A callback for the live pipeline's alert sinks (`Pipeline::add_sink`): it
-/// queues the signal's alerts on a task of its own, logging failures. A crash
-/// between storing a signal and this task leaves the alert unqueued; run
-/// [`catch_up`] at start-up to close that gap.
+/// queues the signal's alerts on a task of its own, logging failures, and
+/// wakes the delivery loop (`wake`, from `Telegram::waker`). A crash between
+/// storing a signal and this task leaves the alert unqueued; run [`catch_up`]
+/// at start-up to close that gap.
 #[must_use]
-pub fn sink(db: Db) -> Arc<dyn Fn(SignalEvent) + Send + Sync> {
+pub fn sink(db: Db, wake: Wake) -> Arc<dyn Fn(SignalEvent) + Send + Sync> {
     Arc::new(move |event: SignalEvent| {
-        let db = db.clone();
+        let (db, wake) = (db.clone(), wake.clone());
         tokio::spawn(async move {
-            if let Err(e) = enqueue(&db, &event, crate::jobs::now_ms()).await {
-                tracing::error!(signal = event.id, error = %e, "telegram alerts not queued");
+            match enqueue(&db, &event, crate::jobs::now_ms()).await {
+                Ok(0) => {}
+                Ok(_) => wake.wake(),
+                Err(e) => tracing::error!(signal = event.id, error = %e, "telegram alerts not queued"),
             }
         });
     })

@@ -8,28 +8,32 @@
 //!   pinned to another reqwest major (a second HTTP/TLS stack in the binary) and
 //!   its dispatcher and throttling are in memory, which is exactly the part we
 //!   need durable. Three methods are little code.
-//! - the poller (`run`): long-polls `getUpdates`. The offset lives in the
-//!   database and moves in the same transaction that queues the update's reply,
-//!   so a restart neither loses a command nor answers one twice (command effects
-//!   such as subscribing are idempotent, so replaying an update whose effect
-//!   landed but whose offset did not is harmless).
-//! - [`alerts`]: the pipeline calls [`alerts::enqueue`] for each signal; alert
-//!   texts and digests.
+//! - the poller: long-polls `getUpdates`. The offset lives in the database and
+//!   moves in the same transaction that queues the update's reply, so a restart
+//!   neither loses a command nor answers one twice (command effects such as
+//!   subscribing are idempotent, so replaying an update whose effect landed but
+//!   whose offset did not is harmless). A queued reply wakes the delivery loop.
+//! - [`alerts`]: the pipeline's sink calls [`alerts::enqueue`] for each signal
+//!   and wakes the delivery loop; alert texts and digests.
 //! - [`delivery`]: every outgoing message of a linked chat is an outbox row
-//!   (`storage::telegram`) delivered by the durable `telegram_flush` job, which
-//!   sends a chat's pending replies one by one and its pending alerts as one
-//!   message (a digest when there are several).
+//!   (`storage::telegram`). One delivery loop per process finds the chats with
+//!   due messages and flushes each (at most [`delivery::MAX_IN_FLIGHT`] at
+//!   once): its pending replies one by one and its pending alerts as one
+//!   message (a digest when there are several), under a short, renewed lease.
+//!   No job is queued per message; a chat's backlog is capped.
 //! - [`flood`]: in-process flood control shared by all senders: one message
-//!   per chat per `per_chat_interval_ms`, `global_per_second` overall.
+//!   per chat per `per_chat_interval_ms`, at most `global_per_second` in any
+//!   second overall, both counted so that they hold at Telegram's end.
 //! - [`commands`]: parsing and answering commands.
 //!
 //! Delivery is at least once. `sendMessage` has no idempotency key, so one
 //! duplicate window remains: the process dies after Telegram accepted a message
 //! and before its outbox rows are marked sent (a single UPDATE right after the
-//! answer), or the answer is lost on the way back. The rows' lease then expires
-//! and they are sent again. Nothing is sent twice in any other case: rows are
-//! claimed under a lease, marking them is fenced by the claim, and running a
-//! flush job again finds nothing left to send.
+//! answer), or the answer is lost on the way back. The rows' lease then lapses
+//! (within `claim_lease_ms`, 10 s by default) and they are sent again. Nothing
+//! is sent twice in any other case: rows are claimed under a lease, a flush
+//! sends only while its lease is known to hold, marking rows is fenced by the
+//! claim, and flushing a chat again finds nothing left to send.
 //!
 //! Linking: only linked chats get answers and alerts. `finstage telegram link`
 //! (see [`create_link_code`]) prints a one-time code valid for 15 minutes; the
@@ -55,11 +59,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::client::{ApiError, BotApi};
+use self::delivery::Wake;
 use self::flood::{ChatLocks, FloodControl};
 use crate::bus::Bus;
 use crate::cache::MarketCache;
 pub use crate::config::telegram::{BotToken, TelegramConfig};
-use crate::jobs::Registry;
 use crate::storage::Db;
 pub use crate::storage::telegram::{
     LinkedChat, QuietHours, Subscription, create_link_code, get_chat, link_chat, list_chats, set_muted, set_quiet,
@@ -93,6 +97,8 @@ struct Inner {
     flood: FloodControl,
     /// Flushes of one chat take turns.
     turns: ChatLocks,
+    /// Wakes the delivery loop.
+    wake: Wake,
     config: TelegramConfig,
     bus: Bus,
     cache: MarketCache,
@@ -110,7 +116,7 @@ impl std::fmt::Debug for Telegram {
 }
 
 impl Telegram {
-    /// Builds the bot (nothing runs yet): see [`Telegram::register`] and [`Telegram::spawn`].
+    /// Builds the bot (nothing runs yet): see [`Telegram::spawn`].
     ///
     /// # Errors
     /// [`TelegramError`] without a token, or when the HTTP client cannot be built.
@@ -124,6 +130,7 @@ impl Telegram {
                 api,
                 flood,
                 turns: ChatLocks::default(),
+                wake: Wake::default(),
                 config: config.clone(),
                 bus,
                 cache,
@@ -134,23 +141,36 @@ impl Telegram {
         })
     }
 
-    /// Registers the `telegram_flush` job kind, which delivers the outbox.
-    /// Every process that runs jobs should register it (or none but the bot's):
-    /// a process without the handler fails such jobs until one with it runs them.
-    pub fn register(&self, registry: &mut Registry) {
-        delivery::register(self, registry);
-    }
-
-    /// Starts the poller: it long-polls `getUpdates` and answers commands until
-    /// `shutdown` is cancelled, then returns (replies in flight get a few seconds).
+    /// Starts the bot: the poller, which long-polls `getUpdates` and answers
+    /// commands, and the delivery loop, which sends the outbox. Both run until
+    /// `shutdown` is cancelled (messages being sent get a few seconds).
     #[must_use]
     pub fn spawn(&self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(self.clone().run(shutdown))
     }
 
-    /// The poller itself; see [`Telegram::spawn`].
+    /// The poller and the delivery loop together; see [`Telegram::spawn`].
     pub async fn run(self, shutdown: CancellationToken) {
-        poller::run(self, shutdown).await;
+        tokio::join!(poller::run(self.clone(), shutdown.clone()), delivery::run(self, shutdown));
+    }
+
+    /// Starts the poller alone (no delivery in this process).
+    #[must_use]
+    pub fn spawn_poller(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(poller::run(self.clone(), shutdown))
+    }
+
+    /// Starts the delivery loop alone (no poller in this process).
+    #[must_use]
+    pub fn spawn_delivery(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(delivery::run(self.clone(), shutdown))
+    }
+
+    /// A handle that wakes this bot's delivery loop, for whatever queues
+    /// messages in this process (the pipeline's alert sink).
+    #[must_use]
+    pub fn waker(&self) -> Wake {
+        self.inner.wake.clone()
     }
 
     /// The database the bot works on.

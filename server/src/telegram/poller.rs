@@ -1,6 +1,7 @@
 //! The `getUpdates` loop: fetch updates from the stored offset, handle each
 //! (link, answer, ignore), and move the offset in the database as each one is
-//! done. See the parent module for the durability argument.
+//! done. Replies go to the outbox, and the delivery loop sends them. See the
+//! parent module for the durability argument.
 
 use std::time::Duration;
 
@@ -10,14 +11,13 @@ use tokio_util::sync::CancellationToken;
 use super::Telegram;
 use super::client::{ApiError, Update};
 use super::commands::{self, BAD_CODE, LINK_HINT, WELCOME};
-use super::delivery::{self, FLUSH_TIMEOUT_MS, REPLY_SAFETY_DELAY_MS};
 use crate::jobs::now_ms;
 use crate::storage::StorageError;
 use crate::storage::telegram::{self as store, LinkOutcome};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How long shutdown waits for replies being sent.
+/// How long shutdown waits for hints being sent.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Doubling waits after failures, reset by a success.
@@ -78,11 +78,6 @@ pub(super) async fn run(bot: Telegram, shutdown: CancellationToken) {
             }
         }
     };
-    match delivery::resume(&inner.db, now_ms()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(chats = n, "telegram: resumed undelivered messages"),
-        Err(e) => tracing::error!(error = %e, "telegram: cannot resume undelivered messages"),
-    }
     let mut tasks = JoinSet::new();
     'poll: loop {
         while tasks.try_join_next().is_some() {}
@@ -178,18 +173,8 @@ impl Telegram {
         match (linked, reply) {
             (Some(_), Some(reply)) => {
                 store::record_update(db, chat.id, update.update_id, Some(&reply), next, now).await?;
-                // The safety net first, so that the reply has a job before any attempt.
-                let why = format!("u{}", update.update_id);
-                delivery::enqueue_flush(db, chat.id, &why, now + REPLY_SAFETY_DELAY_MS, now).await?;
-                let (bot, chat_id) = (self.clone(), chat.id);
-                tasks.spawn(async move {
-                    let limit = Duration::from_millis(u64::try_from(FLUSH_TIMEOUT_MS).unwrap_or(60_000));
-                    match tokio::time::timeout(limit, bot.flush_chat(chat_id)).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::warn!(chat = chat_id, error = %e, "telegram reply not sent yet"),
-                        Err(_) => tracing::warn!(chat = chat_id, "telegram reply timed out"),
-                    }
-                });
+                // The delivery loop sends it (at once: replies have no digest window).
+                self.inner.wake.wake();
                 Ok(())
             }
             _ => store::set_update_offset(db, next).await,

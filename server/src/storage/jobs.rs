@@ -1,5 +1,6 @@
-//! The durable job queue: work that must survive crashes (backfills, backtests,
-//! alert deliveries), stored in the `jobs` table.
+//! The durable job queue: work that must survive crashes (backfills,
+//! backtests), stored in the `jobs` table. (Telegram messages are not jobs:
+//! their outbox is their queue, see `storage::telegram`.)
 //!
 //! Life of a job: `queued` -> (claimed) `running` -> `done`; a failure re-queues
 //! it with exponential backoff until `max_attempts`, after which it is `dead`

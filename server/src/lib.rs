@@ -1,10 +1,11 @@
 //! Finstage's server: configuration, storage, market-data providers, the live
 //! feed, the HTTP and WebSocket surfaces, and the command line.
 //!
-//! Layering (imports point down): `cli`/`serve` → `http`, `ws`, `dashboard` →
-//! `feed` → `bus`, `providers`, `storage` → `config`, `symbol`. Nothing in
+//! Layering: imports point down the floor plan in `docs/ARCHITECTURE.md`
+//! ("Inside the server"), which `tests/structure.rs` checks. Nothing in
 //! `providers` or `storage` knows about HTTP or WebSockets; `quant` knows
-//! nothing of any of it.
+//! nothing of any of it. Modules no test, example or binary uses are
+//! `pub(crate)`.
 //!
 //! Errors: each library module has its own `thiserror` enum (`StorageError`,
 //! `ConfigError`, ...); `anyhow` is used only in `serve` and `main`, where
@@ -17,20 +18,20 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod dashboard;
+pub(crate) mod dashboard;
 pub mod feed;
-pub mod gaps;
+pub(crate) mod gaps;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod news;
 pub mod pipeline;
 pub mod providers;
 pub mod quotes;
 pub mod scheduler;
 pub mod schedules;
-pub mod series;
+pub(crate) mod series;
 pub mod serve;
 pub mod state;
 pub mod storage;

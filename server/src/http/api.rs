@@ -28,7 +28,7 @@ use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::market;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
@@ -213,22 +213,6 @@ pub struct Quotes {
     pub quotes: Vec<QuoteDto>,
     /// Requested symbols that are not stored or have no data.
     pub missing: Vec<String>,
-}
-
-/// An error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The details of an error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// The HTTP status.
-    pub status: u16,
-    /// A message for a person.
-    pub message: String,
 }
 
 fn parse_symbol(text: &str) -> Result<Symbol, ApiError> {

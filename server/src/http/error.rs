@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::storage::StorageError;
 
@@ -60,7 +61,23 @@ impl IntoResponse for ApiError {
         if let Self::Internal(e) = &self {
             tracing::error!(error = %e, "API request failed");
         }
-        let body = json!({ "error": { "status": status.as_u16(), "message": self.to_string() } });
+        let body = ErrorBody { error: ErrorDetail { status: status.as_u16(), message: self.to_string() } };
         (status, Json(body)).into_response()
     }
+}
+
+/// An error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The details of an error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    pub status: u16,
+    /// A message for a person.
+    pub message: String,
 }

@@ -81,8 +81,8 @@ pub struct IndicatorColumn {
 /// An indicator computed over a symbol's stored bars (cached until new bars land).
 #[utoipa::path(get, path = "/api/v1/symbols/{symbol}/indicators",
     params(("symbol" = String, Path, description = "Ticker"), IndicatorQuery),
-    responses((status = 200, body = IndicatorSeries), (status = 400, body = super::api::ErrorBody),
-        (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, body = IndicatorSeries), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn get_indicator(
     State(state): State<AppState>,
     Path(symbol): Path<String>,
@@ -136,8 +136,8 @@ pub struct Gaps {
 /// Runs of missing bars in a symbol's stored history (see the gap rules in the docs).
 #[utoipa::path(get, path = "/api/v1/symbols/{symbol}/gaps",
     params(("symbol" = String, Path, description = "Ticker"), GapsQuery),
-    responses((status = 200, body = Gaps), (status = 400, body = super::api::ErrorBody),
-        (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, body = Gaps), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn get_gaps(
     State(state): State<AppState>,
     Path(symbol): Path<String>,
@@ -158,8 +158,8 @@ pub(super) async fn get_gaps(
 /// A symbol's all-time high, 52-week range and last close.
 #[utoipa::path(get, path = "/api/v1/symbols/{symbol}/stats",
     params(("symbol" = String, Path, description = "Ticker")),
-    responses((status = 200, body = Object), (status = 400, body = super::api::ErrorBody),
-        (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn get_stats(
     State(state): State<AppState>,
     Path(symbol): Path<String>,

@@ -108,7 +108,7 @@ fn parse_before(text: &str) -> Result<Cursor, ApiError> {
 
 /// Stored headlines, newest first, one page at a time.
 #[utoipa::path(get, path = "/api/v1/news", params(NewsQuery),
-    responses((status = 200, body = NewsPage), (status = 400, body = super::api::ErrorBody)))]
+    responses((status = 200, body = NewsPage), (status = 400, body = super::error::ErrorBody)))]
 pub(super) async fn list_news(
     State(state): State<AppState>,
     query: Result<Query<NewsQuery>, QueryRejection>,

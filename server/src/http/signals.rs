@@ -64,7 +64,7 @@ pub struct SignalsPage {
 
 /// Stored signals, newest first.
 #[utoipa::path(get, path = "/api/v1/signals", params(SignalsQuery),
-    responses((status = 200, body = SignalsPage), (status = 400, body = super::api::ErrorBody)))]
+    responses((status = 200, body = SignalsPage), (status = 400, body = super::error::ErrorBody)))]
 pub(super) async fn list_signals(
     State(state): State<AppState>,
     query: Result<Query<SignalsQuery>, QueryRejection>,
@@ -182,8 +182,8 @@ where
 /// Changes a strategy's settings; the live pipeline uses them from its next bar.
 #[utoipa::path(put, path = "/api/v1/strategies/{name}", params(("name" = String, Path, description = "Strategy")),
     request_body = StrategyUpdate,
-    responses((status = 200, body = StrategySetting), (status = 400, body = super::api::ErrorBody),
-        (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, body = StrategySetting), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn put_strategy(
     State(state): State<AppState>,
     Path(name): Path<String>,

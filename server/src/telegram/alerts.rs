@@ -10,7 +10,7 @@ use std::sync::Arc;
 use app::live::protocol::{Action, BacktestRecord, SignalEvent};
 use serde_json::Value;
 
-use super::delivery::Wake;
+use super::wake::Wake;
 use crate::storage::signals::{self, SignalFilter};
 use crate::storage::telegram::{self as store, OutboxRow};
 use crate::storage::{Db, StorageError};

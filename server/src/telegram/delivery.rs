@@ -38,10 +38,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +49,7 @@ use super::Telegram;
 use super::alerts::{self, DIGEST_WINDOW_MS, MAX_MESSAGE_LEN};
 use super::client::{ApiError, SentMessage};
 use super::flood::ChatPermit;
+pub use super::wake::Wake;
 use crate::jobs::now_ms;
 use crate::storage::telegram::{self as store, OutboxKind, OutboxRow};
 use crate::storage::{Db, StorageError};
@@ -83,22 +83,6 @@ const PURGE_STEPS: usize = 50;
 /// Attempts at marking rows sent before the flush gives up (the rows are then
 /// sent again once their lease ends).
 const MARK_ATTEMPTS: u32 = 3;
-
-/// Wakes the delivery loop: something was queued. Cheap to clone; a wake-up
-/// while the loop is busy is kept for its next wait.
-#[derive(Debug, Clone, Default)]
-pub struct Wake(Arc<Notify>);
-
-impl Wake {
-    /// Tells the loop to look for due chats now.
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-
-    async fn woken(&self) {
-        self.0.notified().await;
-    }
-}
 
 /// What one flush did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

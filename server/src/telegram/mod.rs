@@ -50,6 +50,7 @@ pub mod commands;
 pub mod delivery;
 pub mod flood;
 mod poller;
+mod wake;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,8 +60,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::client::{ApiError, BotApi};
-use self::delivery::Wake;
 use self::flood::{ChatLocks, FloodControl};
+use self::wake::Wake;
 use crate::bus::Bus;
 use crate::cache::MarketCache;
 pub use crate::config::telegram::{BotToken, TelegramConfig};

@@ -159,6 +159,109 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
 }
 
+/// The module path of a file (`http/api.rs` -> `http::api`, `http/mod.rs` -> `http`).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = file
+        .strip_prefix(src)
+        .unwrap()
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib" || p == "main") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Paths named in the file's non-test code: `crate::a::b`, `super::x`,
+/// `self::y`, resolved to absolute module paths (items included).
+fn referenced_paths(module: &[String], text: &str) -> Vec<Vec<String>> {
+    let code = text.find("#[cfg(test)]").map_or(text, |i| &text[..i]);
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or_default();
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < line.len() {
+            if !line.is_char_boundary(i) {
+                i += 1;
+                continue;
+            }
+            let rest = &line[i..];
+            let start = ["crate::", "super::", "self::"].iter().find(|p| rest.starts_with(**p));
+            let boundary =
+                i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
+            let (Some(prefix), true) = (start, boundary) else {
+                i += 1;
+                continue;
+            };
+            let mut path: Vec<String> = match *prefix {
+                "crate::" => Vec::new(),
+                "super::" => module[..module.len().saturating_sub(1)].to_vec(),
+                _ => module.to_vec(),
+            };
+            let mut tail = &rest[prefix.len()..];
+            loop {
+                if let Some(more) = tail.strip_prefix("super::") {
+                    path.pop();
+                    tail = more;
+                    continue;
+                }
+                let name: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if name.is_empty() {
+                    break;
+                }
+                tail = &tail[name.len()..];
+                path.push(name);
+                match tail.strip_prefix("::") {
+                    Some(more) => tail = more,
+                    None => break,
+                }
+            }
+            found.push(path);
+            i += prefix.len();
+        }
+    }
+    found
+}
+
+/// Inside each module too, files that are not each other's ancestors do not
+/// import each other in a circle (`telegram::alerts` and `telegram::delivery`
+/// did; so did `http::api` and the route modules it merges).
+#[test]
+fn no_circle_of_imports_between_files() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(&src, f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let from = module_path(&src, file);
+        for path in referenced_paths(&from, &std::fs::read_to_string(file).unwrap()) {
+            // The longest prefix that is a file of ours is the module named.
+            let Some(to) = (1..=path.len()).rev().map(|n| path[..n].to_vec()).find(|p| modules.contains(p)) else {
+                continue;
+            };
+            let related = from.starts_with(&to) || to.starts_with(&from);
+            if !related {
+                graph.entry(from.join("::")).or_default().insert(to.join("::"));
+            }
+        }
+    }
+    assert!(graph.len() > 20, "the import graph was not read: {graph:?}");
+    assert_eq!(cycle(&graph), None, "files importing each other in a circle");
+}
+
+#[test]
+fn paths_resolve_from_the_file_that_names_them() {
+    let module = vec!["http".to_owned(), "api".to_owned()];
+    let text =
+        "use super::error::ApiError;\nuse crate::storage::bars;\nfn f() { self::g(); super::super::symbol::x(); }\n";
+    let found = referenced_paths(&module, text);
+    let as_text: Vec<String> = found.iter().map(|p| p.join("::")).collect();
+    assert_eq!(as_text, ["http::error::ApiError", "storage::bars", "http::api::g", "symbol::x"]);
+}
+
 #[test]
 fn a_circle_of_imports_is_found() {
     let edges = [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")];

@@ -23,13 +23,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get};
+use axum::routing::{delete, get};
 use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::market;
+use super::routes::Routes;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
 use crate::storage::{StorageError, bars, symbols};
@@ -41,12 +42,12 @@ pub const MAX_PAGE: usize = 5_000;
 pub const MAX_QUOTE_SYMBOLS: usize = 500;
 
 pub(super) fn router() -> Router<AppState> {
-    routes().router
+    routes().into_router()
 }
 
 /// The path of every route, relative to `/api/v1`.
 pub(super) fn paths() -> Vec<&'static str> {
-    routes().paths
+    routes().paths().to_vec()
 }
 
 fn routes() -> Routes {
@@ -63,33 +64,6 @@ fn routes() -> Routes {
         .merge(super::news::listed())
         .merge(super::signals::routes())
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-}
-
-/// A router that notes the path of each route added to it. axum cannot list
-/// a router's routes; the API is built through this so that its paths are
-/// known, and a test checks the OpenAPI document has every one.
-#[derive(Debug, Default)]
-pub(super) struct Routes {
-    router: Router<AppState>,
-    paths: Vec<&'static str>,
-}
-
-impl Routes {
-    pub(super) fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
-        self.router = self.router.route(path, methods);
-        self.paths.push(path);
-        self
-    }
-
-    fn merge(mut self, other: Self) -> Self {
-        self.router = self.router.merge(other.router);
-        self.paths.extend(other.paths);
-        self
-    }
-
-    pub(super) fn into_router(self) -> Router<AppState> {
-        self.router
-    }
 }
 
 #[derive(OpenApi)]

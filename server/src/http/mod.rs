@@ -16,6 +16,7 @@ pub mod listen;
 mod market;
 pub mod news;
 mod page_cache;
+mod routes;
 mod server_fns;
 mod signals;
 

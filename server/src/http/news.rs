@@ -33,9 +33,9 @@ pub fn routes() -> Router<AppState> {
     listed().into_router()
 }
 
-/// The news routes, with their paths noted (see [`super::api::Routes`]).
-pub(super) fn listed() -> super::api::Routes {
-    super::api::Routes::default().route("/news", get(list_news))
+/// The news routes, with their paths noted (see [`super::routes::Routes`]).
+pub(super) fn listed() -> super::routes::Routes {
+    super::routes::Routes::default().route("/news", get(list_news))
 }
 
 /// A stored headline.

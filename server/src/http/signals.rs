@@ -24,8 +24,8 @@ use crate::symbol::Symbol;
 /// The most signals one page returns.
 pub const MAX_SIGNALS_PAGE: usize = 500;
 
-pub(super) fn routes() -> super::api::Routes {
-    super::api::Routes::default()
+pub(super) fn routes() -> super::routes::Routes {
+    super::routes::Routes::default()
         .route("/signals", get(list_signals))
         .route("/strategies", get(list_strategies))
         .route("/strategies/{name}", axum::routing::put(put_strategy))

@@ -320,3 +320,78 @@ async fn a_slow_client_is_resynced_while_a_fast_one_misses_nothing() {
         }
     }
 }
+
+/// A seeded WebSocket fuzzer: clients send random bytes, random text, JSON of
+/// the right shape with wrong values, oversized frames, floods of subscribe
+/// requests and abrupt disconnects, while a well-behaved client is subscribed
+/// to quotes. The server must not fall over, the good client must get every
+/// quote in order, and once the fuzzing clients are gone the bus must hold no
+/// session of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fuzzing_client_affects_nobody_else() {
+    use rand::{Rng, SeedableRng};
+
+    let server = Server::start(1_024).await;
+    let mut good = server.client().await;
+    subscribe(&mut good, "quotes", r#"["AAPL"]"#).await;
+    let baseline = server.bus.subscribers();
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20_261_207);
+    let mut expected = Vec::new();
+    for round in 0..40 {
+        let mut fuzz = server.client().await;
+        for _ in 0..25 {
+            let frame = match rng.random_range(0..8) {
+                0 => Message::Binary(
+                    (0..rng.random_range(0..512)).map(|_| rng.random::<u8>()).collect::<Vec<u8>>().into(),
+                ),
+                1 => Message::Text(
+                    (0..rng.random_range(0..256)).map(|_| rng.random::<char>()).collect::<String>().into(),
+                ),
+                2 => Message::Text(
+                    format!(r#"{{"type":"subscribe","channel":"quotes","symbols":{}}}"#, rng.random::<u32>()).into(),
+                ),
+                3 => {
+                    let symbols: Vec<String> = (0..rng.random_range(0..300)).map(|i| format!("\"S{i}\"")).collect();
+                    Message::Text(
+                        format!(r#"{{"type":"subscribe","channel":"bars","symbols":[{}]}}"#, symbols.join(",")).into(),
+                    )
+                }
+                4 => Message::Text(r#"{"type":"unsubscribe","channel":"news","symbols":"*"}"#.into()),
+                5 => Message::Text("x".repeat(rng.random_range(1..MAX_REQUEST_BYTES * 2)).into()),
+                6 => Message::Ping(vec![rng.random::<u8>(); rng.random_range(0..100)].into()),
+                _ => Message::Text(r#"{"type":"ping","extra":[1,2,{"a":null}]}"#.into()),
+            };
+            if fuzz.send(frame).await.is_err() {
+                break; // the server closed this one (a frame it refuses); that is its right
+            }
+        }
+        // Half the fuzzers vanish without a close frame.
+        if rng.random_bool(0.5) {
+            drop(fuzz);
+        } else {
+            let _ = fuzz.close(None).await;
+        }
+        let price = 100.0 + f64::from(round);
+        server.bus.publish_quote(quote("AAPL", price));
+        expected.push(price);
+    }
+
+    // The good client got every quote, in order, and still answers.
+    for price in expected {
+        match hear(&mut good).await {
+            ServerMessage::Quote(q) => assert_eq!((q.symbol.as_str(), q.price), ("AAPL", price)),
+            other => panic!("expected the quote at {price}, got {other:?}"),
+        }
+    }
+    answers_ping(&mut good).await;
+
+    // Every fuzzing session ended and left the bus.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.bus.subscribers() > baseline {
+        assert!(std::time::Instant::now() < deadline, "{} sessions left behind", server.bus.subscribers() - baseline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut late = server.client().await;
+    answers_ping(&mut late).await;
+}

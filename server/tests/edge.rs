@@ -26,15 +26,7 @@ async fn state(t: &common::TestDb) -> AppState {
         http: HttpConfig { body_limit_bytes: 64 * 1_024, ..HttpConfig::default() },
         ..Config::default()
     };
-    server::feed::backfill(
-        &server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache)),
-        &config.watchlist,
-        &config.sim,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    AppState::new(config, t.db.clone(), CancellationToken::new())
+    common::state_with_history(t, config).await
 }
 
 struct Answer {

@@ -9,7 +9,6 @@ use http_body_util::BodyExt;
 use server::config::{Config, SimConfig};
 use server::state::AppState;
 use server::symbol::Symbol;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 async fn state_with_history(t: &common::TestDb) -> AppState {
@@ -19,15 +18,7 @@ async fn state_with_history(t: &common::TestDb) -> AppState {
         sim: SimConfig { history_days: 60, ..SimConfig::default() },
         ..Config::default()
     };
-    server::feed::backfill(
-        &server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache)),
-        &config.watchlist,
-        &config.sim,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    AppState::new(config, t.db.clone(), CancellationToken::new())
+    common::state_with_history(t, config).await
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {

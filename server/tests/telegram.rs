@@ -7,19 +7,16 @@
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
+mod telegram_mock;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::live::protocol::{Action, BacktestRecord, SignalEvent};
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use quant::{Bar, Timeframe};
-use serde_json::{Value, json};
+use serde_json::json;
 use server::bus::Bus;
 use server::cache::{CacheConfig, MarketCache};
 use server::jobs;
@@ -30,164 +27,9 @@ use server::storage::telegram::{self as store, LinkOutcome, OutboxKind, QuietHou
 use server::storage::{Db, symbols};
 use server::symbol::Symbol;
 use server::telegram::{BotToken, Telegram, TelegramConfig, alerts};
+use telegram_mock::{MockApi, SECRET, Sent, TOKEN, too_many_requests};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const TOKEN: &str = "123456:TEST-token_secret";
-const SECRET: &str = "TEST-token_secret";
-const BOT_NAME: &str = "finstage_test_bot";
-
-// ---------------------------------------------------------------- the mock
-
-/// One `sendMessage` call as the mock saw it.
-#[derive(Debug, Clone)]
-struct Sent {
-    chat_id: i64,
-    text: String,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct MockState {
-    /// Every `sendMessage` call, accepted or not.
-    attempts: Vec<Sent>,
-    /// The accepted ones.
-    sent: Vec<Sent>,
-    /// Updates not yet confirmed by an offset.
-    updates: Vec<Value>,
-    last_update_id: i64,
-    /// Answers for the next `sendMessage` calls (status, body); then success.
-    scripted: VecDeque<(u16, Value)>,
-    /// Fail every `sendMessage` with 500, quoting the request path (and so the token).
-    fail_quoting_path: bool,
-}
-
-/// A loopback Bot API.
-#[derive(Clone)]
-struct MockApi {
-    url: String,
-    state: Arc<Mutex<MockState>>,
-}
-
-impl MockApi {
-    async fn start() -> Self {
-        let state = Arc::new(Mutex::new(MockState { last_update_id: 1_000, ..MockState::default() }));
-        let app = axum::Router::new().fallback(answer).with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { url, state }
-    }
-
-    /// Queues a text message from `chat_id` (a private chat) for `getUpdates`; returns its update id.
-    fn message(&self, chat_id: i64, text: &str) -> i64 {
-        let mut state = self.state.lock().unwrap();
-        state.last_update_id += 1;
-        let id = state.last_update_id;
-        state.updates.push(json!({
-            "update_id": id,
-            "message": {
-                "message_id": id, "date": 0, "text": text,
-                "chat": {"id": chat_id, "type": "private", "first_name": "Tess"},
-                "from": {"id": chat_id, "is_bot": false, "first_name": "Tess"}
-            }
-        }));
-        id
-    }
-
-    fn last_update_id(&self) -> i64 {
-        self.state.lock().unwrap().last_update_id
-    }
-
-    fn sent_to(&self, chat_id: i64) -> Vec<Sent> {
-        self.state.lock().unwrap().sent.iter().filter(|s| s.chat_id == chat_id).cloned().collect()
-    }
-
-    fn attempts_to(&self, chat_id: i64) -> Vec<Sent> {
-        self.state.lock().unwrap().attempts.iter().filter(|s| s.chat_id == chat_id).cloned().collect()
-    }
-
-    fn all_sent(&self) -> Vec<Sent> {
-        self.state.lock().unwrap().sent.clone()
-    }
-
-    fn script(&self, status: u16, body: Value) {
-        self.state.lock().unwrap().scripted.push_back((status, body));
-    }
-
-    fn assert_no_secret(&self) {
-        for s in &self.state.lock().unwrap().attempts {
-            assert!(!s.text.contains(SECRET), "a message carries the token: {}", s.text);
-        }
-    }
-}
-
-fn json_response(status: u16, body: &Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap();
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
-}
-
-async fn answer(State(state): State<Arc<Mutex<MockState>>>, request: Request) -> Response {
-    let arrived = Instant::now();
-    let path = request.uri().path().to_owned();
-    let Some(method) = path.strip_prefix(&format!("/bot{TOKEN}/")).map(str::to_owned) else {
-        return json_response(404, &json!({"ok": false, "error_code": 404, "description": "Not Found"}));
-    };
-    let body = axum::body::to_bytes(Body::new(request.into_body()), 1 << 20).await.unwrap();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match method.as_str() {
-        "getMe" => json_response(
-            200,
-            &json!({"ok": true, "result": {"id": 1, "is_bot": true, "first_name": "Finstage", "username": BOT_NAME}}),
-        ),
-        "getUpdates" => {
-            let offset = body["offset"].as_i64().unwrap_or(0);
-            let deadline = arrived + Duration::from_secs(body["timeout"].as_u64().unwrap_or(0));
-            loop {
-                {
-                    let mut state = state.lock().unwrap();
-                    state.updates.retain(|u| u["update_id"].as_i64().unwrap() >= offset);
-                    if !state.updates.is_empty() || Instant::now() >= deadline {
-                        return json_response(200, &json!({"ok": true, "result": state.updates}));
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        "sendMessage" => {
-            let sent = Sent {
-                chat_id: body["chat_id"].as_i64().unwrap(),
-                text: body["text"].as_str().unwrap().to_owned(),
-                at: arrived,
-            };
-            let mut state = state.lock().unwrap();
-            state.attempts.push(sent.clone());
-            if state.fail_quoting_path {
-                let description = format!("Internal Server Error while handling {path}");
-                return json_response(500, &json!({"ok": false, "error_code": 500, "description": description}));
-            }
-            if let Some((status, body)) = state.scripted.pop_front() {
-                return json_response(status, &body);
-            }
-            state.sent.push(sent.clone());
-            let id = state.sent.len();
-            json_response(
-                200,
-                &json!({"ok": true, "result": {"message_id": id, "date": 0, "text": sent.text,
-                        "chat": {"id": sent.chat_id, "type": "private"}}}),
-            )
-        }
-        _ => json_response(404, &json!({"ok": false, "error_code": 404, "description": "Not Found"})),
-    }
-}
-
-fn too_many_requests(retry_after: u64) -> Value {
-    json!({"ok": false, "error_code": 429,
-           "description": format!("Too Many Requests: retry after {retry_after}"),
-           "parameters": {"retry_after": retry_after}})
-}
 
 // ---------------------------------------------------------------- harness
 
@@ -779,7 +621,7 @@ async fn the_token_never_leaks(db: &Db) {
 
     linked_and_subscribed(db, 1, "AAPL", None).await;
     let mock = MockApi::start().await;
-    mock.state.lock().unwrap().fail_quoting_path = true;
+    mock.state().fail_quoting_path = true;
     let config = config(&mock, 50, 30);
     let bot = new_bot(db, &config);
     assert!(!format!("{bot:?} {config:?}").contains(SECRET));

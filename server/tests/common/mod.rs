@@ -111,3 +111,13 @@ macro_rules! on_both_backends {
         }
     )+};
 }
+
+/// The state `serve` would build over `t`, after the simulator has written
+/// `config.sim.history_days` of daily history for the watchlist.
+pub async fn state_with_history(t: &TestDb, config: server::config::Config) -> server::state::AppState {
+    let ingest = server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache));
+    server::feed::backfill(&ingest, &config.watchlist, &config.sim, chrono::Utc::now())
+        .await
+        .expect("simulated history");
+    server::state::AppState::new(config, t.db.clone(), tokio_util::sync::CancellationToken::new())
+}

@@ -64,10 +64,10 @@ fn WatchlistTable(rows: Vec<QuoteRow>, live_quotes: RwSignal<HashMap<String, Quo
             <thead>
                 <tr>
                     <th>"Symbol"</th>
-                    <th>"Name"</th>
+                    <th class="name">"Name"</th>
                     <th class="num">"Last"</th>
                     <th class="num">"Change"</th>
-                    <th>"Updated (UTC)"</th>
+                    <th class="time">"Updated (UTC)"</th>
                 </tr>
             </thead>
             <tbody>

@@ -231,7 +231,7 @@ async fn run(args: &Args, symbols: &[Symbol], concurrency: usize) -> anyhow::Res
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     let providers = ProvidersConfig {
-        yahoo: RemoteConfig { base_url, requests_per_second: f64::from(args.limit) },
+        yahoo: RemoteConfig { base_url, requests_per_second: f64::from(args.limit), timeout_secs: 15 },
         ..ProvidersConfig::default()
     };
     let remote = Remote::from_config(&providers)?;

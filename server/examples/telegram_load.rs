@@ -8,7 +8,7 @@
 //! every second, each symbol yields `--signals-per-bar` signals, handed to the
 //! pipeline's alert sink (`alerts::sink`), which queues one alert per
 //! subscribed chat and wakes the delivery loop. The mock Bot API (the test
-//! suite's, `server/tests/telegram_mock`) adds a random latency to each
+//! suite's, `server/tests/mocks/telegram.rs`) adds a random latency to each
 //! request and refuses with 429 (`retry_after` 1) a message that would be the
 //! 31st within a second or a chat's second within a second.
 //!
@@ -27,7 +27,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a benchmark")]
 
-#[path = "../tests/telegram_mock/mod.rs"]
+#[path = "../tests/mocks/telegram.rs"]
 mod telegram_mock;
 
 use std::collections::{BTreeMap, HashMap};

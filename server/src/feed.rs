@@ -6,7 +6,7 @@
 //! which stores, invalidates, publishes and feeds the signal pipeline. Shutdown
 //! is checked between ticks, so a write in flight always completes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use app::live::protocol::Quote;
@@ -64,11 +64,20 @@ pub async fn backfill(
     Ok(written)
 }
 
+/// Ticks the database refused are kept (oldest first) and stored before the
+/// next tick's bars, up to this many; at a 1 s interval, an hour's outage.
+const MAX_UNSTORED_TICKS: usize = 3_600;
+
 /// Emits live bars until `shutdown` is cancelled (history is [`backfill`]ed first, by the caller).
 ///
+/// A tick the database refuses (it is down, locked by another process, or
+/// its disk is full) is not lost: it waits, with the ticks after it, and they
+/// are stored in order once the database takes writes again, so no bar is
+/// missing or stored twice after an outage. Past [`MAX_UNSTORED_TICKS`], the
+/// oldest waiting tick is dropped, with a warning.
+///
 /// # Errors
-/// [`StorageError`] when the stored state cannot be read at start; live-tick
-/// write failures are logged and the tick is skipped.
+/// [`StorageError`] when the stored state cannot be read at start.
 pub async fn run_simulated(
     ingest: Ingest,
     watchlist: Vec<Symbol>,
@@ -81,21 +90,62 @@ pub async fn run_simulated(
     for symbol in &watchlist {
         tapes.insert(symbol.clone(), resume(ingest.db(), symbol, &sim, started).await?);
     }
+    let mut unstored: VecDeque<Live> = VecDeque::new();
+    // The bar in progress. Every interval gets its bar: when a write held the
+    // loop past several closes (a database that does not answer), the missed
+    // bars are made at once, in order.
+    let mut bar_ts = interval.bucket_start(started.timestamp());
     loop {
-        let now = Utc::now().timestamp_millis();
-        let next_close_ms = (interval.bucket_start(now / 1000) + interval.seconds()) * 1000;
-        let wait = Duration::from_millis(u64::try_from(next_close_ms - now).unwrap_or(0));
+        let now = Utc::now().timestamp();
+        if (now - bar_ts) / interval.seconds() > MAX_UNSTORED_TICKS as i64 {
+            // Asleep (a suspended laptop), not held by a write: carry on from now.
+            tracing::warn!(from = bar_ts, to = now, "simulated feed was paused; the bars in between are skipped");
+            bar_ts = interval.bucket_start(now);
+        }
+        let close_ms = (bar_ts + interval.seconds()) * 1000;
+        let wait = Duration::from_millis(u64::try_from(close_ms - Utc::now().timestamp_millis()).unwrap_or(0));
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
-        let bar_ts = next_close_ms / 1000 - interval.seconds();
-        if let Err(e) = tick(&ingest, &watchlist, &mut tapes, interval, bar_ts).await {
-            tracing::error!(error = %e, "simulated tick not stored; skipping it");
+        unstored.push_back(tick(&watchlist, &mut tapes, interval, bar_ts));
+        bar_ts += interval.seconds();
+        if unstored.len() > MAX_UNSTORED_TICKS {
+            unstored.pop_front();
+            tracing::warn!(
+                kept = MAX_UNSTORED_TICKS,
+                "the database refused writes for too long; the oldest waiting tick is dropped"
+            );
         }
+        store_waiting(&ingest, &mut unstored).await;
+    }
+    if !unstored.is_empty() {
+        tracing::warn!(ticks = unstored.len(), "simulated feed stopped with ticks the database refused");
     }
     tracing::info!("simulated feed stopped");
     Ok(())
+}
+
+/// Stores the waiting ticks in order, stopping at the first the database refuses.
+async fn store_waiting(ingest: &Ingest, unstored: &mut VecDeque<Live>) {
+    let waiting = unstored.len();
+    while let Some(landing) = unstored.front() {
+        match ingest.live(landing.clone()).await {
+            Ok(_) => {
+                unstored.pop_front();
+            }
+            Err(e) => {
+                // Once per outage, and again every minute of it at a 1 s interval.
+                if unstored.len() == 1 || unstored.len().is_multiple_of(60) {
+                    tracing::error!(error = %e, waiting = unstored.len(), "simulated ticks not stored; kept to retry");
+                }
+                return;
+            }
+        }
+    }
+    if waiting > 1 {
+        tracing::warn!(ticks = waiting, "the database takes writes again; waiting ticks stored in order");
+    }
 }
 
 /// Picks up where the stored data ends: today's daily bar if there is one, else
@@ -115,14 +165,8 @@ async fn resume(db: &Db, symbol: &Symbol, sim: &SimConfig, now: DateTime<Utc>) -
     Ok(Tape { walker: Walker::new(sim.seed, symbol.as_str(), stream, start), today, prev_close })
 }
 
-/// One interval: generate each symbol's bar and hand them to the ingest path.
-async fn tick(
-    ingest: &Ingest,
-    watchlist: &[Symbol],
-    tapes: &mut HashMap<Symbol, Tape>,
-    interval: Timeframe,
-    bar_ts: i64,
-) -> Result<(), StorageError> {
+/// One interval: each symbol's bar, with its day's rolled-up bar and quote, for the ingest path.
+fn tick(watchlist: &[Symbol], tapes: &mut HashMap<Symbol, Tape>, interval: Timeframe, bar_ts: i64) -> Live {
     let mut landing = Live::default();
     let mut closed_now = Vec::with_capacity(watchlist.len());
     for symbol in watchlist {
@@ -148,8 +192,7 @@ async fn tick(
         closed_now.push((symbol.clone(), interval, bar));
     }
     landing.closed.extend(closed_now);
-    ingest.live(landing).await?;
-    Ok(())
+    landing
 }
 
 #[cfg(test)]
@@ -185,12 +228,65 @@ mod tests {
 
         let interval = sim.interval;
         let bar_ts = interval.bucket_start(now.timestamp());
-        tick(&ingest, &watchlist, &mut tapes, interval, bar_ts).await.expect("the tick stores AAPL");
+        ingest.live(tick(&watchlist, &mut tapes, interval, bar_ts)).await.expect("the tick stores AAPL");
 
         let aapl = bars::latest(&db, "AAPL", interval, 1).await.expect("read");
         assert_eq!(aapl.first().map(|b| b.ts), Some(bar_ts), "AAPL's bar was stored");
         assert!(bars::latest(&db, "TSLA", interval, 1).await.expect("read").is_empty());
         assert!(bus.latest_quote("AAPL").is_some(), "AAPL's quote was published");
         assert!(bus.latest_quote("TSLA").is_none(), "nothing unstored is published");
+    }
+
+    /// Ticks the database refuses wait and are stored in order once it takes
+    /// writes again: no bar of the outage is lost, none is stored twice, and
+    /// the day's bar ends as the last tick rolled it. The refusal here is the
+    /// bars table renamed away; a stopped server, a lock or a full disk are in
+    /// `server/tests/faults.rs`.
+    #[tokio::test]
+    async fn refused_ticks_wait_and_land_in_order() {
+        let db = Db::connect(&DatabaseUrl::from("sqlite::memory:")).await.expect("open");
+        db.migrate().await.expect("migrate");
+        let watchlist = vec![sym("AAPL"), sym("MSFT")];
+        let sim = SimConfig { history_days: 5, ..SimConfig::default() };
+        let now = Utc::now();
+        let bus = Bus::new(64);
+        let ingest = Ingest::new(db.clone(), MarketCache::new(&Default::default())).publishing(bus.clone());
+        backfill(&ingest, &watchlist, &sim, now).await.expect("backfill");
+        let mut tapes = HashMap::new();
+        for s in &watchlist {
+            tapes.insert(s.clone(), resume(&db, s, &sim, now).await.expect("resume"));
+        }
+        let interval = sim.interval;
+        let first = interval.bucket_start(now.timestamp());
+        let sql = |q: &'static str| {
+            let db = db.clone();
+            async move {
+                let Db::Sqlite { writer, .. } = &db else { unreachable!("an in-memory SQLite database") };
+                sqlx::query(q).execute(writer).await.expect(q)
+            }
+        };
+
+        sql("ALTER TABLE bars RENAME TO bars_away").await;
+        let mut unstored = VecDeque::new();
+        for i in 0..3 {
+            unstored.push_back(tick(&watchlist, &mut tapes, interval, first + i * interval.seconds()));
+            store_waiting(&ingest, &mut unstored).await;
+        }
+        assert_eq!(unstored.len(), 3, "every refused tick waits");
+        assert!(bus.latest_quote("AAPL").is_none(), "nothing unstored is published");
+
+        sql("ALTER TABLE bars_away RENAME TO bars").await;
+        unstored.push_back(tick(&watchlist, &mut tapes, interval, first + 3 * interval.seconds()));
+        store_waiting(&ingest, &mut unstored).await;
+        assert!(unstored.is_empty());
+        for symbol in &watchlist {
+            let stored = bars::latest(&db, symbol.as_str(), interval, 10).await.expect("read");
+            let ts: Vec<i64> = stored.iter().map(|b| b.ts).collect();
+            let want: Vec<i64> = (0..4).map(|i| first + i * interval.seconds()).collect();
+            assert_eq!(ts, want, "{symbol}: every tick once, in order");
+            let day = bars::latest(&db, symbol.as_str(), Timeframe::D1, 1).await.expect("read");
+            assert_eq!(day.first().copied(), tapes[symbol].today, "{symbol}: the day as the last tick rolled it");
+        }
+        assert_eq!(bus.latest_quote("AAPL").map(|q| q.ts), Some(first + 4 * interval.seconds()));
     }
 }

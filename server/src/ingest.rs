@@ -4,9 +4,11 @@
 //! CSV imports, the simulator's start-up history) hands them to [`Ingest`],
 //! which owns what must follow a write, in this order:
 //!
-//! 1. **store**: one bulk upsert; a live batch of several symbols that the
-//!    database refuses is retried symbol by symbol, so one bad symbol (its row
-//!    deleted behind the feed's back) costs only that symbol its bars;
+//! 1. **store**: one bulk upsert; a live batch of several symbols whose rows
+//!    the database refuses (a constraint) is retried symbol by symbol, so one
+//!    bad symbol (its row deleted behind the feed's back) costs only that
+//!    symbol its bars; a database that cannot write at all (down, locked,
+//!    disk full) fails the whole landing, which its writer keeps and retries;
 //! 2. **invalidate**: the symbols' cached quotes and series are dropped
 //!    ([`MarketCache::bars_landed`]) when rows changed;
 //! 3. **publish** (live landings): the newest bar of each series and the
@@ -85,7 +87,7 @@ impl Ingest {
     /// whose bars were stored. Symbols must already have their row.
     ///
     /// # Errors
-    /// [`StorageError`] when not one symbol's bars could be stored.
+    /// [`StorageError`] when the database could not write, or refused every symbol's bars.
     pub async fn live(&self, landing: Live) -> Result<Vec<Symbol>, StorageError> {
         let Live { bars, closed, quotes } = landing;
         let stored = self.store_live(&bars).await?;
@@ -165,13 +167,20 @@ impl Ingest {
         };
         let whole = match bars::upsert(&self.db, &rows(None)).await {
             Ok(_) => return Ok(symbols.into_iter().cloned().collect()),
+            // The database failed to write at all (down, locked, disk full):
+            // the landing fails whole, for its writer to retry.
+            Err(e) if !e.is_refusal_of_the_rows() => return Err(e),
             Err(e) => e,
         };
         let mut stored = Vec::with_capacity(symbols.len());
         for symbol in symbols {
             match bars::upsert(&self.db, &rows(Some(symbol))).await {
                 Ok(_) => stored.push(symbol.clone()),
-                Err(e) => tracing::warn!(%symbol, error = %e, "bars not stored; the symbol skips this landing"),
+                Err(e) if e.is_refusal_of_the_rows() => {
+                    tracing::warn!(%symbol, error = %e, "bars not stored; the symbol skips this landing");
+                }
+                // It stopped writing meanwhile: retrying rewrites the stored symbols unchanged.
+                Err(e) => return Err(e),
             }
         }
         if stored.is_empty() && !batch.is_empty() {

@@ -3,8 +3,11 @@
 //! under the job's timeout, and record the outcome (done, retry later, or dead).
 //!
 //! A worker that is told to stop finishes the job in hand first, so shutdown
-//! never abandons a half-written job; a worker that is killed leaves its lease to
-//! expire, and the job is picked up again (handlers are idempotent).
+//! never abandons a half-written job. A claim holds a [`LEASE_MS`] lease that
+//! the worker renews every third of it while the handler runs; a worker that
+//! is killed stops renewing, and within the lease another worker (this
+//! process restarted, or another) picks the job up again (handlers are
+//! idempotent).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::storage::jobs::{self, Job};
 use crate::storage::{Db, StorageError};
 
-/// Extra lease time beyond a job's timeout, covering the recording of its outcome.
-const LEASE_GRACE_MS: i64 = 10_000;
+/// A claim's lease, renewed every third of it while the job runs: how long a
+/// killed worker's job waits before another worker takes it over.
+pub const LEASE_MS: i64 = 15_000;
 /// The shortest deferral, so a job whose provider says "now" is not claimed
 /// in a tight loop.
 const MIN_DEFER_MS: i64 = 1_000;
@@ -127,10 +131,26 @@ pub enum Step {
 pub async fn run_once(db: &Db, registry: &Registry, worker: &str) -> Result<Step, StorageError> {
     jobs::reap(db, now_ms()).await?;
     let kinds: Vec<String> = registry.handlers.keys().cloned().collect();
-    let Some(job) = jobs::claim_of(db, worker, now_ms(), LEASE_GRACE_MS, Some(&kinds)).await? else {
+    let Some(job) = jobs::claim_of(db, worker, now_ms(), LEASE_MS, Some(&kinds)).await? else {
         return Ok(Step::Idle);
     };
-    let outcome = execute(registry, &job).await;
+    let outcome = {
+        let run = execute(registry, &job);
+        tokio::pin!(run);
+        let mut renewal = tokio::time::interval(Duration::from_millis(LEASE_MS.unsigned_abs() / 3));
+        renewal.tick().await; // the first tick is immediate; the claim is fresh
+        loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                _ = renewal.tick() => match jobs::renew(db, job.id, worker, now_ms() + LEASE_MS).await {
+                    Ok(true) => {}
+                    // Taken over: the outcome will be refused (fenced); let the handler finish its idempotent work.
+                    Ok(false) => tracing::warn!(job = job.id, "job lease lost to another worker"),
+                    Err(e) => tracing::warn!(job = job.id, error = %e, "job lease not renewed"),
+                },
+            }
+        }
+    };
     match outcome {
         Ok(()) => {
             jobs::complete(db, job.id, worker, now_ms()).await?;

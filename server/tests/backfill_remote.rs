@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
-mod providers_mock;
+mod mocks;
 
 use std::process::Command;
 
-use providers_mock::{MockServer, Reply};
+use mocks::http::{MockServer, Reply};
 use quant::Timeframe;
 use server::storage::{bars, jobs};
 

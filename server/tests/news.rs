@@ -5,16 +5,17 @@
 #![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
 mod common;
+mod mocks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Request, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use mocks::http::Reply;
+use mocks::rss::rss;
 use serde_json::Value;
 use server::config::Config;
 use server::news::{self, Crawler, NewsError, NewsSource, OnNews};
@@ -182,66 +183,41 @@ const EMPTY_CHANNEL: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="
 // ---------------------------------------------------------------------------
 // The loopback server.
 
+/// The shared feed server, answering what each test here expects.
 struct Feeds {
+    mock: mocks::rss::Feeds,
     base: String,
-    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Feeds {
     async fn start() -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().fallback(answer).with_state(Arc::clone(&seen));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { base, seen }
+        let mock = mocks::rss::Feeds::start().await;
+        for (symbol, body) in [("AAPL", YAHOO_AAPL), ("MSFT", YAHOO_MSFT), ("BROKEN", TRUNCATED)] {
+            mock.headlines(symbol, rss(body));
+        }
+        for symbol in ["EMPTY", "^GSPC", "EURUSD=X"] {
+            mock.headlines(symbol, rss(EMPTY_CHANNEL));
+        }
+        mock.headlines("GONE", Reply::with_type(404, "text/html", "<html><body>Not Found</body></html>"));
+        mock.at("/fed.atom", Reply::with_type(200, "application/atom+xml", ATOM_FED));
+        mock.rss("/ecb.rss", RSS_NO_GUID);
+        mock.rss("/bad-entity.rss", BAD_ENTITY);
+        mock.at("/cloudflare", Reply::with_type(200, "text/html; charset=UTF-8", CLOUDFLARE_PAGE));
+        mock.at("/consent", Reply::with_type(200, "text/html", CONSENT_PAGE));
+        mock.rss("/big.rss", format!("{}{}", YAHOO_AAPL, " ".repeat(100 * 1024)));
+        // Never answers: a fetch of it can only end by the crawler giving up.
+        mock.silent("/slow.rss");
+        let base = mock.base().to_owned();
+        Self { mock, base }
     }
 
     fn crawler(&self) -> Crawler {
-        Crawler::new()
-            .unwrap()
-            .yahoo_base(format!("{}/rss/2.0/headline", self.base))
-            .timeout(Duration::from_secs(5))
-            .max_bytes(64 * 1024)
+        Crawler::new().unwrap().yahoo_base(self.mock.yahoo_base()).timeout(Duration::from_secs(5)).max_bytes(64 * 1024)
     }
 
     fn source(&self, name: &str, path: &str, symbols: &[&str]) -> NewsSource {
         let symbols = symbols.iter().map(|s| Symbol::parse(s).unwrap()).collect();
         NewsSource::new(name, &format!("{}{path}", self.base), symbols).unwrap()
-    }
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, content_type)], body.into()).into_response()
-}
-
-async fn answer(State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response {
-    seen.lock().unwrap().push(uri.to_string());
-    let rss = |body: &str| reply(StatusCode::OK, "application/rss+xml", body);
-    match uri.path() {
-        "/rss/2.0/headline" => {
-            let query = uri.query().unwrap_or_default();
-            let symbol = query.split('&').find_map(|kv| kv.strip_prefix("s=")).unwrap_or_default();
-            match symbol {
-                "AAPL" => rss(YAHOO_AAPL),
-                "MSFT" => rss(YAHOO_MSFT),
-                "EMPTY" | "%5EGSPC" | "EURUSD%3DX" => rss(EMPTY_CHANNEL),
-                "BROKEN" => rss(TRUNCATED),
-                "GONE" => reply(StatusCode::NOT_FOUND, "text/html", "<html><body>Not Found</body></html>"),
-                _ => reply(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "upstream failed"),
-            }
-        }
-        "/fed.atom" => reply(StatusCode::OK, "application/atom+xml", ATOM_FED),
-        "/ecb.rss" => rss(RSS_NO_GUID),
-        "/bad-entity.rss" => rss(BAD_ENTITY),
-        "/cloudflare" => reply(StatusCode::OK, "text/html; charset=UTF-8", CLOUDFLARE_PAGE),
-        "/consent" => reply(StatusCode::OK, "text/html", CONSENT_PAGE),
-        "/big.rss" => rss(&format!("{}{}", YAHOO_AAPL, " ".repeat(100 * 1024))),
-        // Never answers: a fetch of it can only end by the crawler giving up.
-        "/slow.rss" => std::future::pending().await,
-        _ => reply(StatusCode::NOT_FOUND, "text/plain", "no such feed"),
     }
 }
 
@@ -323,7 +299,7 @@ async fn yahoo_feed_addresses_follow_the_headline_pattern() {
         assert_eq!(source.name(), news::YAHOO_SOURCE);
         assert!(crawler.fetch(&source).await.unwrap().is_empty(), "{s}");
     }
-    let seen = feeds.seen.lock().unwrap().clone();
+    let seen = feeds.mock.requested();
     assert_eq!(
         seen,
         ["/rss/2.0/headline?s=%5EGSPC&region=US&lang=en-US", "/rss/2.0/headline?s=EURUSD%3DX&region=US&lang=en-US"]

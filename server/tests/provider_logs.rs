@@ -4,13 +4,13 @@
 //! can miss events while other tests run in parallel threads without one.
 #![allow(clippy::unwrap_used, reason = "tests should fail loudly at the failing line")]
 
-mod providers_mock;
+mod mocks;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use providers_mock::ManualClock;
+use mocks::http::ManualClock;
 use quant::Timeframe;
 use server::providers::resilience::{BreakerConfig, ResilienceConfig, Resilient};
 use server::providers::{History, HistoryProvider, HistoryRequest, NamedRange, ProviderError};

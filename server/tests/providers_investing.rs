@@ -1,12 +1,12 @@
 //! The Investing.com provider against a loopback server, Cloudflare included.
 #![allow(clippy::unwrap_used, reason = "tests should fail loudly at the failing line")]
 
-mod providers_mock;
+mod mocks;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use providers_mock::{ManualClock, MockServer, Reply};
+use mocks::http::{ManualClock, MockServer, Reply};
 use quant::Timeframe;
 use server::providers::investing::{Investing, InvestingConfig};
 use server::providers::resilience::{ResilienceConfig, Resilient};

@@ -2,14 +2,14 @@
 //! sockets, so time is either a manual clock or tokio's paused clock.
 #![allow(clippy::unwrap_used, reason = "tests should fail loudly at the failing line")]
 
-mod providers_mock;
+mod mocks;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use providers_mock::ManualClock;
+use mocks::http::ManualClock;
 use quant::Timeframe;
 use server::providers::resilience::{Backoff, BreakerConfig, CircuitState, LimiterConfig, ResilienceConfig, Resilient};
 use server::providers::{History, HistoryProvider, HistoryRequest, NamedRange, ProviderError};

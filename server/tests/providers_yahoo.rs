@@ -1,11 +1,11 @@
 //! The Yahoo chart provider against a loopback server speaking Yahoo's shapes.
 #![allow(clippy::unwrap_used, reason = "tests should fail loudly at the failing line")]
 
-mod providers_mock;
+mod mocks;
 
 use std::time::Duration;
 
-use providers_mock::{ManualClock, MockServer, Reply};
+use mocks::http::{ManualClock, MockServer, Reply};
 use quant::Timeframe;
 use server::providers::resilience::{Backoff, ResilienceConfig, Resilient};
 use server::providers::yahoo::{Yahoo, YahooConfig};

@@ -3,13 +3,13 @@
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
-mod providers_mock;
+mod mocks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use providers_mock::{MockServer, Reply};
+use mocks::http::{MockServer, Reply};
 use serde_json::json;
 use server::scheduler::{self, Cadence, Schedule, Task};
 use server::storage::{Db, runs};

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, reason = "test")]
 
 mod common;
-mod telegram_mock;
+mod mocks;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::live::protocol::{Action, BacktestRecord, SignalEvent};
+use mocks::telegram::{MockApi, SECRET, Sent, TOKEN, too_many_requests};
 use quant::{Bar, Timeframe};
 use serde_json::json;
 use server::bus::Bus;
@@ -27,7 +28,6 @@ use server::storage::telegram::{self as store, LinkOutcome, OutboxKind, QuietHou
 use server::storage::{Db, symbols};
 use server::symbol::Symbol;
 use server::telegram::{BotToken, Telegram, TelegramConfig, alerts};
-use telegram_mock::{MockApi, SECRET, Sent, TOKEN, too_many_requests};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

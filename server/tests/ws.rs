@@ -341,27 +341,7 @@ async fn a_fuzzing_client_affects_nobody_else() {
     for round in 0..40 {
         let mut fuzz = server.client().await;
         for _ in 0..25 {
-            let frame = match rng.random_range(0..8) {
-                0 => Message::Binary(
-                    (0..rng.random_range(0..512)).map(|_| rng.random::<u8>()).collect::<Vec<u8>>().into(),
-                ),
-                1 => Message::Text(
-                    (0..rng.random_range(0..256)).map(|_| rng.random::<char>()).collect::<String>().into(),
-                ),
-                2 => Message::Text(
-                    format!(r#"{{"type":"subscribe","channel":"quotes","symbols":{}}}"#, rng.random::<u32>()).into(),
-                ),
-                3 => {
-                    let symbols: Vec<String> = (0..rng.random_range(0..300)).map(|i| format!("\"S{i}\"")).collect();
-                    Message::Text(
-                        format!(r#"{{"type":"subscribe","channel":"bars","symbols":[{}]}}"#, symbols.join(",")).into(),
-                    )
-                }
-                4 => Message::Text(r#"{"type":"unsubscribe","channel":"news","symbols":"*"}"#.into()),
-                5 => Message::Text("x".repeat(rng.random_range(1..MAX_REQUEST_BYTES * 2)).into()),
-                6 => Message::Ping(vec![rng.random::<u8>(); rng.random_range(0..100)].into()),
-                _ => Message::Text(r#"{"type":"ping","extra":[1,2,{"a":null}]}"#.into()),
-            };
+            let frame = common::fuzz_frame(&mut rng);
             if fuzz.send(frame).await.is_err() {
                 break; // the server closed this one (a frame it refuses); that is its right
             }

@@ -199,9 +199,17 @@ pub struct ProvidersConfig {
 impl Default for ProvidersConfig {
     fn default() -> Self {
         Self {
-            yahoo: RemoteConfig { base_url: "https://query1.finance.yahoo.com".into(), requests_per_second: 2.0 },
+            yahoo: RemoteConfig {
+                base_url: "https://query1.finance.yahoo.com".into(),
+                requests_per_second: 2.0,
+                timeout_secs: 15,
+            },
             investing: InvestingSettings {
-                remote: RemoteConfig { base_url: "https://api.investing.com".into(), requests_per_second: 1.0 },
+                remote: RemoteConfig {
+                    base_url: "https://api.investing.com".into(),
+                    requests_per_second: 1.0,
+                    timeout_secs: 15,
+                },
                 pairs: std::collections::BTreeMap::new(),
             },
         }
@@ -216,6 +224,8 @@ pub struct RemoteConfig {
     pub base_url: String,
     /// Steady request rate; the limiter slows below it after 429s.
     pub requests_per_second: f64,
+    /// Time allowed for one request, seconds; a slower answer is a timeout (retried).
+    pub timeout_secs: u64,
 }
 
 /// Investing.com's settings.
@@ -518,6 +528,9 @@ impl Config {
             }
             if !(remote.requests_per_second > 0.0 && remote.requests_per_second <= 1_000.0) {
                 return Err(ConfigError::Invalid { key, message: "requests_per_second must be in (0, 1000]".into() });
+            }
+            if !(1..=300).contains(&remote.timeout_secs) {
+                return Err(ConfigError::Invalid { key, message: "timeout_secs must be 1 to 300".into() });
             }
         }
         if let Some(bad) = self.providers.investing.pairs.keys().find(|s| Symbol::parse(s).is_err()) {

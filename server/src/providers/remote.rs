@@ -3,6 +3,7 @@
 //! resilience layer (so Yahoo's 429s never slow Investing.com down).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::history::{History, HistoryProvider, HistoryRequest};
 use super::investing::{Investing, InvestingConfig};
@@ -42,7 +43,10 @@ impl Remote {
         };
         let yahoo = Yahoo::new(
             client.clone(),
-            YahooConfig { base_url: config.yahoo.base_url.clone(), ..YahooConfig::default() },
+            YahooConfig {
+                base_url: config.yahoo.base_url.clone(),
+                timeout: Duration::from_secs(config.yahoo.timeout_secs),
+            },
         );
         let pairs = config
             .investing
@@ -52,7 +56,11 @@ impl Remote {
             .collect();
         let investing = Investing::new(
             client,
-            InvestingConfig { base_url: config.investing.remote.base_url.clone(), pairs, ..InvestingConfig::default() },
+            InvestingConfig {
+                base_url: config.investing.remote.base_url.clone(),
+                timeout: Duration::from_secs(config.investing.remote.timeout_secs),
+                pairs,
+            },
         );
         Ok(Self {
             yahoo: Arc::new(Resilient::new(yahoo, resilience(config.yahoo.requests_per_second))),

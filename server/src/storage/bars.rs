@@ -34,7 +34,7 @@ use quant::{Bar, Timeframe};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments as _, PgConnection, SqliteConnection};
 
-use super::{Db, StorageError, with_reader};
+use super::{Db, StorageError, with_reader, write_transaction};
 
 /// SQLite allows 32,766 bound values per statement; 8 per row.
 const SQLITE_ROWS_PER_STATEMENT: usize = 4_000;
@@ -96,8 +96,7 @@ pub async fn upsert(db: &Db, rows: &[NewBar<'_>]) -> Result<u64, StorageError> {
     }
     let runs = key_runs(&rows);
     match db {
-        Db::Sqlite { writer, .. } => {
-            let mut tx = writer.begin().await?;
+        Db::Sqlite { writer, .. } => Ok(write_transaction!(pool writer, |tx| {
             let mut changed = 0;
             let mut short = Vec::new();
             for run in &runs {
@@ -107,10 +106,8 @@ pub async fn upsert(db: &Db, rows: &[NewBar<'_>]) -> Result<u64, StorageError> {
                     short.extend_from_slice(&rows[run.rows.clone()]);
                 }
             }
-            changed += upsert_sqlite(&mut tx, Layout::Mixed, &short).await?;
-            tx.commit().await?;
-            Ok(changed)
-        }
+            changed + upsert_sqlite(&mut tx, Layout::Mixed, &short).await?
+        })),
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             match write_postgres(&mut tx, &rows, &runs, true).await {

@@ -4,9 +4,10 @@
 //!
 //! Life of a job: `queued` -> (claimed) `running` -> `done`; a failure re-queues
 //! it with exponential backoff until `max_attempts`, after which it is `dead`
-//! (the dead letter, kept for inspection). A claim takes a lease
-//! (`locked_until`); a worker that crashes (even by SIGKILL) simply stops
-//! renewing it, and once it expires the job is claimable again. Handlers must
+//! (the dead letter, kept for inspection). A claim takes a short lease
+//! (`locked_until`) that the worker renews while the job runs ([`renew`]); a
+//! worker that crashes (even by SIGKILL) simply stops renewing it, and once it
+//! expires the job is claimable again. Handlers must
 //! therefore be idempotent, which our writes are (bar upserts, keyed deliveries).
 //! Completion and failure are fenced by the claimer's id, so a worker whose lease
 //! expired cannot overwrite the outcome of the worker that took over.
@@ -95,7 +96,7 @@ pub struct NewJob {
     pub priority: i32,
     /// Claims allowed before the job is dead.
     pub max_attempts: i32,
-    /// How long one attempt may run, ms; also the lease length.
+    /// How long one attempt may run, ms (the runner stops the handler then).
     pub timeout_ms: i64,
     /// Deduplication key.
     pub idempotency_key: Option<String>,
@@ -157,12 +158,12 @@ pub async fn enqueue(db: &Db, job: &NewJob, now_ms: i64) -> Result<i64, StorageE
 
 /// Claims the next ready job for `worker`: a queued job that is due, or a
 /// running one whose lease expired (its worker died), with attempts left. The
-/// claim counts an attempt and holds a lease of the job's timeout plus `grace_ms`.
+/// claim counts an attempt and holds a lease until `now_ms + lease_ms`.
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn claim(db: &Db, worker: &str, now_ms: i64, grace_ms: i64) -> Result<Option<Job>, StorageError> {
-    claim_of(db, worker, now_ms, grace_ms, None).await
+pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StorageError> {
+    claim_of(db, worker, now_ms, lease_ms, None).await
 }
 
 /// [`claim`], limited to jobs of the given `kinds` when some are named: a
@@ -175,7 +176,7 @@ pub async fn claim_of(
     db: &Db,
     worker: &str,
     now_ms: i64,
-    grace_ms: i64,
+    lease_ms: i64,
     kinds: Option<&[String]>,
 ) -> Result<Option<Job>, StorageError> {
     let kinds_json = kinds.map(|k| serde_json::Value::from(k.to_vec()).to_string());
@@ -190,7 +191,7 @@ pub async fn claim_of(
     let update = |pick: String| {
         format!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2 + timeout_ms + $3, updated_at = $2 WHERE id = ({pick}) RETURNING {COLUMNS}"
+             locked_until = $2 + $3, updated_at = $2 WHERE id = ({pick}) RETURNING {COLUMNS}"
         )
     };
     let job = match db {
@@ -198,7 +199,7 @@ pub async fn claim_of(
             sqlx::query_as::<_, Job>(&update(pick("SELECT value FROM json_each($4)", "")))
                 .bind(worker)
                 .bind(now_ms)
-                .bind(grace_ms)
+                .bind(lease_ms)
                 .bind(&kinds_json)
                 .fetch_optional(writer)
                 .await?
@@ -210,13 +211,31 @@ pub async fn claim_of(
             )))
             .bind(worker)
             .bind(now_ms)
-            .bind(grace_ms)
+            .bind(lease_ms)
             .bind(&kinds_json)
             .fetch_optional(pool)
             .await?
         }
     };
     Ok(job)
+}
+
+/// Extends `worker`'s lease on running job `id` to `until_ms`. Returns `false`
+/// when `worker` no longer holds it (the lease lapsed and another worker took
+/// over, or the job ended).
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn renew(db: &Db, id: i64, worker: &str, until_ms: i64) -> Result<bool, StorageError> {
+    const SQL: &str = "UPDATE jobs SET locked_until = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+    let updated = with_writer!(db, |pool| sqlx::query(SQL)
+        .bind(id)
+        .bind(worker)
+        .bind(until_ms)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(updated == 1)
 }
 
 /// Marks a claimed job done. Returns `false` when `worker` no longer holds it

@@ -39,7 +39,62 @@ macro_rules! with_writer {
     };
 }
 
-pub(crate) use {with_reader, with_writer};
+/// Runs `$body` in a write transaction on `$db`'s writer, with the
+/// transaction bound to `$tx`; evaluates to the body's value, or returns its
+/// error (or the commit's) from the enclosing function.
+///
+/// When the body or the commit fails, the connection is closed instead of
+/// going back to the pool ([`AfterFailedWrite`]). SQLite rolls a transaction
+/// back by itself on some errors (a full disk, an I/O error); the driver then
+/// still counts it as open, and a connection kept after that ran every later
+/// write inside a savepoint that never committed: the writes reported success
+/// and nobody ever saw them (found by the fault suite's full disk). A fresh
+/// connection has no such history.
+macro_rules! write_transaction {
+    (pool $pool:expr, |$tx:ident| $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let result: Result<_, $crate::storage::StorageError> = async {
+            let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+            let value = $body;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        if result.is_err() {
+            $crate::storage::AfterFailedWrite::after_failed_write(&mut conn).await;
+        }
+        result?
+    }};
+    ($db:expr, |$tx:ident| $body:expr) => {
+        $crate::storage::with_writer!($db, |pool| $crate::storage::write_transaction!(pool pool, |$tx| $body))
+    };
+}
+
+pub(crate) use {with_reader, with_writer, write_transaction};
+
+/// What becomes of a connection whose write transaction failed (see [`write_transaction`]).
+pub(crate) trait AfterFailedWrite: sqlx::Database {
+    /// Marks `conn` to be closed, not pooled, unless closing it would lose the database.
+    async fn after_failed_write(conn: &mut sqlx::pool::PoolConnection<Self>);
+}
+
+impl AfterFailedWrite for sqlx::Sqlite {
+    async fn after_failed_write(conn: &mut sqlx::pool::PoolConnection<Self>) {
+        // An in-memory database lives in its one connection: it is kept (it
+        // has no disk to fill, nor another process to lock it).
+        const MAIN_FILE: &str = "SELECT file FROM pragma_database_list WHERE name = 'main'";
+        let file: Option<String> = sqlx::query_scalar(MAIN_FILE).fetch_optional(&mut **conn).await.ok().flatten();
+        if file.is_none_or(|f| !f.is_empty()) {
+            conn.close_on_drop();
+        }
+    }
+}
+
+impl AfterFailedWrite for sqlx::Postgres {
+    async fn after_failed_write(conn: &mut sqlx::pool::PoolConnection<Self>) {
+        conn.close_on_drop();
+    }
+}
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -68,6 +123,22 @@ pub enum StorageError {
     /// A failure shared by several waiters (a coalesced cache computation).
     #[error(transparent)]
     Shared(std::sync::Arc<StorageError>),
+}
+
+impl StorageError {
+    /// Whether the database refused these rows for what they are (a foreign
+    /// key or check constraint), as opposed to failing to write at all (down,
+    /// locked, disk full): rows refused for themselves fail again on retry.
+    #[must_use]
+    pub fn is_refusal_of_the_rows(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(e)) => {
+                e.is_foreign_key_violation() || e.is_check_violation() || e.is_unique_violation()
+            }
+            Self::Shared(e) => e.is_refusal_of_the_rows(),
+            _ => false,
+        }
+    }
 }
 
 impl From<std::sync::Arc<StorageError>> for StorageError {

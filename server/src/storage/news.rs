@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{Db, StorageError, with_reader, with_writer};
+use super::{Db, StorageError, with_reader, write_transaction};
 
 /// A headline to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +116,7 @@ pub async fn insert_many(db: &Db, items: &[NewsItem]) -> Result<Inserted, Storag
     // repeat within the batch adds its symbols to them.
     let mut created: Vec<(usize, StoredNews)> = Vec::new();
     let mut created_here: HashMap<&str, usize> = HashMap::new();
-    with_writer!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    write_transaction!(db, |tx| {
         for &position in &order {
             let item = &items[position];
             let mut symbols: Vec<&str> = item.symbols.iter().map(String::as_str).collect();
@@ -167,7 +166,6 @@ pub async fn insert_many(db: &Db, items: &[NewsItem]) -> Result<Inserted, Storag
                 out.linked += added.len() as u64;
             }
         }
-        tx.commit().await?;
     });
     created.sort_by_key(|(position, _)| *position);
     out.created = created.into_iter().map(|(_, item)| item).collect();

@@ -121,3 +121,141 @@ pub async fn state_with_history(t: &TestDb, config: server::config::Config) -> s
         .expect("simulated history");
     server::state::AppState::new(config, t.db.clone(), tokio_util::sync::CancellationToken::new())
 }
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A `finstage serve` process on a free loopback port, its log in a file;
+/// killed when dropped. Its [`Probe`] (`served.get(..)`, ...) is reached through `Deref`.
+pub struct Served {
+    child: std::process::Child,
+    probe: Probe,
+}
+
+/// Asks a served process over HTTP and reads its log; cheap to clone.
+#[derive(Clone)]
+pub struct Probe {
+    pub port: u16,
+    log: std::path::PathBuf,
+    client: reqwest::Client,
+}
+
+impl Served {
+    /// Starts `finstage serve` with `envs` (the log goes to `log`, appended)
+    /// and waits until `/healthz` answers.
+    pub async fn start(envs: &[(&str, String)], log: &std::path::Path) -> Self {
+        let port = free_port();
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_finstage"));
+        cmd.arg("serve")
+            .env_remove("DATABASE_URL")
+            .env_remove("FINSTAGE_CONFIG")
+            .env("FINSTAGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FINSTAGE_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(file);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn finstage serve");
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().expect("client");
+        let served = Self { child, probe: Probe { port, log: log.to_owned(), client } };
+        served
+            .wait_until("/healthz answers", std::time::Duration::from_secs(60), |s| async move {
+                s.get("/healthz").await.is_some_and(|(status, _)| status == 200)
+            })
+            .await;
+        served
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
+    /// `kill -9`: the process dies where it stands.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl std::ops::Deref for Served {
+    type Target = Probe;
+
+    fn deref(&self) -> &Probe {
+        &self.probe
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Probe {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Status and body of `GET path`; `None` when no answer came within 3 s.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let response = self.client.get(self.url(path)).send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    /// Polls `check` every 50 ms until it holds; fails the test after `deadline`.
+    pub async fn wait_until<F, Fut>(&self, what: &str, deadline: std::time::Duration, check: F)
+    where
+        F: Fn(Self) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let until = std::time::Instant::now() + deadline;
+        while !check(self.clone()).await {
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out after {deadline:?} waiting until {what}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything the process logged so far (and earlier processes sharing the file).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// One frame a WebSocket fuzzer sends: random bytes or text, JSON of the right
+/// shape with wrong values, a subscribe request for hundreds of symbols, an
+/// oversized request, a ping with a payload, or a request with extra fields.
+pub fn fuzz_frame(rng: &mut impl rand::Rng) -> tokio_tungstenite::tungstenite::Message {
+    use tokio_tungstenite::tungstenite::Message;
+    match rng.random_range(0..8) {
+        0 => Message::Binary((0..rng.random_range(0..512)).map(|_| rng.random::<u8>()).collect::<Vec<u8>>().into()),
+        1 => Message::Text((0..rng.random_range(0..256)).map(|_| rng.random::<char>()).collect::<String>().into()),
+        2 => Message::Text(
+            format!(r#"{{"type":"subscribe","channel":"quotes","symbols":{}}}"#, rng.random::<u32>()).into(),
+        ),
+        3 => {
+            let symbols: Vec<String> = (0..rng.random_range(0..300)).map(|i| format!("\"S{i}\"")).collect();
+            Message::Text(
+                format!(r#"{{"type":"subscribe","channel":"bars","symbols":[{}]}}"#, symbols.join(",")).into(),
+            )
+        }
+        4 => Message::Text(r#"{"type":"unsubscribe","channel":"news","symbols":"*"}"#.into()),
+        5 => Message::Text("x".repeat(rng.random_range(1..server::ws::MAX_REQUEST_BYTES * 2)).into()),
+        6 => Message::Ping(vec![rng.random::<u8>(); rng.random_range(0..100)].into()),
+        _ => Message::Text(r#"{"type":"ping","extra":[1,2,{"a":null}]}"#.into()),
+    }
+}

@@ -3,7 +3,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::super::{Db, StorageError, with_reader, with_writer};
+use super::super::{Db, StorageError, with_reader, with_writer, write_transaction};
 use super::DAY_MS;
 
 /// How long a link code stays valid.
@@ -168,18 +168,15 @@ pub async fn redeem_code(
          WHERE code = $1 AND used_by IS NULL AND expires_at > $3";
     const USED_BY: &str = "SELECT used_by FROM telegram_link_codes WHERE code = $1";
     let code = code.trim().to_ascii_uppercase();
-    let outcome = with_writer!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    let outcome = write_transaction!(db, |tx| {
         let taken = sqlx::query(TAKE).bind(&code).bind(chat_id).bind(now_ms).execute(&mut *tx).await?.rows_affected();
-        let outcome = if taken == 1 {
+        if taken == 1 {
             sqlx::query(INSERT_CHAT).bind(chat_id).bind(title).bind(now_ms).execute(&mut *tx).await?;
             LinkOutcome::Linked
         } else {
             let used_by: Option<Option<i64>> = sqlx::query_scalar(USED_BY).bind(&code).fetch_optional(&mut *tx).await?;
             if used_by == Some(Some(chat_id)) { LinkOutcome::AlreadyLinked } else { LinkOutcome::Invalid }
-        };
-        tx.commit().await?;
-        outcome
+        }
     });
     Ok(outcome)
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::super::{Db, StorageError, with_reader, with_writer};
+use super::super::{Db, StorageError, with_reader, with_writer, write_transaction};
 use super::ID_CHUNK;
 use super::updates::SET_OFFSET;
 
@@ -133,8 +133,7 @@ pub async fn add_alerts(
         return Ok(Vec::new());
     }
     let mut queued = Vec::with_capacity(chat_ids.len());
-    with_writer!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    write_transaction!(db, |tx| {
         for chunk in chat_ids.chunks(ID_CHUNK) {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("(${}, 'alert', $1, $2, $3, $4)", i + 5)).collect();
@@ -150,7 +149,6 @@ pub async fn add_alerts(
             let ids: Vec<i64> = query.fetch_all(&mut *tx).await?;
             queued.extend(ids);
         }
-        tx.commit().await?;
     });
     queued.sort_unstable();
     Ok(queued)
@@ -173,8 +171,7 @@ pub async fn record_update(
 ) -> Result<Option<i64>, StorageError> {
     const INSERT: &str = "INSERT INTO telegram_outbox (chat_id, kind, update_id, text, created_at) \
          VALUES ($1, 'reply', $2, $3, $4) ON CONFLICT (chat_id, update_id) DO NOTHING RETURNING id";
-    let id = with_writer!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    let id = write_transaction!(db, |tx| {
         let id: Option<i64> = match reply {
             Some(text) => {
                 sqlx::query_scalar(INSERT)
@@ -188,7 +185,6 @@ pub async fn record_update(
             None => None,
         };
         sqlx::query(SET_OFFSET).bind(next_offset).execute(&mut *tx).await?;
-        tx.commit().await?;
         id
     });
     Ok(id)

@@ -19,7 +19,7 @@ use crate::symbol::Symbol;
 
 /// Reads the dashboard's data from the database.
 #[derive(Debug, Clone)]
-pub struct DashboardData {
+pub(crate) struct DashboardData {
     db: Db,
     bus: Bus,
     cache: MarketCache,
@@ -30,7 +30,7 @@ pub struct DashboardData {
 impl DashboardData {
     /// Serves the configured watchlist from the state's database.
     #[must_use]
-    pub fn new(state: &AppState) -> Self {
+    pub(crate) fn new(state: &AppState) -> Self {
         Self {
             db: state.db.clone(),
             bus: state.bus.clone(),

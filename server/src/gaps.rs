@@ -20,11 +20,11 @@ use serde::Serialize;
 use crate::storage::{Db, StorageError, with_reader};
 
 /// The fewest consecutive missing weekdays that count as a gap for weekday symbols.
-pub const MIN_WEEKDAY_GAP: u32 = 2;
+pub(crate) const MIN_WEEKDAY_GAP: u32 = 2;
 
 /// When a symbol trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Calendar {
+pub(crate) enum Calendar {
     /// Every day, around the clock.
     Always,
     /// Monday to Friday.
@@ -34,14 +34,14 @@ pub enum Calendar {
 impl Calendar {
     /// The calendar of `symbol`: 24/7 for `*-USD` crypto pairs, else weekdays.
     #[must_use]
-    pub fn of(symbol: &str) -> Self {
+    pub(crate) fn of(symbol: &str) -> Self {
         if symbol.ends_with("-USD") { Self::Always } else { Self::Weekdays }
     }
 }
 
 /// A run of missing bars between two stored ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Gap {
+pub(crate) struct Gap {
     /// Opening time of the first missing bar, Unix seconds.
     pub from: i64,
     /// Opening time of the last missing bar, Unix seconds.
@@ -53,7 +53,7 @@ pub struct Gap {
 impl Gap {
     /// The gap's first and last day (UTC), for a daily backfill request.
     #[must_use]
-    pub fn days(&self) -> (NaiveDate, NaiveDate) {
+    pub(crate) fn days(&self) -> (NaiveDate, NaiveDate) {
         let day = |ts: i64| DateTime::from_timestamp(ts, 0).map(|d| d.date_naive()).unwrap_or_default();
         (day(self.from), day(self.to))
     }
@@ -61,7 +61,7 @@ impl Gap {
 
 /// The gaps in `ts` (sorted opening times of one symbol's bars of `timeframe`).
 #[must_use]
-pub fn find(ts: &[i64], timeframe: Timeframe, calendar: Calendar) -> Vec<Gap> {
+pub(crate) fn find(ts: &[i64], timeframe: Timeframe, calendar: Calendar) -> Vec<Gap> {
     let step = timeframe.seconds();
     let weekdays = match (calendar, timeframe) {
         (Calendar::Always, _) => false,
@@ -102,7 +102,7 @@ fn is_weekday(ts: i64) -> bool {
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn scan(db: &Db, symbol: &str, timeframe: Timeframe, from: i64, to: i64) -> Result<Vec<Gap>, StorageError> {
+pub(crate) async fn scan(db: &Db, symbol: &str, timeframe: Timeframe, from: i64, to: i64) -> Result<Vec<Gap>, StorageError> {
     const SQL: &str = "SELECT ts FROM bars WHERE symbol = $1 AND timeframe = $2 AND ts BETWEEN $3 AND $4 ORDER BY ts";
     let ts: Vec<i64> = with_reader!(db, |pool| sqlx::query_scalar(SQL)
         .bind(symbol)

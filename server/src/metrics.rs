@@ -24,7 +24,7 @@
 //! process figures are read from `/proc` at scrape time (`process`).
 
 mod process;
-pub mod requests;
+pub(crate) mod requests;
 
 use std::fmt::Write as _;
 
@@ -42,7 +42,7 @@ use crate::providers::resilience::CircuitState;
 use crate::storage::{Db, StorageError, jobs};
 
 /// The content type of the OpenMetrics text format.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Reads the in-memory figures on each scrape.
 #[derive(Debug)]

@@ -15,14 +15,14 @@ use crate::cache::{MarketCache, Series, SeriesKey};
 use crate::storage::{Db, StorageError, bars};
 
 /// How many of the latest bars a series is computed over.
-pub const HISTORY_BARS: usize = 20_000;
+pub(crate) const HISTORY_BARS: usize = 20_000;
 
 /// The last `limit` points of `spec` over `symbol`'s `timeframe` bars, oldest first.
 ///
 /// # Errors
 /// [`StorageError`] when the bars cannot be read. The spec must already be
 /// valid ([`catalog::build`] succeeds); an invalid one yields an empty series.
-pub async fn indicator(
+pub(crate) async fn indicator(
     db: &Db,
     cache: &MarketCache,
     symbol: &str,
@@ -40,7 +40,7 @@ pub async fn indicator(
 
 /// Runs `spec` over `bars` and keeps the last `limit` points.
 #[must_use]
-pub fn compute(bars: &[quant::Bar], spec: &Spec, limit: usize) -> Series {
+pub(crate) fn compute(bars: &[quant::Bar], spec: &Spec, limit: usize) -> Series {
     let Ok(mut indicator) = catalog::build(spec) else { return Series { ts: Vec::new(), columns: Vec::new() } };
     let names = indicator.outputs();
     let skip = bars.len().saturating_sub(limit);

@@ -210,7 +210,9 @@ async fn killed_mid_backfill_a_restart_answers_at_once_and_stores_every_bar_once
     println!("killed after {k} answers + {extra:?}");
 
     mock.hold();
+    let restarted = std::time::Instant::now();
     let second = Served::start(&envs, &log).await;
+    let healthy_after = restarted.elapsed();
     let (status, body) = second.get("/readyz").await.unwrap();
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     let recovering = ready["recovering"].as_array().cloned().unwrap_or_default();
@@ -219,11 +221,17 @@ async fn killed_mid_backfill_a_restart_answers_at_once_and_stores_every_bar_once
         "/readyz ({status}) names the backfill still recovering: {body}"
     );
     mock.release();
+    let released = std::time::Instant::now();
     second
         .wait_until("nothing is recovering", Duration::from_secs(90), |s| async move {
             s.get("/readyz").await.is_some_and(|(status, body)| status == 200 && !body.contains("startup_backfill"))
         })
         .await;
+    println!(
+        "RECOVERY kill -9 mid-backfill: /healthz 200 {} ms after the restart; backfill recovered {} ms after the provider answered again",
+        healthy_after.as_millis(),
+        released.elapsed().as_millis()
+    );
 
     let all = jobs::list(&t.db, None, 100).await.unwrap();
     let backfills: Vec<_> = all.iter().filter(|j| j.kind == "backfill").collect();
@@ -294,6 +302,23 @@ async fn live_rows(db: &Db, symbol: &str) -> usize {
     bars::count(db, symbol, Timeframe::S1).await.unwrap_or(0).try_into().unwrap()
 }
 
+/// Waits until both symbols' 1 s bar of second `ts` is stored.
+async fn caught_up(served: &Served, db: &Db, ts: i64) {
+    served
+        .wait_until("the outage's bars stored", Duration::from_secs(30), |_| {
+            let db = db.clone();
+            async move {
+                for symbol in ["AAPL", "MSFT"] {
+                    if !stored(&db, symbol, Timeframe::S1).await.last().is_some_and(|b| b.ts >= ts) {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await;
+}
+
 /// Every second from the first live bar to the last has its bar, once.
 fn assert_every_second_once(symbol: &str, rows: &[Bar], outage_from: i64, outage_to: i64) {
     assert!(rows.first().is_some_and(|b| b.ts < outage_from), "{symbol}: bars before the outage");
@@ -341,12 +366,20 @@ async fn postgres_gone_for_30_s_loses_and_repeats_no_bar() {
     assert!(served.alive(), "the process outlived the outage");
     assert_eq!(served.get("/healthz").await.map(|(s, _)| s), Some(200));
     proxy.restore();
+    let back = std::time::Instant::now();
     let outage_to = chrono::Utc::now().timestamp();
     served
         .wait_until("/readyz says 200 again", Duration::from_secs(30), |s| async move {
             s.get("/readyz").await.is_some_and(|(status, _)| status == 200)
         })
         .await;
+    let ready_after = back.elapsed();
+    caught_up(&served, &t.db, outage_to).await;
+    println!(
+        "RECOVERY postgres: /readyz 200 {} ms and the outage's bars stored {} ms after the database came back",
+        ready_after.as_millis(),
+        back.elapsed().as_millis()
+    );
     served
         .wait_until("bars after the outage", Duration::from_secs(30), |_| {
             let db = t.db.clone();
@@ -386,8 +419,14 @@ async fn sqlite_locked_by_another_process_loses_no_bar() {
         .unwrap();
     let locked = tokio::task::spawn_blocking(move || locker.wait_with_output().unwrap()).await.unwrap();
     assert!(locked.status.success(), "the locker ran: {}", String::from_utf8_lossy(&locked.stdout));
+    let back = std::time::Instant::now();
     let outage_to = chrono::Utc::now().timestamp();
     assert!(served.log().contains("database is locked"), "the log names the lock:\n{}", served.log());
+    caught_up(&served, &db, outage_to).await;
+    println!(
+        "RECOVERY sqlite lock: the locked seconds' bars stored {} ms after the lock went",
+        back.elapsed().as_millis()
+    );
     assert_eq!(served.get("/healthz").await.map(|(s, _)| s), Some(200));
     served
         .wait_until("bars after the lock", Duration::from_secs(30), |_| {
@@ -463,7 +502,13 @@ async fn a_full_disk_loses_no_bar_once_space_returns() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(served.get("/healthz").await.map(|(s, _)| s), Some(200));
     std::fs::remove_file(&filler).unwrap();
+    let back = std::time::Instant::now();
     let outage_to = chrono::Utc::now().timestamp();
+    caught_up(&served, &db, outage_to).await;
+    println!(
+        "RECOVERY full disk: the full seconds' bars stored {} ms after space returned",
+        back.elapsed().as_millis()
+    );
     served
         .wait_until("bars after space returned", Duration::from_secs(30), |_| {
             let db = db.clone();

@@ -52,6 +52,14 @@
 //! `RESULT <server> <clients> <deliveries/s> <expected/s> <lost> <resyncs> <missed> <p50 ms> <p99 ms> <max ms>
 //! <idle KiB/conn> <peak RSS MiB> <disconnected> <server cores> <client cores>`, where cores are CPU seconds per
 //! second of publishing (user + system, from `/proc/<pid>/stat`).
+//!
+//! For soaks (`server/bench/soak.sh`), the server's RSS is also read right
+//! after the warm-up ticks (when the publisher starts its first measured
+//! tick) and right after the last tick is published (before the drain), and
+//! printed as `SOAK <warm-up RSS KiB> <end RSS KiB> <end / warm-up> <peak RSS
+//! KiB>`. With `--rss-every N`, a line `RSS <seconds since publishing began>
+//! <RSS KiB> <1-minute load average>` is printed every N seconds while the
+//! publisher runs.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write as _};
@@ -144,6 +152,9 @@ struct Args {
     /// the clients' own queueing dominates the latency at 10,000 clients.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// Print the server's RSS every this many seconds while publishing (0: never).
+    #[arg(long, default_value_t = 0)]
+    rss_every: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -458,6 +469,45 @@ fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
     Ok(ticks as f64 / 100.0)
 }
 
+/// The 1-minute load average, as `/proc/loadavg` writes it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Reads the server's RSS once the warm-up ticks are published (into
+/// `warm`, KiB), and with `every` > 0 prints an `RSS` line every `every`
+/// seconds from `publishing` on, until aborted.
+async fn sample_rss(pid: u32, publishing: std::time::Instant, warmup: u64, every: u64, warm: Arc<AtomicU64>) {
+    // The publisher starts 100 ms after the command; tick k is published
+    // during its k-th second.
+    let warm_at = publishing + Duration::from_millis(100) + Duration::from_secs(warmup);
+    let mut next = (every > 0).then(|| publishing + Duration::from_secs(every));
+    let sample = |at: std::time::Instant| {
+        if let Ok((rss, _)) = rss_kib(pid) {
+            println!("RSS {} {rss} {}", (at - publishing).as_secs(), load_average());
+            std::io::stdout().flush().ok();
+        }
+    };
+    while let Some(at) = next.filter(|&at| at < warm_at) {
+        tokio::time::sleep_until(at.into()).await;
+        sample(at);
+        next = Some(at + Duration::from_secs(every));
+    }
+    tokio::time::sleep_until(warm_at.into()).await;
+    if let Ok((rss, _)) = rss_kib(pid) {
+        warm.store(rss, Ordering::Relaxed);
+        eprintln!("server RSS {rss} KiB after the {warmup} s warm-up");
+    }
+    while let Some(at) = next {
+        tokio::time::sleep_until(at.into()).await;
+        sample(at);
+        next = Some(at + Duration::from_secs(every));
+    }
+}
+
 /// The soft limit on open files of this process.
 fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -594,7 +644,12 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     let (server_cpu, driver_cpu, publishing) =
         (cpu_secs(&pid.to_string())?, cpu_secs("self")?, std::time::Instant::now());
     server.command(&format!("start {ticks}"))?;
+    let rss_warm = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn(sample_rss(pid, publishing, args.warmup, args.rss_every, rss_warm.clone()));
     let done = server.reply(Duration::from_secs(ticks + 120)).await?;
+    let (rss_end, _) = rss_kib(pid)?;
+    sampler.abort();
+    let rss_warm = rss_warm.load(Ordering::Relaxed);
     let elapsed = publishing.elapsed().as_secs_f64();
     let server_cores = (cpu_secs(&pid.to_string())? - server_cpu) / elapsed;
     let driver_cores = (cpu_secs("self")? - driver_cpu) / elapsed;
@@ -651,6 +706,11 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     );
     println!("  idle memory   {idle_kib:.1} KiB per connection ({rss_empty} -> {rss_idle} KiB)");
     println!("  peak RSS      {:.1} MiB; clients disconnected: {disconnected}", rss_peak as f64 / 1024.0);
+    let soak_ratio = rss_end as f64 / rss_warm.max(1) as f64;
+    println!(
+        "  RSS           {rss_warm} KiB after warm-up, {rss_end} KiB at the end ({:+.1}%)",
+        (soak_ratio - 1.0) * 100.0
+    );
     let per_delivery = |cores: f64| cores * 1e6 / (expected as f64 / args.seconds as f64);
     println!(
         "  CPU           server {server_cores:.2} cores ({:.1} µs per delivery), clients {driver_cores:.2} cores ({:.1} µs)",
@@ -670,6 +730,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         ms(0.99),
         rss_peak as f64 / 1024.0,
     );
+    println!("SOAK {rss_warm} {rss_end} {soak_ratio:.4} {rss_peak}");
     Ok(())
 }
 

@@ -17,20 +17,29 @@ pub(crate) fn number(value: f64) -> String {
     }
 }
 
-/// A signed change, e.g. `+1.25 (+0.83%)`.
+/// A signed change, e.g. `+1.25 (+0.83%)`. A change that rounds to zero is
+/// `+0.00`, never `-0.00`.
 pub(crate) fn change(abs: f64, pct: f64) -> String {
-    format!("{abs:+.2} ({pct:+.2}%)")
+    format!("{:+.2} ({:+.2}%)", hundredths(abs), hundredths(pct))
 }
 
-/// The CSS class for a change: `up`, `down` or `flat`.
+/// The CSS class for a change: `up`, `down` or `flat`, as the change is shown
+/// (to the hundredth: one that rounds to zero is flat).
 pub(crate) fn direction(abs: f64) -> &'static str {
-    if abs > 0.0 {
+    let shown = hundredths(abs);
+    if shown > 0.0 {
         "up"
-    } else if abs < 0.0 {
+    } else if shown < 0.0 {
         "down"
     } else {
         "flat"
     }
+}
+
+/// `value` rounded to hundredths, with negative zero made zero.
+fn hundredths(value: f64) -> f64 {
+    let rounded = (value * 100.0).round() / 100.0;
+    if rounded == 0.0 { 0.0 } else { rounded }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
@@ -80,5 +89,15 @@ mod tests {
         assert_eq!(price(0.123_456), "0.1235");
         assert_eq!(change(-1.234, -0.5), "-1.23 (-0.50%)");
         assert_eq!(direction(0.0), "flat");
+    }
+
+    /// A change too small to show was written `-0.00 (-0.00%)` in red.
+    #[test]
+    fn a_change_that_rounds_to_zero_is_flat_and_unsigned() {
+        assert_eq!(change(-0.001, -0.000_4), "+0.00 (+0.00%)");
+        assert_eq!(direction(-0.001), "flat");
+        assert_eq!(direction(0.004), "flat");
+        assert_eq!(direction(-0.005), "down");
+        assert_eq!(direction(0.006), "up");
     }
 }

@@ -14,6 +14,17 @@ pub enum ParamError {
         /// The value that was given.
         value: usize,
     },
+    /// A length parameter above [`crate::MAX_PERIOD`]: no series is that long,
+    /// and the state it would need is refused before anything is allocated.
+    #[error("{name} must be at most {max}, got {value}")]
+    TooLarge {
+        /// The parameter's name as the user wrote it, e.g. `period`.
+        name: &'static str,
+        /// The largest accepted value.
+        max: usize,
+        /// The value that was given.
+        value: usize,
+    },
     /// A real-valued parameter outside its accepted range.
     #[error("{name} must be within {min}..={max}, got {value}")]
     OutOfRange {

@@ -27,3 +27,9 @@ pub mod strategy;
 
 pub use bar::{Bar, Timeframe};
 pub use error::ParamError;
+
+/// The longest period (window, lookback) any indicator or strategy accepts,
+/// in bars. Longer ones are refused with [`ParamError::TooLarge`] before any
+/// state is allocated: a request for `STOCH(999999999)` once asked for
+/// gigabytes.
+pub const MAX_PERIOD: usize = 100_000;

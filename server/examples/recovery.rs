@@ -65,13 +65,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
+use mocks::telegram::{MockApi, TOKEN};
 use server::config::{Config, DatabaseUrl};
 use server::jobs::now_ms;
 use server::storage::Db;
 use server::storage::telegram as store;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use mocks::telegram::{MockApi, TOKEN};
 
 /// What runs when the server is killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

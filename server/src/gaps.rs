@@ -102,7 +102,13 @@ fn is_weekday(ts: i64) -> bool {
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub(crate) async fn scan(db: &Db, symbol: &str, timeframe: Timeframe, from: i64, to: i64) -> Result<Vec<Gap>, StorageError> {
+pub(crate) async fn scan(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Gap>, StorageError> {
     const SQL: &str = "SELECT ts FROM bars WHERE symbol = $1 AND timeframe = $2 AND ts BETWEEN $3 AND $4 ORDER BY ts";
     let ts: Vec<i64> = with_reader!(db, |pool| sqlx::query_scalar(SQL)
         .bind(symbol)

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 /// The longest symbol accepted (Yahoo's longest tickers, e.g. futures, fit).
 pub const MAX_SYMBOL_LEN: usize = 20;
 
+/// What [`Symbol::parse`] accepts, surrounding whitespace aside, as an
+/// ECMA-262 pattern (with lengths 1 to [`MAX_SYMBOL_LEN`], for the API's
+/// OpenAPI document): letters, digits and `. - = ^ _`, at least one letter or digit.
+pub const SYMBOL_PATTERN: &str = "^[A-Za-z0-9.=^_-]*[A-Za-z0-9][A-Za-z0-9.=^_-]*$";
+
 /// An upper-case ticker such as `AAPL`, `BRK.B`, `BTC-USD`, `^GSPC` or `EURUSD=X`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -98,5 +103,17 @@ mod tests {
             assert!(matches!(Symbol::parse(t), Err(SymbolError::Punctuation(_))), "{t} was accepted");
         }
         assert_eq!(Symbol::parse("^VIX").unwrap().as_str(), "^VIX");
+    }
+
+    /// [`SYMBOL_PATTERN`], read by hand: every character allowed, and one of
+    /// them a letter or a digit.
+    #[test]
+    fn the_pattern_says_what_parse_accepts() {
+        let allowed = SYMBOL_PATTERN.trim_start_matches("^[").split(']').next().unwrap();
+        assert_eq!(allowed, "A-Za-z0-9.=^_-");
+        for c in (0u8..128).map(char::from) {
+            let listed = c.is_ascii_alphanumeric() || ".=^_-".contains(c);
+            assert_eq!(Symbol::parse(&format!("A{c}")).is_ok(), listed || c.is_whitespace(), "{c:?}");
+        }
     }
 }

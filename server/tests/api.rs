@@ -88,6 +88,8 @@ async fn symbols_can_be_added_listed_and_removed() {
             (r#"{"symbol":""}"#, "1 to 20 characters"),
             (r#"{"symbol":".."}"#, "a letter or a digit"),
             (r#"{"symbol":"MSFT","colour":"red"}"#, "unknown field"),
+            // PostgreSQL refuses NUL in text: this was a 500 there.
+            (r#"{"symbol":"MSFT","name":"a\u0000b"}"#, "control characters"),
             (r#"{"symbol":"#, "EOF"),
         ] {
             let (status, body) = call(&s, "POST", "/api/v1/symbols", Some(payload)).await;
@@ -144,8 +146,15 @@ async fn bars_are_paged_by_time_and_bad_ranges_are_refused() {
         assert_eq!(page["bars"].as_array().unwrap().len(), 3);
         assert_eq!(page["bars"][0]["close"], json!(12.0));
 
+        // A range that ends before it begins holds no bars (as one starting in the future does).
+        for query in ["?from=2024-02-01&to=2024-01-01", "?from=2999-01-01"] {
+            let (status, page) = call(&s, "GET", &format!("/api/v1/symbols/MSFT/bars{query}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {page}");
+            assert_eq!(page["bars"], json!([]), "{query}");
+            assert_eq!(page["next_after"], Value::Null, "{query}");
+        }
+
         for (query, status, expected) in [
-            ("?from=2024-02-01&to=2024-01-01", StatusCode::BAD_REQUEST, "inverted range"),
             ("?limit=0", StatusCode::BAD_REQUEST, "limit must be between 1 and 5000"),
             ("?limit=5001", StatusCode::BAD_REQUEST, "limit must be between 1 and 5000"),
             ("?timeframe=2d", StatusCode::BAD_REQUEST, "unknown timeframe `2d`"),
@@ -156,6 +165,10 @@ async fn bars_are_paged_by_time_and_bad_ranges_are_refused() {
             assert_eq!(got, status, "{query}: {body}");
             assert!(message(&body).contains(expected), "{query}: {body}");
         }
+        // An indicator's window is bounded: a huge period would allocate it whole.
+        let (status, body) = call(&s, "GET", "/api/v1/symbols/MSFT/indicators?ind=STOCH(999999999)", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(message(&body).contains("parameters must be within -100000..=100000"), "{body}");
         assert_eq!(call(&s, "GET", "/api/v1/symbols/NOPE/bars", None).await.0, StatusCode::NOT_FOUND);
         assert_eq!(call(&s, "GET", "/api/v1/symbols/no%20pe/bars", None).await.0, StatusCode::BAD_REQUEST);
 
@@ -186,7 +199,11 @@ async fn quotes_for_many_symbols_in_one_request() {
                    "missing": ["TSLA", "ZZZ"]})
         );
         let too_many = (0..501).map(|i| format!("S{i}")).collect::<Vec<_>>().join(",");
-        for query in ["symbols=", "symbols=bad%20one", &format!("symbols={too_many}"), "nothing=1"] {
+        // Repeats count towards the limit (they are answered once).
+        let repeated = ["AAPL"; 501].join(",");
+        for query in
+            ["symbols=", "symbols=bad%20one", &format!("symbols={too_many}"), &format!("symbols={repeated}"), "nothing=1"]
+        {
             let (status, _) = call(&s, "GET", &format!("/api/v1/quotes?{query}"), None).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         }
@@ -244,6 +261,7 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["schemas"].get("BarsPage").is_some());
     assert_eq!(call(&state, "GET", "/api/v1/runs", None).await, (StatusCode::OK, json!([])));
     assert_eq!(call(&state, "GET", "/api/v1/runs?limit=0", None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(&state, "GET", "/api/v1/runs?schedule=a%00b", None).await.0, StatusCode::BAD_REQUEST);
 
     // Provider health: both remotes, circuits closed, nothing called yet.
     let (status, providers) = call(&state, "GET", "/api/v1/providers", None).await;

@@ -293,6 +293,10 @@ mod tests {
         assert_eq!(sma.lookback(), 29);
         assert_eq!(sma.outputs(), &["real"]);
         assert!(matches!(build(&"SMA(0)".parse().unwrap()), Err(ParamError::TooSmall { .. })));
+        // Periods past MAX_PERIOD are refused before anything is allocated.
+        assert!(matches!(build(&"STOCH(999999999)".parse().unwrap()), Err(ParamError::TooLarge { .. })));
+        assert!(build(&"SMA(100000)".parse().unwrap()).is_ok());
+        assert!(matches!(build(&"SMA(100001)".parse().unwrap()), Err(ParamError::TooLarge { .. })));
         assert!(matches!(build(&"SMA(2.5)".parse().unwrap()), Err(ParamError::Spec { .. })));
         assert!(matches!(build(&"SMA(5,6)".parse().unwrap()), Err(ParamError::Spec { .. })));
         assert!(matches!(build(&"NOPE(1)".parse().unwrap()), Err(ParamError::Unknown { .. })));

@@ -237,7 +237,13 @@ pub(crate) fn hlc_len(high: &[f64], low: &[f64], close: &[f64]) -> Result<usize,
     }
 }
 
-/// Checks a length parameter.
+/// Checks a length parameter: at least `min`, at most [`crate::MAX_PERIOD`].
 pub(crate) fn at_least(name: &'static str, value: usize, min: usize) -> Result<usize, crate::ParamError> {
-    if value < min { Err(crate::ParamError::TooSmall { name, min, value }) } else { Ok(value) }
+    if value < min {
+        Err(crate::ParamError::TooSmall { name, min, value })
+    } else if value > crate::MAX_PERIOD {
+        Err(crate::ParamError::TooLarge { name, max: crate::MAX_PERIOD, value })
+    } else {
+        Ok(value)
+    }
 }

@@ -139,9 +139,9 @@ pub(super) fn on_cross(crossed: Crossed) -> Signal {
     }
 }
 
-/// Checks a length parameter (`value >= min`).
+/// Checks a length parameter: at least `min`, at most [`crate::MAX_PERIOD`].
 pub(super) fn length(name: &'static str, value: usize, min: usize) -> Result<usize, ParamError> {
-    if value < min { Err(ParamError::TooSmall { name, min, value }) } else { Ok(value) }
+    crate::indicators::at_least(name, value, min)
 }
 
 /// Checks that a real parameter is finite and within `min..=max`.

@@ -305,6 +305,18 @@ mod tests {
         assert_eq!(NAMES, names.join(", "));
     }
 
+    /// A strategy's periods are capped like the indicators': a stored
+    /// `fastk_period` of a billion would otherwise allocate on every build.
+    #[test]
+    fn periods_past_the_cap_are_refused_by_every_strategy_that_has_one() {
+        let huge = crate::MAX_PERIOD + 1;
+        for (name, key) in [("stochastic_cross", "fastk_period"), ("sma_cross", "slow"), ("rsi_reversal", "period")] {
+            let entry = find(name).unwrap();
+            let err = entry.build(&json!({ key: huge })).err();
+            assert!(matches!(err, Some(ParamError::TooLarge { .. })), "{name}.{key}: {err:?}");
+        }
+    }
+
     #[test]
     fn parameters_default_override_and_refuse_unknown_keys() {
         let sma = find("sma_cross").unwrap();

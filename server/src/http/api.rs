@@ -14,12 +14,13 @@
 //! | `GET /providers` | each remote provider's health (circuit, rate, last success and error, counts) |
 //! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
 //!
-//! Bad input (malformed symbol, unknown timeframe, inverted or oversized range,
-//! bad page size) is answered 400 with a message and changes nothing.
+//! Bad input (malformed symbol, unknown timeframe, malformed time, bad page
+//! size) is answered 400 with a message and changes nothing; the OpenAPI
+//! document says what each parameter accepts (patterns, enums, bounds).
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,8 +30,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody, ErrorDetail};
-use super::market;
+use super::market::{self, SymbolPath};
 use super::routes::Routes;
+use super::schema;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
 use crate::storage::{StorageError, bars, symbols};
@@ -123,9 +125,12 @@ pub struct SymbolDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSymbol {
-    /// Ticker: letters, digits and `. - = ^ _`, at most 20 characters.
+    /// Ticker: letters, digits and `. - = ^ _`, 1 to 20 characters, stored upper-case.
+    #[schema(value_type = schema::Ticker, inline)]
     pub symbol: String,
-    /// Display name.
+    /// Display name, at most 200 characters and no control characters; empty
+    /// or `null` for none.
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: Option<String>,
 }
 
@@ -193,6 +198,15 @@ fn parse_symbol(text: &str) -> Result<Symbol, ApiError> {
     Symbol::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+/// Refuses control characters in a free text (PostgreSQL refuses NUL in
+/// text, and none belongs in a name); the document's pattern says the same.
+fn plain(what: &str, text: &str) -> Result<(), ApiError> {
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!("{what} must not contain control characters")));
+    }
+    Ok(())
+}
+
 /// Every stored symbol, alphabetically.
 #[utoipa::path(get, path = "/api/v1/symbols", responses((status = 200, body = [SymbolDto])))]
 async fn list_symbols(State(state): State<AppState>) -> Result<Json<Vec<SymbolDto>>, ApiError> {
@@ -209,10 +223,13 @@ async fn add_symbol(
 ) -> Result<(StatusCode, Json<SymbolDto>), ApiError> {
     let Json(new) = body?;
     let symbol = parse_symbol(&new.symbol)?;
-    let name = new.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.len() > 200) {
-        return Err(ApiError::BadRequest("name must be at most 200 characters".into()));
+    if let Some(name) = &new.name {
+        if name.chars().count() > 200 {
+            return Err(ApiError::BadRequest("name must be at most 200 characters".into()));
+        }
+        plain("name", name)?;
     }
+    let name = new.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if symbols::get(&state.db, symbol.as_str()).await?.is_some() {
         return Err(ApiError::Conflict(format!("symbol {symbol} already exists")));
     }
@@ -222,10 +239,14 @@ async fn add_symbol(
 }
 
 /// Removes a symbol and all its bars.
-#[utoipa::path(delete, path = "/api/v1/symbols/{symbol}", params(("symbol" = String, Path, description = "Ticker")),
+#[utoipa::path(delete, path = "/api/v1/symbols/{symbol}", params(SymbolPath),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The live feed follows the symbol (it is on the watchlist)", body = ErrorBody)))]
-async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<StatusCode, ApiError> {
+async fn remove_symbol(
+    State(state): State<AppState>,
+    path: Result<Path<SymbolPath>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(SymbolPath { symbol }) = path?;
     let symbol = parse_symbol(&symbol)?;
     if state.config.follows(&symbol) {
         return Err(ApiError::Conflict(state.config.followed_message(&symbol)));
@@ -244,26 +265,32 @@ async fn remove_symbol(State(state): State<AppState>, Path(symbol): Path<String>
 #[into_params(parameter_in = Query)]
 pub struct BarsQuery {
     /// Timeframe (`1m`, `5m`, `1h`, `1d`, ...); default `1d`.
+    #[param(value_type = Option<schema::TimeframeName>, inline)]
     timeframe: Option<String>,
     /// Earliest bar opening time (inclusive); default: the beginning.
+    #[param(value_type = Option<schema::Time>, inline)]
     from: Option<String>,
-    /// Latest bar opening time (inclusive); default: now.
+    /// Latest bar opening time (inclusive); default: now. A range ending
+    /// before it begins holds no bars.
+    #[param(value_type = Option<schema::Time>, inline)]
     to: Option<String>,
     /// Continue after this bar time (the previous page's `next_after`).
     after: Option<i64>,
     /// Page size, 1 to 5000; default 500.
+    #[param(minimum = 1, maximum = 5000)]
     limit: Option<usize>,
 }
 
 /// Bars of a symbol in a time range, oldest first, one page at a time.
-#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(("symbol" = String, Path, description = "Ticker"), BarsQuery),
+#[utoipa::path(get, path = "/api/v1/symbols/{symbol}/bars", params(SymbolPath, BarsQuery),
     responses((status = 200, body = BarsPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_bars(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
-    query: Result<Query<BarsQuery>, axum::extract::rejection::QueryRejection>,
+    path: Result<Path<SymbolPath>, PathRejection>,
+    query: Result<Query<BarsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Path(SymbolPath { symbol }) = path?;
+    let Query(q) = query?;
     let symbol = parse_symbol(&symbol)?;
     let timeframe: Timeframe = match q.timeframe.as_deref() {
         None | Some("") => Timeframe::D1,
@@ -280,9 +307,6 @@ async fn get_bars(
     };
     let from = time("from", q.from.as_deref(), 0)?;
     let to = time("to", q.to.as_deref(), chrono::Utc::now().timestamp())?;
-    if from > to {
-        return Err(ApiError::BadRequest(format!("inverted range: from ({from}) is after to ({to})")));
-    }
     let limit = q.limit.unwrap_or(500);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
@@ -319,7 +343,8 @@ async fn get_bars(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QuotesQuery {
-    /// Comma-separated tickers, at most 500.
+    /// Comma-separated tickers, 1 to 500 (repeats count once).
+    #[param(value_type = Vec<schema::Ticker>, inline, style = Form, explode = false, min_items = 1, max_items = 500)]
     symbols: String,
 }
 
@@ -328,18 +353,21 @@ pub struct QuotesQuery {
     responses((status = 200, body = Quotes), (status = 400, body = ErrorBody)))]
 async fn get_quotes(
     State(state): State<AppState>,
-    query: Result<Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<QuotesQuery>, QueryRejection>,
 ) -> Result<Json<Quotes>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let mut wanted: Vec<Symbol> = Vec::new();
-    for text in q.symbols.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    let Query(q) = query?;
+    // Repeats count towards the limit (as the document's `maxItems` says) and are answered once.
+    let texts = || q.symbols.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let named = texts().take(MAX_QUOTE_SYMBOLS + 1).count();
+    if named == 0 || named > MAX_QUOTE_SYMBOLS {
+        return Err(ApiError::BadRequest(format!("name 1 to {MAX_QUOTE_SYMBOLS} symbols, comma-separated")));
+    }
+    let mut wanted: Vec<Symbol> = Vec::with_capacity(named);
+    for text in texts() {
         let symbol = parse_symbol(text)?;
         if !wanted.contains(&symbol) {
             wanted.push(symbol);
         }
-    }
-    if wanted.is_empty() || wanted.len() > MAX_QUOTE_SYMBOLS {
-        return Err(ApiError::BadRequest(format!("name 1 to {MAX_QUOTE_SYMBOLS} symbols, comma-separated")));
     }
     let mut out = Quotes { quotes: Vec::with_capacity(wanted.len()), missing: Vec::new() };
     for symbol in wanted {
@@ -410,9 +438,11 @@ pub struct RunDto {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
-    /// Only this schedule.
+    /// Only this schedule (e.g. `quote_refresh`); no control characters.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     schedule: Option<String>,
     /// How many, 1 to 1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -420,9 +450,12 @@ pub struct RunsQuery {
 #[utoipa::path(get, path = "/api/v1/runs", params(RunsQuery), responses((status = 200, body = [RunDto]), (status = 400, body = ErrorBody)))]
 async fn get_runs(
     State(state): State<AppState>,
-    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RunDto>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query?;
+    if let Some(schedule) = &q.schedule {
+        plain("schedule", schedule)?;
+    }
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 1_000 {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and 1000, got {limit}")));

@@ -5,7 +5,7 @@
 //! that something failed (the cause goes to the log, never to the client).
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -52,6 +52,20 @@ impl From<JsonRejection> for ApiError {
         } else {
             Self::BadRequest(app::api::excerpt_message(&rejection.body_text()))
         }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(app::api::excerpt_message(&rejection.body_text()))
+    }
+}
+
+/// A path segment that is not valid percent-encoded UTF-8, or does not fit the
+/// route's parameters.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(app::api::excerpt_message(&rejection.body_text()))
     }
 }
 

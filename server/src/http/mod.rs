@@ -17,6 +17,7 @@ mod market;
 pub mod news;
 mod page_cache;
 mod routes;
+mod schema;
 mod server_fns;
 mod signals;
 

@@ -87,12 +87,15 @@ pub struct NewsPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NewsQuery {
-    /// Only headlines linked to this ticker.
+    /// Only headlines linked to this ticker; empty for all.
+    #[param(value_type = Option<super::schema::TickerFilter>, inline)]
     symbol: Option<String>,
     /// Page size, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
     /// Headlines published before this time (Unix seconds, date, date-time or
     /// RFC 3339), or the previous page's `next_before`.
+    #[param(value_type = Option<super::schema::TimeOrCursor>, inline)]
     before: Option<String>,
 }
 
@@ -113,7 +116,7 @@ pub(super) async fn list_news(
     State(state): State<AppState>,
     query: Result<Query<NewsQuery>, QueryRejection>,
 ) -> Result<Json<NewsPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query?;
     let symbol = match q.symbol.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(Symbol::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?),

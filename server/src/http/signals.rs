@@ -7,7 +7,7 @@
 //! | `PUT /strategies/{name}` | change a strategy's settings (enabled, parameters, minimum quality) |
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use quant::Timeframe;
@@ -35,18 +35,31 @@ pub(super) fn routes() -> super::routes::Routes {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SignalsQuery {
-    /// Only this symbol.
+    /// Only this symbol; empty for all.
+    #[param(value_type = Option<super::schema::TickerFilter>, inline)]
     symbol: Option<String>,
     /// Only this strategy.
+    #[param(value_type = Option<super::schema::StrategyName>, inline)]
     strategy: Option<String>,
-    /// Only this timeframe.
+    /// Only this timeframe; empty for all.
+    #[param(value_type = Option<super::schema::TimeframeName>, inline)]
     timeframe: Option<String>,
     /// Only signals that met their strategy's minimum quality (and were sent).
     passed: Option<bool>,
     /// Only signals with an id below this (the previous page's `next_before`).
     before: Option<i64>,
     /// Page size, 1 to 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+}
+
+/// Path of `PUT /strategies/{name}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct StrategyPath {
+    /// A strategy of the catalog.
+    #[param(value_type = super::schema::StrategyName, inline)]
+    name: String,
 }
 
 /// A page of signals.
@@ -69,7 +82,7 @@ pub(super) async fn list_signals(
     State(state): State<AppState>,
     query: Result<Query<SignalsQuery>, QueryRejection>,
 ) -> Result<Json<SignalsPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query?;
     let symbol = q
         .symbol
         .as_deref()
@@ -151,23 +164,38 @@ pub(super) async fn list_strategies(State(state): State<AppState>) -> Result<Jso
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyUpdate {
-    /// Run it live.
+    /// Run it live; `null` keeps the current value.
     pub enabled: Option<bool>,
-    /// Its parameters (JSON object; missing keys take the catalog's defaults).
+    /// Its parameters, an object (never `null`): missing keys take the
+    /// catalog's defaults; the keys and their ranges depend on the strategy
+    /// (`GET /strategies` shows each one's current parameters).
+    #[serde(default, deserialize_with = "object")]
     #[schema(value_type = Object)]
-    pub params: Option<serde_json::Value>,
-    /// Fewest backtest trades; `null` removes the minimum.
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Fewest backtest trades, 0 to 1000000; `null` removes the minimum.
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub min_trades: Option<Option<i64>>,
     /// Lowest win rate, 0 to 1; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1)]
     pub min_win_rate: Option<Option<f64>>,
-    /// Lowest profit factor; `null` removes it.
+    /// Lowest profit factor, 0 to 1000; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub min_profit_factor: Option<Option<f64>>,
-    /// Lowest Sharpe ratio; `null` removes it.
+    /// Lowest Sharpe ratio, -100 to 100; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = -100, maximum = 100)]
     pub min_sharpe: Option<Option<f64>>,
+}
+
+/// Reads a field that, when given, must be a JSON object (`null` is refused).
+fn object<'de, D>(d: D) -> Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde_json::Map::deserialize(d).map(Some)
 }
 
 /// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).
@@ -180,15 +208,16 @@ where
 }
 
 /// Changes a strategy's settings; the live pipeline uses them from its next bar.
-#[utoipa::path(put, path = "/api/v1/strategies/{name}", params(("name" = String, Path, description = "Strategy")),
+#[utoipa::path(put, path = "/api/v1/strategies/{name}", params(StrategyPath),
     request_body = StrategyUpdate,
     responses((status = 200, body = StrategySetting), (status = 400, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)))]
 pub(super) async fn put_strategy(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    path: Result<Path<StrategyPath>, PathRejection>,
     body: Result<Json<StrategyUpdate>, JsonRejection>,
 ) -> Result<Json<StrategySetting>, ApiError> {
+    let Path(StrategyPath { name }) = path?;
     let Some(entry) = CATALOG.iter().find(|e| e.name == name) else {
         return Err(ApiError::NotFound(format!("unknown strategy `{}`", app::api::excerpt(&name))));
     };
@@ -202,9 +231,7 @@ pub(super) async fn put_strategy(
         setting.enabled = enabled;
     }
     if let Some(params) = update.params {
-        if !params.is_object() {
-            return Err(ApiError::BadRequest("params must be a JSON object".into()));
-        }
+        let params = serde_json::Value::Object(params);
         entry.build(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         setting.params = params;
     }

@@ -39,9 +39,9 @@ use crate::storage::{StorageError, bars, symbols};
 use crate::symbol::Symbol;
 
 /// The most bars one page returns.
-pub const MAX_PAGE: usize = 5_000;
+pub(crate) const MAX_PAGE: usize = 5_000;
 /// The most symbols one quote request may name.
-pub const MAX_QUOTE_SYMBOLS: usize = 500;
+pub(crate) const MAX_QUOTE_SYMBOLS: usize = 500;
 
 pub(super) fn router() -> Router<AppState> {
     routes().into_router()
@@ -112,7 +112,7 @@ struct ApiDoc;
 
 /// A stored symbol.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SymbolDto {
+pub(crate) struct SymbolDto {
     /// Ticker.
     pub symbol: String,
     /// Display name, when known.
@@ -124,7 +124,7 @@ pub struct SymbolDto {
 /// A symbol to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewSymbol {
+pub(crate) struct NewSymbol {
     /// Ticker: letters, digits and `. - = ^ _`, 1 to 20 characters, stored upper-case.
     #[schema(value_type = schema::Ticker, inline)]
     pub symbol: String,
@@ -136,7 +136,7 @@ pub struct NewSymbol {
 
 /// One OHLCV bar; `ts` is its opening time in Unix seconds (UTC).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BarDto {
+pub(crate) struct BarDto {
     /// Opening time, Unix seconds.
     pub ts: i64,
     /// Open.
@@ -159,7 +159,7 @@ impl From<Bar> for BarDto {
 
 /// One page of bars.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BarsPage {
+pub(crate) struct BarsPage {
     /// Ticker.
     pub symbol: String,
     /// Timeframe of the bars.
@@ -172,7 +172,7 @@ pub struct BarsPage {
 
 /// The latest price of a symbol.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct QuoteDto {
+pub(crate) struct QuoteDto {
     /// Ticker.
     pub symbol: String,
     /// Latest price.
@@ -187,7 +187,7 @@ pub struct QuoteDto {
 
 /// Quotes of the requested symbols.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Quotes {
+pub(crate) struct Quotes {
     /// Quotes of the known symbols with data, in request order.
     pub quotes: Vec<QuoteDto>,
     /// Requested symbols that are not stored or have no data.
@@ -263,7 +263,7 @@ async fn remove_symbol(
 /// (`2024-01-31`), date-times (UTC) or RFC 3339.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct BarsQuery {
+pub(crate) struct BarsQuery {
     /// Timeframe (`1m`, `5m`, `1h`, `1d`, ...); default `1d`.
     #[param(value_type = Option<schema::TimeframeName>, inline)]
     timeframe: Option<String>,
@@ -342,7 +342,7 @@ async fn get_bars(
 /// Query of `GET /quotes`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct QuotesQuery {
+pub(crate) struct QuotesQuery {
     /// Comma-separated tickers, 1 to 500 (repeats count once).
     #[param(value_type = Vec<schema::Ticker>, inline, style = Form, explode = false, min_items = 1, max_items = 500)]
     symbols: String,
@@ -391,7 +391,7 @@ async fn get_quotes(
 
 /// A remote provider and its health.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderStatus {
+pub(crate) struct ProviderStatus {
     /// `yahoo` or `investing`.
     pub name: String,
     /// Circuit state, current rate, last success and error, counts.
@@ -414,7 +414,7 @@ async fn get_providers(State(state): State<AppState>) -> Json<Vec<ProviderStatus
 
 /// A recorded run of a schedule.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RunDto {
+pub(crate) struct RunDto {
     /// Run id.
     pub id: i64,
     /// The schedule, e.g. `quote_refresh`.
@@ -437,7 +437,7 @@ pub struct RunDto {
 /// Query of `GET /runs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct RunsQuery {
+pub(crate) struct RunsQuery {
     /// Only this schedule (e.g. `quote_refresh`); no control characters.
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     schedule: Option<String>,

@@ -82,14 +82,14 @@ impl IntoResponse for ApiError {
 
 /// An error response.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// The details of an error response.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// The HTTP status.
     pub status: u16,
     /// A message for a person.

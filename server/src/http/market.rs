@@ -23,12 +23,12 @@ use crate::storage::{stats, symbols};
 use crate::symbol::Symbol;
 
 /// The most points one indicator request returns.
-pub const MAX_POINTS: usize = 5_000;
+pub(crate) const MAX_POINTS: usize = 5_000;
 /// The longest gap scan, days.
-pub const MAX_GAP_DAYS: u32 = 36_500;
+pub(crate) const MAX_GAP_DAYS: u32 = 36_500;
 /// The largest parameter an indicator specification may give (in absolute
 /// value): some indicators allocate a window as long as their period.
-pub const MAX_INDICATOR_PARAM: f64 = 100_000.0;
+pub(crate) const MAX_INDICATOR_PARAM: f64 = 100_000.0;
 
 /// The kinds of parameters an indicator takes, in the order of
 /// [`catalog::build`]'s (checked against it by a test below).
@@ -170,7 +170,7 @@ pub(super) struct SymbolPath {
 /// Query of `GET /symbols/{symbol}/indicators`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct IndicatorQuery {
+pub(crate) struct IndicatorQuery {
     /// The indicator in TA-Lib notation, e.g. `RSI(14)` or `MACD(12,26,9)`; trailing
     /// parameters may be left out. Parameters are at most 100000 in absolute value.
     #[param(value_type = IndicatorSpec, inline)]
@@ -185,7 +185,7 @@ pub struct IndicatorQuery {
 
 /// An indicator series.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct IndicatorSeries {
+pub(crate) struct IndicatorSeries {
     /// Ticker.
     pub symbol: String,
     /// Timeframe of the bars.
@@ -200,7 +200,7 @@ pub struct IndicatorSeries {
 
 /// One output of an indicator.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct IndicatorColumn {
+pub(crate) struct IndicatorColumn {
     /// E.g. `MACD(12,26,9).macdsignal`.
     pub name: String,
     /// One value per bar time.
@@ -250,7 +250,7 @@ pub(super) async fn get_indicator(
 /// Query of `GET /symbols/{symbol}/gaps`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct GapsQuery {
+pub(crate) struct GapsQuery {
     /// Timeframe of the bars; default `1d`.
     #[param(value_type = Option<super::schema::TimeframeName>, inline)]
     timeframe: Option<String>,
@@ -261,7 +261,7 @@ pub struct GapsQuery {
 
 /// Gaps in a symbol's stored bars.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Gaps {
+pub(crate) struct Gaps {
     /// Ticker.
     pub symbol: String,
     /// Timeframe of the bars.

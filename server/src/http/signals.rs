@@ -22,7 +22,7 @@ use crate::storage::signals::{self, SignalFilter, StrategySetting};
 use crate::symbol::Symbol;
 
 /// The most signals one page returns.
-pub const MAX_SIGNALS_PAGE: usize = 500;
+pub(crate) const MAX_SIGNALS_PAGE: usize = 500;
 
 pub(super) fn routes() -> super::routes::Routes {
     super::routes::Routes::default()
@@ -34,7 +34,7 @@ pub(super) fn routes() -> super::routes::Routes {
 /// Query of `GET /signals`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SignalsQuery {
+pub(crate) struct SignalsQuery {
     /// Only this symbol; empty for all.
     #[param(value_type = Option<super::schema::TickerFilter>, inline)]
     symbol: Option<String>,
@@ -64,7 +64,7 @@ pub(super) struct StrategyPath {
 
 /// A page of signals.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SignalsPage {
+pub(crate) struct SignalsPage {
     /// Newest first. Each: id, symbol, timeframe, strategy, params, params_hash,
     /// action, bar_ts, price, evidence, backtest, created_at.
     #[schema(value_type = Vec<Object>)]
@@ -121,7 +121,7 @@ pub(super) async fn list_signals(
 
 /// A catalog strategy with its settings and records.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StrategyInfo {
+pub(crate) struct StrategyInfo {
     /// Catalog name.
     pub name: String,
     /// What it does.
@@ -163,7 +163,7 @@ pub(super) async fn list_strategies(State(state): State<AppState>) -> Result<Jso
 /// New settings of a strategy; fields left out keep their current value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StrategyUpdate {
+pub(crate) struct StrategyUpdate {
     /// Run it live; `null` keeps the current value.
     pub enabled: Option<bool>,
     /// Its parameters, an object (never `null`): missing keys take the

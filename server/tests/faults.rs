@@ -319,6 +319,31 @@ async fn caught_up(served: &Served, db: &Db, ts: i64) {
         .await;
 }
 
+/// Waits for the simulated feed's first live bars, before a fault.
+async fn feed_running(served: &Served, db: &Db) {
+    served
+        .wait_until("three live bars", Duration::from_secs(30), |_| {
+            let db = db.clone();
+            async move { live_rows(&db, "AAPL").await >= 3 }
+        })
+        .await;
+}
+
+/// Once bars from after the outage are stored, stops the server and checks
+/// that every second from before the outage to after it has its bar, once.
+async fn no_bar_lost(served: Served, db: &Db, outage_from: i64, outage_to: i64) {
+    served
+        .wait_until("bars after the outage", Duration::from_secs(30), |_| {
+            let db = db.clone();
+            async move { stored(&db, "MSFT", Timeframe::S1).await.last().is_some_and(|b| b.ts > outage_to + 2) }
+        })
+        .await;
+    drop(served);
+    for symbol in ["AAPL", "MSFT"] {
+        assert_every_second_once(symbol, &stored(db, symbol, Timeframe::S1).await, outage_from, outage_to);
+    }
+}
+
 /// Every second from the first live bar to the last has its bar, once.
 fn assert_every_second_once(symbol: &str, rows: &[Bar], outage_from: i64, outage_to: i64) {
     assert!(rows.first().is_some_and(|b| b.ts < outage_from), "{symbol}: bars before the outage");
@@ -348,12 +373,7 @@ async fn postgres_gone_for_30_s_loses_and_repeats_no_bar() {
     let url = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
     let dir = tempfile::tempdir().unwrap();
     let mut served = Served::start(&sim_envs(url), &dir.path().join("serve.log")).await;
-    served
-        .wait_until("three live bars", Duration::from_secs(30), |_| {
-            let db = t.db.clone();
-            async move { live_rows(&db, "AAPL").await >= 3 }
-        })
-        .await;
+    feed_running(&served, &t.db).await;
 
     let outage_from = chrono::Utc::now().timestamp();
     proxy.cut();
@@ -380,16 +400,7 @@ async fn postgres_gone_for_30_s_loses_and_repeats_no_bar() {
         ready_after.as_millis(),
         back.elapsed().as_millis()
     );
-    served
-        .wait_until("bars after the outage", Duration::from_secs(30), |_| {
-            let db = t.db.clone();
-            async move { stored(&db, "MSFT", Timeframe::S1).await.last().is_some_and(|b| b.ts > outage_to + 2) }
-        })
-        .await;
-    drop(served);
-    for symbol in ["AAPL", "MSFT"] {
-        assert_every_second_once(symbol, &stored(&t.db, symbol, Timeframe::S1).await, outage_from, outage_to);
-    }
+    no_bar_lost(served, &t.db, outage_from, outage_to).await;
     t.cleanup().await;
 }
 
@@ -404,12 +415,7 @@ async fn sqlite_locked_by_another_process_loses_no_bar() {
     let log = dir.path().join("serve.log");
     let served = Served::start(&sim_envs(url.clone()), &log).await;
     let db = Db::connect(&server::config::DatabaseUrl::from(url.as_str())).await.unwrap();
-    served
-        .wait_until("three live bars", Duration::from_secs(30), |_| {
-            let db = db.clone();
-            async move { live_rows(&db, "AAPL").await >= 3 }
-        })
-        .await;
+    feed_running(&served, &db).await;
 
     let outage_from = chrono::Utc::now().timestamp();
     let locker = Command::new("python3")
@@ -428,16 +434,7 @@ async fn sqlite_locked_by_another_process_loses_no_bar() {
         back.elapsed().as_millis()
     );
     assert_eq!(served.get("/healthz").await.map(|(s, _)| s), Some(200));
-    served
-        .wait_until("bars after the lock", Duration::from_secs(30), |_| {
-            let db = db.clone();
-            async move { stored(&db, "MSFT", Timeframe::S1).await.last().is_some_and(|b| b.ts > outage_to + 2) }
-        })
-        .await;
-    drop(served);
-    for symbol in ["AAPL", "MSFT"] {
-        assert_every_second_once(symbol, &stored(&db, symbol, Timeframe::S1).await, outage_from, outage_to);
-    }
+    no_bar_lost(served, &db, outage_from, outage_to).await;
     db.close().await;
 }
 
@@ -484,12 +481,7 @@ async fn a_full_disk_loses_no_bar_once_space_returns() {
     let url = format!("sqlite://{}", mount.join("finstage.db").display());
     let served = Served::start(&sim_envs(url.clone()), &dir.path().join("serve.log")).await;
     let db = Db::connect(&server::config::DatabaseUrl::from(url.as_str())).await.unwrap();
-    served
-        .wait_until("three live bars", Duration::from_secs(30), |_| {
-            let db = db.clone();
-            async move { live_rows(&db, "AAPL").await >= 3 }
-        })
-        .await;
+    feed_running(&served, &db).await;
 
     let outage_from = chrono::Utc::now().timestamp();
     let filler = mount.join("filler");
@@ -509,16 +501,7 @@ async fn a_full_disk_loses_no_bar_once_space_returns() {
         "RECOVERY full disk: the full seconds' bars stored {} ms after space returned",
         back.elapsed().as_millis()
     );
-    served
-        .wait_until("bars after space returned", Duration::from_secs(30), |_| {
-            let db = db.clone();
-            async move { stored(&db, "MSFT", Timeframe::S1).await.last().is_some_and(|b| b.ts > outage_to + 2) }
-        })
-        .await;
-    drop(served);
-    for symbol in ["AAPL", "MSFT"] {
-        assert_every_second_once(symbol, &stored(&db, symbol, Timeframe::S1).await, outage_from, outage_to);
-    }
+    no_bar_lost(served, &db, outage_from, outage_to).await;
     db.close().await;
 }
 

@@ -25,22 +25,9 @@ WARMUP=${WARMUP:-60}
 RSS_EVERY=${RSS_EVERY:-60}
 TOLERANCE=${TOLERANCE:-10}
 
-# One descriptor per connection in each process, plus a few.
-need=$((CLIENTS + 100))
-if (($(ulimit -n) < need)); then
-    ulimit -n "$need" 2>/dev/null || {
-        echo "soak.sh: need $need open files, hard limit is $(ulimit -Hn)" >&2
-        exit 1
-    }
-fi
-
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    (cd "$ROOT" && cargo build --release -p server --example ws_load)
-fi
-# A private copy: another build replacing the binary mid-run cannot affect it.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp "$ROOT/target/release/examples/ws_load" "$work/ws_load"
+# shellcheck source=server/bench/ws_prepare.sh
+source "$ROOT/server/bench/ws_prepare.sh"
+ws_prepare soak.sh "$CLIENTS"
 
 echo "== soak: $CLIENTS clients, ${WARMUP} s warm-up, ${DURATION} s measured; commit $(cd "$ROOT" && git rev-parse --short HEAD)," \
     "$(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -25,24 +25,11 @@ PAUSE=${PAUSE:-10}
 extra=()
 [[ ${NODELAY:-0} == 1 ]] && extra+=(--nodelay)
 
-# One descriptor per connection in each process, plus a few.
 max_clients=0
 for n in $CLIENTS; do ((n > max_clients)) && max_clients=$n; done
-need=$((max_clients + 100))
-if (($(ulimit -n) < need)); then
-    ulimit -n "$need" 2>/dev/null || {
-        echo "ws_load.sh: need $need open files, hard limit is $(ulimit -Hn)" >&2
-        exit 1
-    }
-fi
-
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    (cd "$ROOT" && cargo build --release -p server --example ws_load)
-fi
-# A private copy: another build replacing the binary mid-run cannot affect it.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp "$ROOT/target/release/examples/ws_load" "$work/ws_load"
+# shellcheck source=server/bench/ws_prepare.sh
+source "$ROOT/server/bench/ws_prepare.sh"
+ws_prepare ws_load.sh "$max_clients"
 
 rows=()
 for n in $CLIENTS; do

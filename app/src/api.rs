@@ -11,7 +11,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 use crate::live::protocol::NewsItem;
-use crate::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
+use crate::model::{Chart, ChatSettings, SignalQuery, SignalRow, StrategyRow, WatchRow};
 
 /// How many characters of a client's input an error message quotes.
 pub const EXCERPT_CHARS: usize = 32;
@@ -37,8 +37,8 @@ pub fn excerpt_message(message: &str) -> String {
     }
 }
 
-/// The most bars one chart request returns.
-pub const MAX_CHART_BARS: usize = 2_000;
+/// The most bars one chart request returns (ten years of daily bars are 2,520).
+pub const MAX_CHART_BARS: usize = 10_000;
 
 /// What a server function can fail with, as the browser sees it. Internal
 /// details stay in the server's log.
@@ -76,9 +76,9 @@ impl FromServerFnError for ApiError {
     }
 }
 
-/// The watchlist with each symbol's latest price.
+/// The watchlist: each symbol's latest price, recent closes, day and 52-week range.
 #[server(prefix = "/api", endpoint = "watchlist")]
-pub async fn get_watchlist() -> Result<Vec<QuoteRow>, ApiError> {
+pub async fn get_watchlist() -> Result<Vec<WatchRow>, ApiError> {
     ssr::reply(async move { ssr::backend()?.watchlist().await }.await)
 }
 
@@ -96,6 +96,29 @@ pub async fn get_chart(symbol: String, timeframe: Option<String>, limit: Option<
                 return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_CHART_BARS}")));
             }
             ssr::backend()?.chart(&symbol.to_ascii_uppercase(), timeframe, limit).await
+        }
+        .await,
+    )
+}
+
+/// Up to `limit` bars of `symbol` in `timeframe` that opened before `before`
+/// (Unix seconds), oldest first: the page before the bars a chart holds.
+#[server(prefix = "/api", endpoint = "older_bars")]
+pub async fn get_older_bars(
+    symbol: String,
+    timeframe: String,
+    before: i64,
+    limit: Option<usize>,
+) -> Result<Vec<quant::Bar>, ApiError> {
+    ssr::reply(
+        async move {
+            let timeframe: quant::Timeframe =
+                timeframe.parse().map_err(|e: quant::ParamError| ApiError::BadRequest(e.to_string()))?;
+            let limit = limit.unwrap_or(MAX_CHART_BARS);
+            if limit == 0 || limit > MAX_CHART_BARS {
+                return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_CHART_BARS}")));
+            }
+            ssr::backend()?.older_bars(&symbol.to_ascii_uppercase(), timeframe, before, limit).await
         }
         .await,
     )
@@ -276,6 +299,21 @@ pub enum ChatChange {
     Unsubscribe(String, Option<String>),
 }
 
+/// Puts a symbol on the watchlist (at the end); the live feed and the
+/// schedules follow it from then on. Answers whether it was added (`false`:
+/// it was on the list already, and nothing changed).
+#[server(prefix = "/api", endpoint = "watchlist_add")]
+pub async fn add_to_watchlist(symbol: String) -> Result<bool, ApiError> {
+    ssr::reply(async move { ssr::backend()?.watch(symbol).await }.await)
+}
+
+/// Takes a symbol off the watchlist (its stored bars stay). Answers whether it
+/// was on the list (`false`: it was not, and nothing changed).
+#[server(prefix = "/api", endpoint = "watchlist_remove")]
+pub async fn remove_from_watchlist(symbol: String) -> Result<bool, ApiError> {
+    ssr::reply(async move { ssr::backend()?.unwatch(symbol).await }.await)
+}
+
 /// The server side of the server functions.
 #[cfg(feature = "ssr")]
 pub mod ssr {
@@ -289,7 +327,7 @@ pub mod ssr {
     use super::ApiError;
     use super::ChatChange;
     use crate::live::protocol::NewsItem;
-    use crate::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
+    use crate::model::{Chart, ChatSettings, SignalQuery, SignalRow, StrategyRow, WatchRow};
 
     /// A boxed future, so that [`Backend`] can be used as a trait object.
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -298,7 +336,7 @@ pub mod ssr {
     /// `Arc<dyn Backend>` as Leptos context; tests can provide their own.
     pub trait Backend: Send + Sync + 'static {
         /// Rows of the watchlist, in watchlist order.
-        fn watchlist(&self) -> BoxFuture<'_, Result<Vec<QuoteRow>, ApiError>>;
+        fn watchlist(&self) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>>;
         /// The latest `limit` bars of `symbol` in `timeframe`; `NotFound` for an unknown symbol.
         fn chart<'a>(
             &'a self,
@@ -306,6 +344,14 @@ pub mod ssr {
             timeframe: Timeframe,
             limit: usize,
         ) -> BoxFuture<'a, Result<Chart, ApiError>>;
+        /// Up to `limit` bars opened before `before`, oldest first; `NotFound` for an unknown symbol.
+        fn older_bars<'a>(
+            &'a self,
+            symbol: &'a str,
+            timeframe: Timeframe,
+            before: i64,
+            limit: usize,
+        ) -> BoxFuture<'a, Result<Vec<quant::Bar>, ApiError>>;
         /// The latest `limit` signals matching `query`, newest first.
         fn signals(&self, query: SignalQuery, limit: usize) -> BoxFuture<'_, Result<Vec<SignalRow>, ApiError>>;
         /// The latest `limit` headlines (of `symbol` when given), newest first.
@@ -320,6 +366,12 @@ pub mod ssr {
         fn link_code(&self) -> BoxFuture<'_, Result<String, ApiError>>;
         /// Applies a change to a chat; `NotFound` when it is not linked (except `Link`).
         fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>>;
+        /// Puts the ticker `symbol` (as typed) on the watchlist; `BadRequest`
+        /// for a malformed ticker, `NotFound` for one the provider does not
+        /// know. `Ok(false)` when it is on the list already.
+        fn watch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
+        /// Takes `symbol` off the watchlist; `Ok(false)` when it was not on it.
+        fn unwatch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
     }
 
     /// The backend handle the server puts into context.

@@ -3,9 +3,6 @@
 use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
 
-/// The period of the moving average drawn on every chart.
-pub const CHART_SMA_PERIOD: usize = 20;
-
 /// One watchlist row: the latest price of a symbol against the previous close.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuoteRow {
@@ -48,6 +45,19 @@ pub struct Chart {
     pub quote: Option<QuoteRow>,
     /// Whether the prices come from the simulated feed.
     pub simulated: bool,
+    /// The all-time and 52-week levels, once computed from daily bars.
+    pub levels: Option<Levels>,
+}
+
+/// A symbol's all-time high and 52-week range, from its daily bars.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Levels {
+    /// The highest daily high stored.
+    pub ath: f64,
+    /// The highest high of the 365 days up to the last daily bar.
+    pub high_52w: f64,
+    /// The lowest low of those days.
+    pub low_52w: f64,
 }
 
 /// A stored signal and whether it met its strategy's minimum quality (and was sent).
@@ -106,6 +116,37 @@ pub struct ChatSettings {
     pub subscriptions: Vec<(String, Option<String>)>,
 }
 
+/// How many daily closes a watchlist sparkline draws.
+pub const SPARK_POINTS: usize = 30;
+
+/// One row of the watchlist page: the symbol's quote, the last daily closes
+/// for a sparkline, the day's range and volume, and the 52-week range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchRow {
+    /// Ticker, e.g. `AAPL`.
+    pub symbol: String,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// The latest price; `None` until the symbol has data (just added).
+    pub quote: Option<QuoteRow>,
+    /// Up to [`SPARK_POINTS`] daily closes, oldest first; the last is the
+    /// latest daily bar's.
+    pub closes: Vec<f64>,
+    /// The latest daily bar (the day's open, range, close and volume).
+    pub day: Option<Bar>,
+    /// The lowest low and highest high of the 365 days up to the last daily bar.
+    pub range_52w: Option<(f64, f64)>,
+    /// Whether the prices come from the simulated feed.
+    pub simulated: bool,
+}
+
+/// Where `price` sits between `low` and `high`, as a percentage clamped to
+/// 0..=100; `None` for an empty or inverted range.
+#[must_use]
+pub fn range_position(price: f64, low: f64, high: f64) -> Option<f64> {
+    (high > low && price.is_finite()).then(|| ((price - low) / (high - low) * 100.0).clamp(0.0, 100.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +158,13 @@ mod tests {
         assert!((pct - 10.0).abs() < 1e-12);
         assert_eq!(change(110.0, None), None);
         assert_eq!(change(110.0, Some(0.0)), None);
+    }
+
+    #[test]
+    fn range_position_is_a_clamped_percentage() {
+        assert_eq!(range_position(150.0, 100.0, 200.0), Some(50.0));
+        assert_eq!(range_position(90.0, 100.0, 200.0), Some(0.0));
+        assert_eq!(range_position(250.0, 100.0, 200.0), Some(100.0));
+        assert_eq!(range_position(100.0, 100.0, 100.0), None);
     }
 }

@@ -321,7 +321,9 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
             }
             SymbolsAction::Remove { symbol } => {
                 let symbol = Symbol::parse(&symbol)?;
-                if config.follows(&symbol) {
+                if config.feed != crate::config::Feed::None
+                    && crate::storage::watchlist::is_on(&db, &config.watchlist, &symbol).await?
+                {
                     anyhow::bail!("{}", config.followed_message(&symbol));
                 }
                 if !symbols::delete(&db, symbol.as_str()).await? {

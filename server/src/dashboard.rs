@@ -1,13 +1,13 @@
 //! The server's answers to the dashboard's server functions (the
 //! [`app::api::ssr::Backend`] port), read from storage.
 
-use std::sync::Arc;
+mod watchlist;
 
 use app::api::ApiError;
 use app::api::ChatChange;
 use app::api::ssr::{Backend, BoxFuture};
 use app::live::protocol::NewsItem;
-use app::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow};
+use app::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow, WatchRow};
 use quant::Timeframe;
 
 use crate::bus::Bus;
@@ -24,11 +24,13 @@ pub(crate) struct DashboardData {
     bus: Bus,
     cache: MarketCache,
     pipeline: Option<crate::pipeline::Pipeline>,
-    watchlist: Arc<Vec<Symbol>>,
+    watchlist: crate::storage::watchlist::Watchlist,
+    feed: crate::config::Feed,
+    remote: crate::providers::remote::Remote,
 }
 
 impl DashboardData {
-    /// Serves the configured watchlist from the state's database.
+    /// Serves the stored watchlist from the state's database.
     #[must_use]
     pub(crate) fn new(state: &AppState) -> Self {
         Self {
@@ -36,17 +38,10 @@ impl DashboardData {
             bus: state.bus.clone(),
             cache: state.cache.clone(),
             pipeline: state.pipeline.clone(),
-            watchlist: Arc::new(state.config.watchlist.clone()),
+            watchlist: state.watchlist.clone(),
+            feed: state.config.feed,
+            remote: state.remote.clone(),
         }
-    }
-
-    async fn rows(&self) -> Result<Vec<QuoteRow>, StorageError> {
-        let mut rows = Vec::with_capacity(self.watchlist.len());
-        for symbol in self.watchlist.iter() {
-            let Some(info) = crate::quotes::details(&self.db, &self.cache, symbol.as_str()).await? else { continue };
-            rows.extend(self.quote(info).await?);
-        }
-        Ok(rows)
     }
 
     async fn quote(&self, info: SymbolRow) -> Result<Option<QuoteRow>, StorageError> {
@@ -66,7 +61,25 @@ impl DashboardData {
         let (symbol, name, simulated) = (info.symbol.clone(), info.name.clone(), info.simulated);
         let quote = self.quote(info).await?;
         let (bars, timeframes) = (stored.bars.clone(), stored.timeframes.clone());
-        Ok(Ok(Chart { symbol, name, timeframe, timeframes, bars, quote, simulated }))
+        let levels = crate::storage::stats::get(&self.db, &symbol).await?.map(|s| app::model::Levels {
+            ath: s.ath,
+            high_52w: s.high_52w,
+            low_52w: s.low_52w,
+        });
+        Ok(Ok(Chart { symbol, name, timeframe, timeframes, bars, quote, simulated, levels }))
+    }
+
+    async fn older_bars_of(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        before: i64,
+        limit: usize,
+    ) -> Result<Result<Vec<quant::Bar>, ApiError>, StorageError> {
+        if crate::quotes::details(&self.db, &self.cache, symbol).await?.is_none() {
+            return Ok(Err(ApiError::NotFound(format!("symbol {symbol}"))));
+        }
+        Ok(Ok(crate::storage::bars::before(&self.db, symbol, timeframe, before, limit).await?))
     }
 }
 
@@ -202,8 +215,8 @@ fn internal(e: StorageError) -> ApiError {
 }
 
 impl Backend for DashboardData {
-    fn watchlist(&self) -> BoxFuture<'_, Result<Vec<QuoteRow>, ApiError>> {
-        Box::pin(async move { self.rows().await.map_err(internal) })
+    fn watchlist(&self) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>> {
+        Box::pin(async move { self.watch_rows().await.map_err(internal) })
     }
 
     fn chart<'a>(
@@ -215,6 +228,19 @@ impl Backend for DashboardData {
         Box::pin(async move {
             let symbol = Symbol::parse(symbol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             self.chart_of(symbol.as_str(), timeframe, limit).await.map_err(internal)?
+        })
+    }
+
+    fn older_bars<'a>(
+        &'a self,
+        symbol: &'a str,
+        timeframe: Timeframe,
+        before: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<quant::Bar>, ApiError>> {
+        Box::pin(async move {
+            let symbol = Symbol::parse(symbol).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            self.older_bars_of(symbol.as_str(), timeframe, before, limit).await.map_err(internal)?
         })
     }
 
@@ -261,5 +287,13 @@ impl Backend for DashboardData {
 
     fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>> {
         Box::pin(async move { self.apply(chat_id, change).await.map_err(internal)? })
+    }
+
+    fn watch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move { self.watch_symbol(&symbol).await.map_err(internal)? })
+    }
+
+    fn unwatch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move { self.unwatch_symbol(&symbol).await.map_err(internal)? })
     }
 }

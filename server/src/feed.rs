@@ -5,6 +5,10 @@
 //! into the day's daily bar and handed to the ingest path ([`crate::ingest`]),
 //! which stores, invalidates, publishes and feeds the signal pipeline. Shutdown
 //! is checked between ticks, so a write in flight always completes.
+//!
+//! The feed follows the stored watchlist ([`Watchlist`]): a symbol added while
+//! it runs gets its simulated history and then live bars from the next tick,
+//! and a removed one gets no more bars.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -18,6 +22,7 @@ use crate::config::SimConfig;
 use crate::ingest::{Ingest, Live};
 use crate::providers::simulated::{self, Walker};
 use crate::storage::bars;
+use crate::storage::watchlist::Watchlist;
 use crate::storage::{Db, StorageError, symbols};
 use crate::symbol::Symbol;
 
@@ -68,7 +73,9 @@ pub async fn backfill(
 /// next tick's bars, up to this many; at a 1 s interval, an hour's outage.
 const MAX_UNSTORED_TICKS: usize = 3_600;
 
-/// Emits live bars until `shutdown` is cancelled (history is [`backfill`]ed first, by the caller).
+/// Emits live bars for the symbols of `watchlist` until `shutdown` is
+/// cancelled (history is [`backfill`]ed first, by the caller). A symbol added
+/// to the watchlist meanwhile is backfilled here, then ticks with the others.
 ///
 /// A tick the database refuses (it is down, locked by another process, or
 /// its disk is full) is not lost: it waits, with the ticks after it, and they
@@ -80,16 +87,21 @@ const MAX_UNSTORED_TICKS: usize = 3_600;
 /// [`StorageError`] when the stored state cannot be read at start.
 pub async fn run_simulated(
     ingest: Ingest,
-    watchlist: Vec<Symbol>,
+    watchlist: Watchlist,
     sim: SimConfig,
     shutdown: CancellationToken,
 ) -> Result<(), StorageError> {
     let started = Utc::now();
     let interval = sim.interval;
-    let mut tapes = HashMap::with_capacity(watchlist.len());
-    for symbol in &watchlist {
+    let mut changes = watchlist.changes();
+    let mut symbols = watchlist.symbols().await?;
+    let mut tapes = HashMap::with_capacity(symbols.len());
+    for symbol in &symbols {
         tapes.insert(symbol.clone(), resume(ingest.db(), symbol, &sim, started).await?);
     }
+    // The watchlist changed and the tapes do not match it yet (retried every
+    // tick while the database refuses).
+    let mut stale = false;
     let mut unstored: VecDeque<Live> = VecDeque::new();
     // The bar in progress. Every interval gets its bar: when a write held the
     // loop past several closes (a database that does not answer), the missed
@@ -107,8 +119,21 @@ pub async fn run_simulated(
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
+            Ok(()) = changes.changed() => {
+                stale = true;
+            }
         }
-        unstored.push_back(tick(&watchlist, &mut tapes, interval, bar_ts));
+        if stale {
+            match follow(&ingest, &watchlist, &sim, &mut symbols, &mut tapes).await {
+                Ok(()) => stale = false,
+                Err(e) => tracing::error!(error = %e, "the simulated feed could not follow the watchlist's change"),
+            }
+        }
+        if Utc::now().timestamp_millis() < close_ms {
+            // Woken by a change of the watchlist: the bar is not closed yet.
+            continue;
+        }
+        unstored.push_back(tick(&symbols, &mut tapes, interval, bar_ts));
         bar_ts += interval.seconds();
         if unstored.len() > MAX_UNSTORED_TICKS {
             unstored.pop_front();
@@ -124,6 +149,44 @@ pub async fn run_simulated(
     }
     tracing::info!("simulated feed stopped");
     Ok(())
+}
+
+/// Matches the tapes to the stored watchlist: a new symbol is backfilled and
+/// gets a tape, a removed one loses its tape. `symbols` becomes the symbols
+/// with a tape, in watchlist order, also when a backfill fails (the rest then
+/// waits for the next call).
+async fn follow(
+    ingest: &Ingest,
+    watchlist: &Watchlist,
+    sim: &SimConfig,
+    symbols: &mut Vec<Symbol>,
+    tapes: &mut HashMap<Symbol, Tape>,
+) -> Result<(), StorageError> {
+    let wanted = watchlist.symbols().await?;
+    tapes.retain(|symbol, _| wanted.contains(symbol));
+    let mut outcome = Ok(());
+    for symbol in &wanted {
+        if tapes.contains_key(symbol) {
+            continue;
+        }
+        let now = Utc::now();
+        let added = async {
+            backfill(ingest, std::slice::from_ref(symbol), sim, now).await?;
+            resume(ingest.db(), symbol, sim, now).await
+        };
+        match added.await {
+            Ok(tape) => {
+                tapes.insert(symbol.clone(), tape);
+                tracing::info!(%symbol, "the simulated feed follows a symbol added to the watchlist");
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    *symbols = wanted.into_iter().filter(|s| tapes.contains_key(s)).collect();
+    outcome
 }
 
 /// Stores the waiting ticks in order, stopping at the first the database refuses.

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::jobs::now_ms;
 use crate::providers::ProviderError;
+use crate::storage::watchlist::Watchlist;
 use crate::storage::{Db, StorageError, runs};
 use crate::symbol::Symbol;
 
@@ -79,6 +80,50 @@ impl Cadence {
     }
 }
 
+/// The symbols a schedule runs over: a fixed list, or the stored watchlist as
+/// it is when a run starts (with extra keys, such as news feeds), so symbols
+/// added or removed from the dashboard are followed from the next run on.
+#[derive(Debug, Clone)]
+pub enum Symbols {
+    /// These, always.
+    Fixed(Vec<Symbol>),
+    /// The watchlist at the start of each run, then these extra keys.
+    Followed(Watchlist, Vec<Symbol>),
+}
+
+impl From<Vec<Symbol>> for Symbols {
+    fn from(symbols: Vec<Symbol>) -> Self {
+        Self::Fixed(symbols)
+    }
+}
+
+impl From<Watchlist> for Symbols {
+    fn from(watchlist: Watchlist) -> Self {
+        Self::Followed(watchlist, Vec::new())
+    }
+}
+
+impl Symbols {
+    /// The symbols of a run starting now, each once.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the watchlist cannot be read.
+    pub async fn current(&self) -> Result<Vec<Symbol>, StorageError> {
+        match self {
+            Self::Fixed(symbols) => Ok(symbols.clone()),
+            Self::Followed(watchlist, extra) => {
+                let mut symbols = watchlist.symbols().await?;
+                for key in extra {
+                    if !symbols.contains(key) {
+                        symbols.push(key.clone());
+                    }
+                }
+                Ok(symbols)
+            }
+        }
+    }
+}
+
 /// A named, periodic fan-out over symbols.
 #[derive(Clone)]
 pub struct Schedule {
@@ -89,7 +134,7 @@ pub struct Schedule {
     /// Symbols processed at once.
     pub concurrency: usize,
     /// The symbols.
-    pub symbols: Vec<Symbol>,
+    pub symbols: Symbols,
     /// The work per symbol.
     pub task: Task,
 }
@@ -100,18 +145,21 @@ impl std::fmt::Debug for Schedule {
             .field("name", &self.name)
             .field("cadence", &self.cadence)
             .field("concurrency", &self.concurrency)
-            .field("symbols", &self.symbols.len())
+            .field("symbols", &self.symbols)
             .finish_non_exhaustive()
     }
 }
 
-/// Runs `schedule` once over all its symbols and records the run; returns its id.
+/// Runs `schedule` once over all its symbols (as they are now) and records the
+/// run; returns its id.
 ///
 /// # Errors
-/// [`StorageError`] when the run cannot be recorded (task failures are recorded, not returned).
+/// [`StorageError`] when the symbols cannot be read or the run cannot be
+/// recorded (task failures are recorded, not returned).
 pub async fn run_once(db: &Db, schedule: &Schedule) -> Result<i64, StorageError> {
+    let symbols = schedule.symbols.current().await?;
     let id = runs::start(db, &schedule.name, now_ms()).await?;
-    let mut outcomes: Vec<(Symbol, Result<(), TaskError>)> = futures::stream::iter(schedule.symbols.iter().cloned())
+    let mut outcomes: Vec<(Symbol, Result<(), TaskError>)> = futures::stream::iter(symbols)
         .map(|symbol| {
             let task = schedule.task.clone();
             async move {

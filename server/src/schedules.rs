@@ -34,8 +34,9 @@ use crate::news::{Crawler, NewsSource, OnNews};
 use crate::pipeline::Pipeline;
 use crate::providers::remote::{Remote, RemoteKind};
 use crate::providers::{HistoryRequest, NamedRange};
-use crate::scheduler::{Cadence, Schedule, Task, TaskError};
+use crate::scheduler::{Cadence, Schedule, Symbols, Task, TaskError};
 use crate::storage::jobs as queue;
+use crate::storage::watchlist::Watchlist;
 use crate::storage::{Db, stats, symbols};
 use crate::symbol::Symbol;
 
@@ -44,6 +45,8 @@ use crate::symbol::Symbol;
 pub struct Parts {
     /// The database.
     pub db: Db,
+    /// The stored watchlist, which every schedule reads at the start of each run.
+    pub watchlist: Watchlist,
     /// The ingest path (with the bus and the pipeline when they run).
     pub ingest: Ingest,
     /// The remote providers.
@@ -76,7 +79,7 @@ pub struct Built {
 #[must_use]
 pub fn build(config: &Config, parts: Parts) -> Built {
     let schedule = &config.schedule;
-    let watchlist = &config.watchlist;
+    let watchlist = &parts.watchlist;
     let mut built = Built::default();
     if config.feed == Feed::Yahoo {
         built.now.push(quote_refresh(
@@ -100,7 +103,7 @@ pub fn build(config: &Config, parts: Parts) -> Built {
             schedule.concurrency,
         ));
     }
-    if config.feed != Feed::None && !watchlist.is_empty() {
+    if config.feed != Feed::None {
         built.after_history.push(all_time_high(
             parts.db.clone(),
             watchlist.clone(),
@@ -108,9 +111,7 @@ pub fn build(config: &Config, parts: Parts) -> Built {
             schedule.concurrency,
         ));
     }
-    if let Some((pipeline, timeframes)) = parts.pipeline
-        && !watchlist.is_empty()
-    {
+    if let Some((pipeline, timeframes)) = parts.pipeline {
         built.after_history.push(strategy_backtests(
             parts.db.clone(),
             pipeline,
@@ -123,7 +124,7 @@ pub fn build(config: &Config, parts: Parts) -> Built {
     if let Some((crawler, on_new)) = parts.news {
         let news_config = &config.news;
         built.now.push(news(
-            parts.db,
+            parts.db.clone(),
             crawler,
             watchlist.clone(),
             news_config.feeds.clone(),
@@ -141,7 +142,7 @@ pub fn build(config: &Config, parts: Parts) -> Built {
 pub fn strategy_backtests(
     db: Db,
     pipeline: Pipeline,
-    symbols: Vec<Symbol>,
+    symbols: impl Into<Symbols>,
     timeframes: Vec<Timeframe>,
     at: NaiveTime,
     concurrency: usize,
@@ -155,7 +156,13 @@ pub fn strategy_backtests(
             Ok(())
         })
     });
-    Schedule { name: "strategy_backtests".into(), cadence: Cadence::StartupAndDailyAt(at), concurrency, symbols, task }
+    Schedule {
+        name: "strategy_backtests".into(),
+        cadence: Cadence::StartupAndDailyAt(at),
+        concurrency,
+        symbols: symbols.into(),
+        task,
+    }
 }
 
 /// The `quote_refresh` schedule: for each symbol, fetch the last five days of
@@ -165,7 +172,7 @@ pub fn strategy_backtests(
 pub fn quote_refresh(
     ingest: Ingest,
     remote: Remote,
-    symbols: Vec<Symbol>,
+    symbols: impl Into<Symbols>,
     every: Duration,
     concurrency: usize,
 ) -> Schedule {
@@ -195,7 +202,13 @@ pub fn quote_refresh(
             Ok(())
         })
     });
-    Schedule { name: "quote_refresh".into(), cadence: Cadence::Every(every), concurrency, symbols, task }
+    Schedule {
+        name: "quote_refresh".into(),
+        cadence: Cadence::Every(every),
+        concurrency,
+        symbols: symbols.into(),
+        task,
+    }
 }
 
 /// What the daily backfill queues per symbol.
@@ -219,7 +232,7 @@ pub struct DailyBackfill {
 pub fn daily_backfill(
     db: Db,
     plan: DailyBackfill,
-    symbols: Vec<Symbol>,
+    symbols: impl Into<Symbols>,
     at: NaiveTime,
     concurrency: usize,
 ) -> Schedule {
@@ -254,13 +267,19 @@ pub fn daily_backfill(
             Ok(())
         })
     });
-    Schedule { name: "daily_backfill".into(), cadence: Cadence::DailyAt(at), concurrency, symbols, task }
+    Schedule {
+        name: "daily_backfill".into(),
+        cadence: Cadence::DailyAt(at),
+        concurrency,
+        symbols: symbols.into(),
+        task,
+    }
 }
 
 /// The `all_time_high` schedule: per symbol, recompute the all-time high and
 /// 52-week range from stored daily bars; a new high is logged.
 #[must_use]
-pub fn all_time_high(db: Db, symbols: Vec<Symbol>, at: NaiveTime, concurrency: usize) -> Schedule {
+pub fn all_time_high(db: Db, symbols: impl Into<Symbols>, at: NaiveTime, concurrency: usize) -> Schedule {
     let task: Task = Arc::new(move |symbol: Symbol| {
         let db = db.clone();
         Box::pin(async move {
@@ -272,7 +291,13 @@ pub fn all_time_high(db: Db, symbols: Vec<Symbol>, at: NaiveTime, concurrency: u
             Ok(())
         })
     });
-    Schedule { name: "all_time_high".into(), cadence: Cadence::StartupAndDailyAt(at), concurrency, symbols, task }
+    Schedule {
+        name: "all_time_high".into(),
+        cadence: Cadence::StartupAndDailyAt(at),
+        concurrency,
+        symbols: symbols.into(),
+        task,
+    }
 }
 
 /// The `news` schedule: every `every`, crawl the Yahoo headline feed of each of
@@ -288,14 +313,24 @@ pub fn all_time_high(db: Db, symbols: Vec<Symbol>, at: NaiveTime, concurrency: u
 pub fn news(
     db: Db,
     crawler: Crawler,
-    symbols: Vec<Symbol>,
+    symbols: impl Into<Symbols>,
     feeds: Vec<NewsSource>,
     every: Duration,
     concurrency: usize,
     on_new: OnNews,
 ) -> Schedule {
     let by_key: HashMap<Symbol, NewsSource> = feeds.into_iter().map(|f| (f.run_key().clone(), f)).collect();
-    let keys: BTreeSet<Symbol> = symbols.into_iter().chain(by_key.keys().cloned()).collect();
+    let feed_keys: BTreeSet<Symbol> = by_key.keys().cloned().collect();
+    let symbols = match symbols.into() {
+        Symbols::Fixed(symbols) => {
+            let keys: BTreeSet<Symbol> = symbols.into_iter().chain(feed_keys).collect();
+            Symbols::Fixed(keys.into_iter().collect())
+        }
+        Symbols::Followed(watchlist, mut extra) => {
+            extra.extend(feed_keys);
+            Symbols::Followed(watchlist, extra)
+        }
+    };
     let task: Task = Arc::new(move |key: Symbol| {
         let source = by_key.get(&key).cloned().unwrap_or_else(|| crawler.symbol_source(&key));
         let (db, crawler, on_new) = (db.clone(), crawler.clone(), on_new.clone());
@@ -317,11 +352,5 @@ pub fn news(
             }
         })
     });
-    Schedule {
-        name: crate::news::SCHEDULE_NAME.to_owned(),
-        cadence: Cadence::Every(every),
-        concurrency,
-        symbols: keys.into_iter().collect(),
-        task,
-    }
+    Schedule { name: crate::news::SCHEDULE_NAME.to_owned(), cadence: Cadence::Every(every), concurrency, symbols, task }
 }

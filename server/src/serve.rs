@@ -21,6 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::state::AppState;
 use crate::storage::Db;
 use crate::storage::jobs as queue;
+use crate::storage::watchlist::Watchlist;
 use crate::{backfill, feed, scheduler, schedules};
 
 /// Runs the server until a shutdown signal arrives.
@@ -35,6 +36,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(config, db.clone(), shutdown.clone());
 
     let config = state.config.clone();
+    // The configured watchlist seeds the stored one (symbols never seeded
+    // before); from then on the stored one is followed.
+    let seeded = crate::storage::watchlist::seed(&db, &config.watchlist, config.feed == Feed::Sim, jobs::now_ms())
+        .await
+        .context("seeding the watchlist")?;
+    let watchlist = state.watchlist.clone();
+    let symbols = watchlist.symbols().await.context("reading the watchlist")?;
+    tracing::info!(symbols = symbols.len(), seeded, "watchlist loaded");
     // The start-up jobs that write the watchlist's history (the Yahoo feed's
     // backfill): the schedules that read it start once these have settled.
     let mut history_jobs = Vec::new();
@@ -50,19 +59,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_signals(pipeline.clone(), timeframes.clone());
     let feed = match config.feed {
         Feed::Sim => {
-            let written = feed::backfill(&ingest, &config.watchlist, &config.sim, chrono::Utc::now())
+            let written = feed::backfill(&ingest, &symbols, &config.sim, chrono::Utc::now())
                 .await
                 .context("writing the simulated history")?;
-            tracing::info!(symbols = config.watchlist.len(), written, "simulated history backfilled");
+            tracing::info!(symbols = symbols.len(), written, "simulated history backfilled");
             Some(tokio::spawn(feed::run_simulated(
                 ingest.clone(),
-                config.watchlist.clone(),
+                watchlist.clone(),
                 config.sim.clone(),
                 shutdown.clone(),
             )))
         }
         Feed::Yahoo => {
-            history_jobs = enqueue_yahoo_history(&db, &config).await.context("queueing the Yahoo history backfill")?;
+            history_jobs = enqueue_yahoo_history(&db, &symbols).await.context("queueing the Yahoo history backfill")?;
+            tokio::spawn(follow_yahoo(db.clone(), watchlist.clone(), shutdown.clone()));
             None
         }
         Feed::None => None,
@@ -76,6 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let parts = schedules::Parts {
         db: db.clone(),
+        watchlist: watchlist.clone(),
         ingest: ingest.clone(),
         remote: state.remote.clone(),
         pipeline: pipeline.clone().map(|p| (p, timeframes.clone())),
@@ -187,13 +198,13 @@ pub async fn wait_for_signal(token: CancellationToken) {
     token.cancel();
 }
 
-/// Queues a five-year daily backfill from Yahoo for every watchlist symbol;
+/// Queues a five-year daily backfill from Yahoo for each of `symbols`;
 /// returns the jobs. The idempotency key includes the day, so restarts the
 /// same day queue nothing new (and revive a job that died).
-async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<Vec<i64>> {
+async fn enqueue_yahoo_history(db: &Db, symbols: &[crate::symbol::Symbol]) -> anyhow::Result<Vec<i64>> {
     let today = chrono::Utc::now().date_naive();
-    let mut ids = Vec::with_capacity(config.watchlist.len());
-    for symbol in &config.watchlist {
+    let mut ids = Vec::with_capacity(symbols.len());
+    for symbol in symbols {
         let request = Backfill {
             symbol: symbol.clone(),
             timeframe: quant::Timeframe::D1,
@@ -205,4 +216,26 @@ async fn enqueue_yahoo_history(db: &Db, config: &Config) -> anyhow::Result<Vec<i
         ids.push(queue::enqueue(db, &request.job()?, jobs::now_ms()).await?);
     }
     Ok(ids)
+}
+
+/// With the Yahoo feed, a symbol added to the watchlist while the server runs
+/// gets the same history backfill as the watchlist at start-up (its quotes
+/// come with the next `quote_refresh` run). Runs until `shutdown`.
+async fn follow_yahoo(db: Db, watchlist: Watchlist, shutdown: CancellationToken) {
+    let mut changes = watchlist.changes();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        // Queueing is idempotent per symbol and day: the symbols queued
+        // before are not queued again.
+        let queued = match watchlist.symbols().await {
+            Ok(symbols) => enqueue_yahoo_history(&db, &symbols).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = queued {
+            tracing::error!(error = %e, "history backfill for the changed watchlist not queued");
+        }
+    }
 }

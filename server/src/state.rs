@@ -12,6 +12,7 @@ use crate::config::{Config, Feed};
 use crate::metrics::Metrics;
 use crate::providers::remote::Remote;
 use crate::storage::Db;
+use crate::storage::watchlist::Watchlist;
 
 /// How many frames a live session may have queued before it must resync. The
 /// queue only holds handles to shared frames and grows only while a client is
@@ -62,6 +63,9 @@ pub struct Shared {
     pub pipeline: Option<crate::pipeline::Pipeline>,
     /// Start-up work still running behind the open HTTP port.
     pub recovery: Recovery,
+    /// The stored watchlist; changes made through it reach the feed and the
+    /// schedules of this process.
+    pub watchlist: Watchlist,
 }
 
 /// Start-up work that runs in the background once the server answers (the
@@ -127,6 +131,7 @@ impl AppState {
         let bus = Bus::new(BUS_CAPACITY);
         let cache = MarketCache::new(&config.cache);
         let metrics = Metrics::new(db.clone(), cache.clone(), remote.clone(), bus.clone());
+        let watchlist = Watchlist::new(db.clone());
         Self(Arc::new(Shared {
             config: Arc::new(config),
             db,
@@ -138,6 +143,7 @@ impl AppState {
             metrics,
             pipeline: None,
             recovery: Recovery::default(),
+            watchlist,
         }))
     }
 

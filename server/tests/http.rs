@@ -81,16 +81,30 @@ async fn dashboard_is_server_rendered_with_the_watchlist() {
 }
 
 #[tokio::test]
-async fn symbol_page_draws_the_chart_and_sma() {
+async fn symbol_page_arrives_with_the_chart_legend_studies_and_text_alternative() {
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
     let (status, html) = get(&state, "/symbol/aapl").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("class=\"close-line\""), "no price line");
-    assert!(html.contains("SMA(20)"), "no SMA legend");
-    // The SMA path has points: 60 days hold ~42 weekdays, more than 20.
-    let sma = html.split("class=\"sma-line\"").nth(1).or_else(|| html.split("d=\"M").nth(2)).unwrap();
-    assert!(sma.contains('L'), "SMA line is empty");
+    // The drawing is made in the browser; the page arrives with everything
+    // else: the chart's place, the latest bar's legend with the default
+    // SMA(20) computed on the server (60 days hold ~42 weekdays, more than
+    // 20), and the text alternative.
+    assert!(html.contains("data-testid=\"chart\"") && html.contains("data-state=\"loading\""), "no chart");
+    assert!(html.contains("data-testid=\"legend-close\""), "no legend");
+    assert!(html.contains("data-study=\"SMA(20)\""), "no SMA(20) value in the legend");
+    assert!(html.contains("Latest 1d bar "), "no text alternative");
+    let bars = state_bars(&state, "AAPL").await;
+    assert!(html.contains(&format!("Showing {n} of {n} bars", n = bars)), "the summary counts the bars held");
+
+    // Studies come from the URL; one the catalog refuses is named with why.
+    let (_, html) = get(&state, "/symbol/AAPL?ind=RSI(14)%3BNOPE(1)").await;
+    assert!(html.contains("data-study=\"RSI(14)\""), "no RSI(14) in the legend");
+    assert!(!html.contains("data-study=\"SMA(20)\""), "the URL's list replaces the default");
+    assert!(html.contains("NOPE(1): unknown"), "the refused study is not named");
+    // `bars` asks for fewer (or more) bars at first.
+    let (_, html) = get(&state, "/symbol/AAPL?bars=5").await;
+    assert!(html.contains("Showing 5 of 5 bars"), "bars=5 not honoured");
 
     // The chart blocks the response, so an unknown symbol's page is a 404.
     let (status, missing) = get(&state, "/symbol/ZZZZ").await;
@@ -121,7 +135,36 @@ async fn server_functions_refuse_bad_input_with_a_message() {
     let chart: app::model::Chart = serde_json::from_str(&body).unwrap();
     assert_eq!(chart.bars.len(), 5);
     assert!(chart.simulated);
+
+    // Scrolling back: the page before the chart's first bar ends where it starts.
+    let older = |body: &str| {
+        Request::post("/api/older_bars")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let first = chart.bars[0].ts;
+    let (status, body) = send(&state, older(&format!("symbol=msft&timeframe=1d&before={first}&limit=3"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: Vec<quant::Bar> = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.len(), 3);
+    assert!(page.windows(2).all(|w| w[0].ts < w[1].ts) && page[2].ts < first);
+    let (status, body) = send(&state, older("symbol=MSFT&timeframe=1d&before=0&limit=3")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "[]"));
+    let (status, body) = send(&state, older("symbol=MSFT&timeframe=1d&before=0&limit=10001")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = send(&state, older("symbol=MSFT&timeframe=9x&before=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = send(&state, older("symbol=ZZZZ&timeframe=1d&before=0")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = send(&state, older("symbol=MSFT&timeframe=1d&before=soon")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     t.cleanup().await;
+}
+
+/// How many daily bars of `symbol` are stored.
+async fn state_bars(state: &AppState, symbol: &str) -> usize {
+    server::storage::bars::latest(&state.db, symbol, quant::Timeframe::D1, 10_000).await.unwrap().len()
 }
 
 /// Runs the live pipeline over the stored daily history of AAPL, and stores a headline.
@@ -164,9 +207,11 @@ async fn signals_settings_and_news_pages_are_server_rendered() {
     let expected = stored.iter().filter(|s| &s.event.strategy == one).count();
     assert_eq!(filtered.matches("data-testid=\"signal-row\"").count(), expected);
 
-    // The symbol page marks the daily signals on the chart and lists the news.
+    // The symbol page lists the daily signals (the browser marks them on the
+    // chart) and the news.
     let (_, page) = get(&state, "/symbol/AAPL").await;
-    assert!(page.matches("data-testid=\"signal-marker\"").count() >= 1, "no markers");
+    let listed = page.split("data-testid=\"symbol-signals\"").nth(1).unwrap_or_default();
+    assert!(listed.matches("data-testid=\"signal-row\"").count() >= 1, "no signals listed");
     assert!(page.contains("Apple ships a thing") && page.contains("A short summary."), "no news");
 
     let (status, settings) = get(&state, "/settings").await;

@@ -574,7 +574,7 @@ async fn the_schedule_records_each_feed_and_reports_new_items(db: &Db) {
     let schedule = server::schedules::news(
         db.clone(),
         feeds.crawler(),
-        ["AAPL", "MSFT", "EMPTY", "BROKEN", "GONE", "AAPL"].into_iter().map(sym).collect(),
+        ["AAPL", "MSFT", "EMPTY", "BROKEN", "GONE", "AAPL"].into_iter().map(sym).collect::<Vec<_>>(),
         vec![
             feeds.source("fed", "/fed.atom", &[]),
             feeds.source("ecb", "/ecb.rss", &["EURUSD=X"]),
@@ -587,7 +587,8 @@ async fn the_schedule_records_each_feed_and_reports_new_items(db: &Db) {
     assert_eq!(schedule.name, news::SCHEDULE_NAME);
     assert_eq!(schedule.cadence, Cadence::Every(Duration::from_secs(600)));
     assert_eq!(schedule.concurrency, 3);
-    let keys: Vec<&str> = schedule.symbols.iter().map(Symbol::as_str).collect();
+    let keys = schedule.symbols.current().await.unwrap();
+    let keys: Vec<&str> = keys.iter().map(Symbol::as_str).collect();
     assert_eq!(keys, ["AAPL", "BROKEN", "EMPTY", "GONE", "MSFT", "_BLOCKED", "_ECB", "_FED"]);
 
     let id = scheduler::run_once(db, &schedule).await.unwrap();

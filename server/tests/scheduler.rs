@@ -42,7 +42,7 @@ async fn a_run_fans_out_with_bounded_concurrency_and_records_failures(db: &Db) {
         name: "test".into(),
         cadence: Cadence::Every(Duration::from_secs(60)),
         concurrency: 4,
-        symbols: symbols(20),
+        symbols: symbols(20).into(),
         task: tracked(in_flight, peak.clone(), Duration::from_millis(20)),
     };
     let id = scheduler::run_once(db, &schedule).await.unwrap();
@@ -56,7 +56,7 @@ async fn a_run_fans_out_with_bounded_concurrency_and_records_failures(db: &Db) {
         json!([{"symbol": "S03", "error": "no data for S03"}, {"symbol": "S07", "error": "no data for S07"},
                {"symbol": "S11", "error": "no data for S11"}])
     );
-    let all_fail = Schedule { symbols: vec![Symbol::parse("S03").unwrap()], ..schedule };
+    let all_fail = Schedule { symbols: vec![Symbol::parse("S03").unwrap()].into(), ..schedule };
     scheduler::run_once(db, &all_fail).await.unwrap();
     assert_eq!(runs::list(db, Some("test"), 1).await.unwrap()[0].status, "failed");
 }
@@ -77,7 +77,7 @@ async fn a_slow_run_delays_the_next_instead_of_overlapping_it() {
         name: "slow".into(),
         cadence: Cadence::Every(Duration::from_millis(10)),
         concurrency: 1,
-        symbols: symbols(1),
+        symbols: symbols(1).into(),
         task: tracked(in_flight, peak.clone(), Duration::from_millis(50)),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();

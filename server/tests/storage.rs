@@ -54,6 +54,20 @@ async fn latest_returns_the_newest_bars_oldest_first(db: &Db) {
     assert!(bars::latest(db, "NONE", Timeframe::M1, 5).await.unwrap().is_empty());
 }
 
+async fn before_pages_back_through_the_history(db: &Db) {
+    add(db, "NVDA").await;
+    let series: Vec<Bar> = (0..50).map(|i| bar(i * 60, f64::from(i as u8))).collect();
+    bars::upsert(db, &rows("NVDA", Timeframe::M1, &series)).await.unwrap();
+    // The page before bar 30 is bars 10..30, oldest first; paging on from its
+    // first bar reaches the start, then nothing.
+    let page = bars::before(db, "NVDA", Timeframe::M1, series[30].ts, 20).await.unwrap();
+    assert_eq!(page, series[10..30].to_vec());
+    let page = bars::before(db, "NVDA", Timeframe::M1, page[0].ts, 20).await.unwrap();
+    assert_eq!(page, series[..10].to_vec());
+    assert!(bars::before(db, "NVDA", Timeframe::M1, series[0].ts, 20).await.unwrap().is_empty());
+    assert!(bars::before(db, "NVDA", Timeframe::D1, i64::MAX, 20).await.unwrap().is_empty());
+}
+
 async fn duplicate_keys_in_one_batch_keep_the_last(db: &Db) {
     add(db, "TSLA").await;
     let batch = rows("TSLA", Timeframe::D1, &[bar(0, 1.0), bar(86_400, 2.0), bar(0, 3.0)]);
@@ -321,6 +335,7 @@ async fn simulated_backfill_is_idempotent(db: &Db) {
 on_both_backends!(
     upsert_is_idempotent,
     latest_returns_the_newest_bars_oldest_first,
+    before_pages_back_through_the_history,
     duplicate_keys_in_one_batch_keep_the_last,
     a_failing_batch_writes_nothing,
     bars_follow_their_symbol,

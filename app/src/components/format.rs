@@ -17,6 +17,28 @@ pub(crate) fn number(value: f64) -> String {
     }
 }
 
+/// A traded volume, shortened past a thousand: `950`, `12.3K`, `4.56M`, `1.2B`.
+pub(crate) fn volume(value: f64) -> String {
+    let abs = value.abs();
+    let (scaled, unit) = if abs >= 1e9 {
+        (value / 1e9, "B")
+    } else if abs >= 1e6 {
+        (value / 1e6, "M")
+    } else if abs >= 1e3 {
+        (value / 1e3, "K")
+    } else {
+        return format!("{value:.0}");
+    };
+    let digits = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{scaled:.digits$}{unit}")
+}
+
 /// A signed change, e.g. `+1.25 (+0.83%)`. A change that rounds to zero is
 /// `+0.00`, never `-0.00`.
 pub(crate) fn change(abs: f64, pct: f64) -> String {
@@ -74,6 +96,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes_are_shortened_to_three_significant_digits() {
+        assert_eq!(volume(950.0), "950");
+        assert_eq!(volume(12_345.0), "12.3K");
+        assert_eq!(volume(4_560_000.0), "4.56M");
+        assert_eq!(volume(123_400_000.0), "123M");
+        assert_eq!(volume(1_200_000_000.0), "1.20B");
+    }
 
     #[test]
     fn dates_match_known_days() {

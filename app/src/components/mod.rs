@@ -1,8 +1,8 @@
-//! Reusable view pieces: the price chart, signal rows, and the display formats of numbers and times.
+//! Reusable view pieces: the interactive price chart, signal rows, and the display formats of numbers and times.
 
 mod chart;
 pub(crate) mod format;
 pub(crate) mod signals;
 
-pub(crate) use chart::{Marker, PriceChart};
+pub(crate) use chart::{ChartModel, Level, PriceChart, studies_from_query, studies_to_query};
 pub(crate) use signals::{SignalHeader, SignalRowView};

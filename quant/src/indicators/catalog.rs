@@ -86,7 +86,7 @@ impl fmt::Display for Spec {
 }
 
 /// Any indicator, fed whole bars, writing its outputs into a slice.
-pub trait DynIndicator: fmt::Debug + Send {
+pub trait DynIndicator: fmt::Debug + Send + Sync {
     /// Output names in TA-Lib's order and spelling.
     fn outputs(&self) -> &'static [&'static str];
     /// Bars consumed before the first output.
@@ -96,11 +96,15 @@ pub trait DynIndicator: fmt::Debug + Send {
     fn update(&mut self, bar: &Bar, out: &mut [f64]) -> bool;
     /// Returns to the fresh state.
     fn reset(&mut self);
+    /// A copy in the same state: feeding both the same bars gives the same
+    /// values (a chart keeps the state after its last closed bar and replays
+    /// the forming bar on a copy).
+    fn boxed_clone(&self) -> Box<dyn DynIndicator>;
 }
 
 impl<I> DynIndicator for I
 where
-    I: Indicator + fmt::Debug + Send,
+    I: Indicator + fmt::Debug + Send + Sync + Clone + 'static,
     I::Input: FromBar,
     I::Output: Outputs,
 {
@@ -124,6 +128,10 @@ where
 
     fn reset(&mut self) {
         Indicator::reset(self);
+    }
+
+    fn boxed_clone(&self) -> Box<dyn DynIndicator> {
+        Box::new(self.clone())
     }
 }
 
@@ -300,5 +308,30 @@ mod tests {
         assert!(matches!(build(&"SMA(2.5)".parse().unwrap()), Err(ParamError::Spec { .. })));
         assert!(matches!(build(&"SMA(5,6)".parse().unwrap()), Err(ParamError::Spec { .. })));
         assert!(matches!(build(&"NOPE(1)".parse().unwrap()), Err(ParamError::Unknown { .. })));
+    }
+
+    #[test]
+    fn a_boxed_clone_continues_from_the_same_state() {
+        let bars: Vec<Bar> = (0..40)
+            .map(|i| {
+                let close = 100.0 + f64::from(i % 7) - f64::from(i % 3);
+                Bar { ts: i64::from(i) * 60, open: close, high: close + 1.0, low: close - 1.0, close, volume: 10.0 }
+            })
+            .collect();
+        let mut original = build(&"BBANDS(5,2,2)".parse().unwrap()).unwrap();
+        let mut out = [0.0; 3];
+        for bar in &bars[..20] {
+            original.update(bar, &mut out);
+        }
+        let mut copy = original.boxed_clone();
+        let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
+        for bar in &bars[20..] {
+            assert_eq!(original.update(bar, &mut a), copy.update(bar, &mut b));
+            assert_eq!(a, b);
+        }
+        // The copy is independent: feeding only the original moves it alone.
+        original.update(&bars[0], &mut a);
+        copy.update(&bars[39], &mut b);
+        assert_ne!(a, b);
     }
 }

@@ -391,19 +391,13 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Whether a live feed follows `symbol`: it is on the watchlist and a feed
-    /// runs. Such a symbol cannot be removed while the configuration names it.
-    #[must_use]
-    pub fn follows(&self, symbol: &Symbol) -> bool {
-        self.feed != Feed::None && self.watchlist.contains(symbol)
-    }
-
-    /// The refusal for removing a symbol the feed follows.
+    /// The refusal for removing a symbol the feed follows (it is on the
+    /// watchlist and a feed runs).
     #[must_use]
     pub fn followed_message(&self, symbol: &Symbol) -> String {
         format!(
-            "{symbol} is on the watchlist, which the {} feed follows: take it off `watchlist` in the \
-             configuration and restart before removing it",
+            "{symbol} is on the watchlist, which the {} feed follows: remove it from the watchlist first \
+             (the Remove button on the dashboard)",
             self.feed.as_str()
         )
     }

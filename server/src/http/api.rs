@@ -35,7 +35,7 @@ use super::routes::Routes;
 use super::schema;
 use crate::providers::csv::parse_time;
 use crate::state::AppState;
-use crate::storage::{StorageError, bars, symbols};
+use crate::storage::{StorageError, bars, symbols, watchlist};
 use crate::symbol::Symbol;
 
 /// The most bars one page returns.
@@ -248,7 +248,9 @@ async fn remove_symbol(
 ) -> Result<StatusCode, ApiError> {
     let Path(SymbolPath { symbol }) = path?;
     let symbol = parse_symbol(&symbol)?;
-    if state.config.follows(&symbol) {
+    if state.config.feed != crate::config::Feed::None
+        && watchlist::is_on(&state.db, &state.config.watchlist, &symbol).await?
+    {
         return Err(ApiError::Conflict(state.config.followed_message(&symbol)));
     }
     if symbols::delete(&state.db, symbol.as_str()).await? {

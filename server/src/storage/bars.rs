@@ -442,6 +442,36 @@ pub async fn latest(db: &Db, symbol: &str, timeframe: Timeframe, limit: usize) -
     Ok(rows)
 }
 
+/// Up to `limit` bars of `symbol` in `timeframe` that opened before `before`,
+/// oldest first: the page a chart asks for as the user scrolls back. Served
+/// by the primary key, newest first, wherever it is in the history.
+///
+/// # Errors
+/// [`StorageError::Database`] on a database failure.
+pub async fn before(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<Bar>, StorageError> {
+    const SQL: &str = "SELECT ts, open, high, low, close, volume FROM bars \
+         WHERE symbol = $1 AND timeframe = $2 AND ts < $3 ORDER BY ts DESC LIMIT $4";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows: Vec<Bar> = with_reader!(db, |pool| sqlx::query_as::<_, BarRow>(SQL)
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
+    .into_iter()
+    .map(Bar::from)
+    .collect();
+    rows.reverse();
+    Ok(rows)
+}
+
 /// Bars of `symbol` in `timeframe` with `from <= ts <= to`, oldest first, at
 /// most `limit`, starting after `after` when given (keyset pagination: pass the
 /// last `ts` of a page to get the next one). The primary key serves the whole

@@ -17,6 +17,7 @@ pub mod signals;
 pub mod stats;
 pub mod symbols;
 pub mod telegram;
+pub mod watchlist;
 
 /// Runs `$body` with `$pool` bound to the read pool of either backend. The body is
 /// type-checked once per backend, so dialect-neutral SQL is written once.

@@ -112,9 +112,11 @@ macro_rules! on_both_backends {
     )+};
 }
 
-/// The state `serve` would build over `t`, after the simulator has written
-/// `config.sim.history_days` of daily history for the watchlist.
+/// The state `serve` would build over `t`, after the configured watchlist
+/// has seeded the stored one and the simulator has written
+/// `config.sim.history_days` of daily history for it.
 pub async fn state_with_history(t: &TestDb, config: server::config::Config) -> server::state::AppState {
+    server::storage::watchlist::seed(&t.db, &config.watchlist, true, 0).await.expect("watchlist seeded");
     let ingest = server::ingest::Ingest::new(t.db.clone(), server::cache::MarketCache::new(&config.cache));
     server::feed::backfill(&ingest, &config.watchlist, &config.sim, chrono::Utc::now())
         .await

@@ -2,15 +2,23 @@
 //! sparkline of its last daily closes, the day's range and volume, and where
 //! the price sits in its 52-week range; quotes and daily bars keep it live
 //! (channels `quotes` and `bars`). Symbols are added and removed here.
+//!
+//! This page is in the wasm every first visit loads (`docs/WASM.md`), and
+//! Leptos generates rendering and hydration code for every distinct view
+//! type. So the rows, the form and the messages are plain markup that effects
+//! update by hand (a row's live cells from its [`RowText`]), adding and
+//! removing share one action, and the calls that change the list are lazy
+//! functions loaded with the first change.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
+use leptos::prelude::Action;
 use leptos::prelude::*;
-use leptos_router::components::A;
 use quant::{Bar, Timeframe};
 
 use super::SimulatedBanner;
-use crate::api::{AddToWatchlist, RemoveFromWatchlist, get_watchlist};
+use crate::api::{ApiError, add_to_watchlist, get_watchlist, remove_from_watchlist};
 use crate::components::format;
 use crate::live::{self, protocol::*};
 use crate::model::{WatchRow, change, range_position};
@@ -22,13 +30,27 @@ struct Live {
     days: RwSignal<HashMap<String, Bar>>,
 }
 
+/// Adds (`true`) or removes (`false`) a symbol; the answer says which it was.
+type Change = Action<(String, bool), (bool, Result<bool, ApiError>)>;
+
 /// The dashboard page.
 #[component]
 pub(crate) fn Dashboard() -> impl IntoView {
-    let add = ServerAction::<AddToWatchlist>::new();
-    let remove = ServerAction::<RemoveFromWatchlist>::new();
+    let edit: Change = Action::new(|(symbol, add): &(String, bool)| {
+        let (symbol, add) = (symbol.clone(), *add);
+        async move { (add, edit_watchlist(symbol, add).await) }
+    });
     // Reloaded after every change to the list.
-    let rows = Resource::new(move || (add.version().get(), remove.version().get()), |_| get_watchlist());
+    let rows = Resource::new(
+        move || edit.version().get(),
+        |_| async {
+            // The browser only fetches again after a change, from a lazy chunk.
+            #[cfg(feature = "hydrate")]
+            return fetch_watchlist().await;
+            #[cfg(not(feature = "hydrate"))]
+            get_watchlist().await
+        },
+    );
     let live = Live { quotes: RwSignal::new(HashMap::new()), days: RwSignal::new(HashMap::new()) };
     // A row without data (a symbol just added) asks for the rows again once
     // its first live quote shows the feed has its history.
@@ -63,60 +85,53 @@ pub(crate) fn Dashboard() -> impl IntoView {
         on_cleanup(move || handle.stop());
     });
 
-    view! {
-        <h1>"Watchlist"</h1>
-        <AddSymbol add/>
-        <Transition fallback=|| view! { <p class="loading">"Loading watchlist…"</p> }>
-            {move || Suspend::new(async move {
-                match rows.await {
-                    Ok(rows) => {
-                        let simulated = rows.iter().any(|r| r.simulated);
-                        view! {
-                            {simulated.then(|| view! { <SimulatedBanner/> })}
-                            <WatchlistTable rows live remove reload/>
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
-        {move || match remove.value().get() {
-            Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-            _ => ().into_any(),
-        }}
-    }
-}
-
-/// The form that adds a symbol; its error shows next to the field.
-#[component]
-fn AddSymbol(add: ServerAction<AddToWatchlist>) -> impl IntoView {
-    let input = NodeRef::<leptos::html::Input>::new();
-    // A symbol added (or on the list already): the field is emptied for the next.
+    // The form, the buttons and the messages are static markup that these
+    // effects change by hand: as reactive attributes and text each was a
+    // typed view of its own in the wasm every visit loads.
     Effect::new(move |_| {
-        if let Some(Ok(_)) = add.value().get()
-            && let Some(field) = input.get_untracked()
-        {
-            field.set_value("");
+        let result = edit.value().get();
+        // A failed addition shows next to the field, a failed removal below the list.
+        let (problem, removal) = match &result {
+            Some((true, Err(e))) => (message(e), String::new()),
+            Some((false, Err(e))) => (String::new(), e.to_string()),
+            _ => (String::new(), String::new()),
+        };
+        if let Some(field) = field() {
+            // A symbol added (or on the list already): the field is emptied for the next.
+            if let Some((true, Ok(_))) = result {
+                field.set_value("");
+            }
+            let _ = field.set_attribute("aria-invalid", if problem.is_empty() { "false" } else { "true" });
+        }
+        for (id, text) in [("watch-error", problem), ("watch-removal", removal)] {
+            if let Some(element) = document().get_element_by_id(id) {
+                element.set_text_content(Some(&text));
+            }
         }
     });
-    let problem = move || match add.value().get() {
-        Some(Err(e)) => message(&e),
-        _ => String::new(),
-    };
+    // The add and remove buttons are disabled while a change is under way.
+    Effect::new(move |_| {
+        let pending = edit.pending().get();
+        let buttons = document().get_elements_by_class_name("watch-edit");
+        for i in 0..buttons.length() {
+            if let Some(button) = buttons.item(i) {
+                let _ = button.toggle_attribute_with_force("disabled", pending);
+            }
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if let Some(field) = input.get_untracked() {
-            add.dispatch(AddToWatchlist { symbol: field.value() });
+        if let Some(field) = field() {
+            edit.dispatch((field.value(), true));
         }
     };
     view! {
+        <h1>"Watchlist"</h1>
         <form class="watch-add" on:submit=submit data-testid="watch-add">
             <label for="watch-symbol">"Add a symbol"</label>
             <input
                 id="watch-symbol"
                 name="symbol"
-                node_ref=input
                 required
                 maxlength="20"
                 size="12"
@@ -125,37 +140,111 @@ fn AddSymbol(add: ServerAction<AddToWatchlist>) -> impl IntoView {
                 spellcheck="false"
                 placeholder="e.g. AMD, ^GSPC, EURUSD=X"
                 aria-describedby="watch-error"
-                aria-invalid=move || if problem().is_empty() { "false" } else { "true" }
+                aria-invalid="false"
             />
-            <button type="submit" disabled=move || add.pending().get()>"Add"</button>
-            <span id="watch-error" class="error" role="alert" data-testid="watch-error">{problem}</span>
+            <button type="submit" class="watch-edit">"Add"</button>
+            <span id="watch-error" class="error" role="alert" data-testid="watch-error"></span>
         </form>
+        <Transition fallback=|| view! { <p class="loading">"Loading watchlist…"</p> }>
+            {move || Suspend::new(async move {
+                match rows.await {
+                    Ok(rows) => {
+                        let simulated = rows.iter().any(|r| r.simulated);
+                        view! {
+                            {simulated.then(|| view! { <SimulatedBanner/> })}
+                            {watchlist_table(rows, live, edit, reload)}
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+        <p id="watch-removal" class="error" role="alert"></p>
     }
 }
 
+/// Adds or removes a symbol. The browser's code for the calls (and for
+/// [`fetch_watchlist`]) is a lazy chunk, loaded with the first change: a
+/// visit that only watches does not load it.
+#[lazy]
+async fn edit_watchlist(symbol: String, add: bool) -> Result<bool, ApiError> {
+    if add { add_to_watchlist(symbol).await } else { remove_from_watchlist(symbol).await }
+}
+
+/// The rows again, after a change. Only the browser calls it: the server's
+/// first rows come with the page, and a lazy function the server runs would
+/// have the page preload its chunk.
+#[cfg(feature = "hydrate")]
+#[lazy]
+async fn fetch_watchlist() -> Result<Vec<WatchRow>, ApiError> {
+    get_watchlist().await
+}
+
+/// The field of the form that adds a symbol.
+fn field() -> Option<leptos::web_sys::HtmlInputElement> {
+    use leptos::wasm_bindgen::JsCast;
+    document().get_element_by_id("watch-symbol").map(|e| e.unchecked_into())
+}
+
 /// A server function's error as a sentence for the field's message.
-fn message(error: &crate::api::ApiError) -> String {
-    use crate::api::ApiError;
+fn message(error: &ApiError) -> String {
     match error {
         ApiError::BadRequest(m) | ApiError::NotFound(m) => {
-            let mut chars = m.chars();
-            chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            // The server's messages start with an ASCII letter (`char::to_uppercase`
+            // would bring Unicode's case tables into the wasm).
+            let mut m = m.clone();
+            if let Some(first) = m.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            m
         }
         other => other.to_string(),
     }
 }
 
-#[component]
-fn WatchlistTable(
-    rows: Vec<WatchRow>,
-    live: Live,
-    remove: ServerAction<RemoveFromWatchlist>,
-    reload: Callback<()>,
-) -> impl IntoView {
+fn watchlist_table(rows: Vec<WatchRow>, live: Live, edit: Change, reload: Callback<()>) -> AnyView {
     if rows.is_empty() {
         return view! { <p class="empty" data-testid="watchlist-empty">"The watchlist is empty: add a symbol above."</p> }
             .into_any();
     }
+    // The rows are markup, written once and then changed cell by cell as
+    // live data arrives: as typed views, each row's cells and button were
+    // rendering and hydration code of their own in the wasm every visit loads.
+    // The first text is from the live data there is (none on the server and
+    // while hydrating, so the markup matches the server's).
+    let shown: Vec<RowText> = live.quotes.with_untracked(|quotes| {
+        live.days.with_untracked(|days| rows.iter().map(|row| row_text(row, quotes, days)).collect())
+    });
+    let markup: String = rows.iter().zip(&shown).map(|(row, text)| row_markup(row, text)).collect();
+    Effect::new(move |before: Option<(Vec<RowText>, bool)>| {
+        let (before, mut reloaded) = before.unwrap_or_else(|| (shown.clone(), false));
+        let now: Vec<RowText> = live
+            .quotes
+            .with(|quotes| live.days.with(|days| rows.iter().map(|row| row_text(row, quotes, days)).collect()));
+        for ((row, now), before) in rows.iter().zip(&now).zip(&before) {
+            // A row without data (a symbol just added) asks for the rows again
+            // once its first live quote shows the feed has its history.
+            if row.quote.is_none() && !now.ts.is_empty() && !reloaded {
+                reloaded = true;
+                reload.run(());
+            }
+            if now != before {
+                update_row(&row.symbol, now, before);
+            }
+        }
+        (now, reloaded)
+    });
+    let remove = move |ev: leptos::ev::MouseEvent| {
+        use leptos::wasm_bindgen::JsCast;
+        let button = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .and_then(|e| e.closest("button.remove").ok().flatten());
+        if let Some(symbol) = button.and_then(|b| b.get_attribute("data-symbol")) {
+            edit.dispatch((symbol, false));
+        }
+    };
     view! {
         <div class="watchlist-scroll">
             <table class="watchlist" data-testid="watchlist">
@@ -173,140 +262,144 @@ fn WatchlistTable(
                         <th class="remove"><span class="visually-hidden">"Remove"</span></th>
                     </tr>
                 </thead>
-                <tbody>
-                    {rows.into_iter().map(|row| view! { <WatchlistRow row live remove reload/> }).collect_view()}
-                </tbody>
+                <tbody inner_html=markup on:click=remove></tbody>
             </table>
         </div>
     }
     .into_any()
 }
 
-#[component]
-fn WatchlistRow(
-    row: WatchRow,
-    live: Live,
-    remove: ServerAction<RemoveFromWatchlist>,
-    reload: Callback<()>,
-) -> impl IntoView {
-    let symbol = row.symbol.clone();
-    let initial = row.quote.as_ref().map(|q| (q.last, q.prev_close, q.ts));
-    if initial.is_none() {
-        let symbol = symbol.clone();
-        Effect::new(move |reloaded: Option<bool>| {
-            if reloaded == Some(true) {
-                return true;
-            }
-            let arrived = live.quotes.with(|m| m.contains_key(&symbol));
-            if arrived {
-                reload.run(());
-            }
-            arrived
-        });
+/// The live cells of a row, in order: class and test id.
+const CELLS: [(&str, &str); 7] = [
+    ("num price", "price"),
+    ("num change", "change"),
+    ("spark", "spark"),
+    ("num range", "day-range"),
+    ("num volume", "volume"),
+    ("w52", "w52"),
+    ("time", "time"),
+];
+
+/// What a row shows of its live data: the quote's time (`data-ts`) and the
+/// markup of each of [`CELLS`].
+#[derive(Clone, PartialEq)]
+struct RowText {
+    ts: String,
+    cells: [String; CELLS.len()],
+}
+
+/// A row as markup: symbol (a link to its page), name, the live cells of
+/// `text`, and the remove button.
+fn row_markup(row: &WatchRow, text: &RowText) -> String {
+    let symbol = escape(&row.symbol);
+    let name = escape(row.name.as_deref().unwrap_or_default());
+    let mut html = format!(
+        r#"<tr data-symbol="{symbol}" data-ts="{}"><td class="symbol"><a href="/symbol/{symbol}">{symbol}</a></td><td class="name">{name}</td>"#,
+        text.ts
+    );
+    for ((class, id), cell) in CELLS.iter().zip(&text.cells) {
+        html.push_str(&format!(r#"<td class="{class}" data-testid="{id}">{cell}</td>"#));
     }
-    let current = Memo::new({
-        let symbol = symbol.clone();
-        move |_| live.quotes.with(|m| m.get(&symbol).map(|q| (q.price, q.prev_close, q.ts))).or(initial)
-    });
-    // The day's bar: the live one when it is as new as the stored one.
-    let stored_day = row.day;
-    let day = Memo::new({
-        let symbol = symbol.clone();
-        move |_| {
-            let live_day = live.days.with(|m| m.get(&symbol).copied());
-            match (live_day, stored_day) {
-                (Some(l), Some(s)) if l.ts < s.ts => Some(s),
-                (Some(l), _) => Some(l),
-                (None, s) => s,
-            }
-        }
-    });
-    let closes = row.closes.clone();
-    let spark = move || {
-        let mut points = closes.clone();
-        if let (Some(d), Some(s)) = (day.get(), stored_day) {
-            if d.ts == s.ts {
-                if let Some(last) = points.last_mut() {
-                    *last = d.close;
-                }
-            } else if d.ts > s.ts {
-                points.push(d.close);
-                if points.len() > crate::model::SPARK_POINTS {
-                    points.remove(0);
-                }
-            }
-        }
-        points
+    html.push_str(&format!(
+        r#"<td class="remove"><button type="button" class="remove watch-edit" aria-label="Remove {symbol}" title="Remove {symbol}" data-symbol="{symbol}">×</button></td></tr>"#
+    ));
+    html
+}
+
+/// Writes the cells of `symbol`'s row that differ between `before` and `now`.
+fn update_row(symbol: &str, now: &RowText, before: &RowText) {
+    let Ok(Some(tr)) = document().query_selector(&format!(r#"[data-testid=watchlist] tr[data-symbol="{symbol}"]"#))
+    else {
+        return;
     };
-    let range_52w = row.range_52w;
-    // The 52-week range widened by today's bar, and the last price's place in it.
-    let year = move || {
-        let (low, high) = range_52w?;
-        let (low, high) = day.get().map_or((low, high), |d| (low.min(d.low), high.max(d.high)));
-        let last = current.get().map(|c| c.0)?;
-        Some((low, high, range_position(last, low, high)?))
-    };
-    let moved = move || current.get().and_then(|(last, prev, _)| change(last, prev));
-    let href = format!("/symbol/{}", row.symbol);
-    let (label, remove_label) = (row.symbol.clone(), format!("Remove {}", row.symbol));
-    let dash = || "–".to_owned();
-    view! {
-        <tr data-symbol=row.symbol.clone() data-ts=move || current.get().map(|c| c.2.to_string()).unwrap_or_default()>
-            <td class="symbol">
-                <A href=href>{label}</A>
-            </td>
-            <td class="name">{row.name.unwrap_or_default()}</td>
-            <td class="num price" data-testid="price">{move || current.get().map_or_else(dash, |c| format::price(c.0))}</td>
-            <td class=move || format!("num change {}", moved().map_or("flat", |(abs, _)| format::direction(abs)))>
-                {move || {
-                    // `+1.25 (+0.83%)`, in two parts: a phone shows only the percentage.
-                    let text = moved().map_or_else(dash, |(abs, pct)| format::change(abs, pct));
-                    let (abs, pct) = text.split_once(' ').map_or((text.clone(), String::new()), |(a, p)| (a.to_owned(), format!(" {p}")));
-                    view! { <span class="abs">{abs}</span><span class="pct">{pct}</span> }
-                }}
-            </td>
-            <td class="spark">{move || sparkline(&spark())}</td>
-            <td class="num range" data-testid="day-range">
-                {move || day.get().map_or_else(dash, |d| format!("{}–{}", format::price(d.low), format::price(d.high)))}
-            </td>
-            <td class="num volume" data-testid="volume">{move || day.get().map_or_else(dash, |d| format::volume(d.volume))}</td>
-            <td class="w52" data-testid="w52">{move || year().map_or_else(|| dash().into_any(), |(low, high, pct)| position_bar(low, high, pct).into_any())}</td>
-            <td class="time">{move || current.get().map_or_else(dash, |c| format::datetime(c.2))}</td>
-            <td class="remove">
-                <button
-                    type="button"
-                    class="remove"
-                    aria-label=remove_label.clone()
-                    title=remove_label
-                    disabled=move || remove.pending().get()
-                    on:click=move |_| {
-                        remove.dispatch(RemoveFromWatchlist { symbol: symbol.clone() });
-                    }
-                >
-                    "×"
-                </button>
-            </td>
-        </tr>
+    if now.ts != before.ts {
+        let _ = tr.set_attribute("data-ts", &now.ts);
+    }
+    for (((_, id), now), before) in CELLS.iter().zip(&now.cells).zip(&before.cells) {
+        if now != before
+            && let Ok(Some(td)) = tr.query_selector(&format!("[data-testid={id}]"))
+        {
+            td.set_inner_html(now);
+        }
     }
 }
 
-/// A small line of `closes`, up when the last is above the first; an empty
-/// cell for fewer than two points. Drawn in a 100 × 24 box stretched to the cell.
-fn sparkline(closes: &[f64]) -> impl IntoView + use<> {
+/// `text` safe in markup, in an element or a quoted attribute.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// What `row` shows with the live `quotes` and daily bars (`days`) there are.
+fn row_text(row: &WatchRow, quotes: &HashMap<String, Quote>, days: &HashMap<String, Bar>) -> RowText {
+    let stored = row.day;
+    let current = quotes
+        .get(&row.symbol)
+        .map(|q| (q.price, q.prev_close, q.ts))
+        .or_else(|| row.quote.as_ref().map(|q| (q.last, q.prev_close, q.ts)));
+    // The day's bar: the live one when it is as new as the stored one.
+    let day = match (days.get(&row.symbol).copied(), stored) {
+        (Some(l), Some(s)) if l.ts < s.ts => Some(s),
+        (Some(l), _) => Some(l),
+        (None, s) => s,
+    };
+    let dash = || "–".to_owned();
+    // `+1.25 (+0.83%)`, in two parts: a phone shows only the percentage.
+    let moved = current.and_then(|(last, prev, _)| change(last, prev));
+    let (direction, text) =
+        moved.map_or(("flat", dash()), |(abs, pct)| (format::direction(abs), format::change(abs, pct)));
+    let (abs, pct) = text.split_once(' ').unwrap_or((&text, ""));
+    let pct = if pct.is_empty() { String::new() } else { format!(" {pct}") };
+    // The sparkline's closes, the last replaced or followed by the live day's.
+    let mut points = row.closes.clone();
+    if let (Some(d), Some(s)) = (day, stored) {
+        if d.ts == s.ts {
+            if let Some(last) = points.last_mut() {
+                *last = d.close;
+            }
+        } else if d.ts > s.ts {
+            points.push(d.close);
+            if points.len() > crate::model::SPARK_POINTS {
+                points.remove(0);
+            }
+        }
+    }
+    // The 52-week range widened by today's bar, and the last price's place in it.
+    let year = row.range_52w.and_then(|(low, high)| {
+        let (low, high) = day.map_or((low, high), |d| (low.min(d.low), high.max(d.high)));
+        let last = current?.0;
+        Some((low, high, range_position(last, low, high)?))
+    });
+    RowText {
+        ts: current.map(|c| c.2.to_string()).unwrap_or_default(),
+        cells: [
+            current.map_or_else(dash, |c| format::price(c.0)),
+            format!(r#"<span class="{direction}"><span class="abs">{abs}</span><span class="pct">{pct}</span></span>"#),
+            sparkline(&points),
+            day.map_or_else(dash, |d| format!("{}–{}", format::price(d.low), format::price(d.high))),
+            day.map_or_else(dash, |d| format::volume(d.volume)),
+            year.map_or_else(dash, |(low, high, pct)| position_bar(low, high, pct)),
+            current.map_or_else(dash, |c| format::datetime(c.2)),
+        ],
+    }
+}
+
+/// A small line of `closes` as SVG markup, up when the last is above the
+/// first; nothing for fewer than two points. Drawn in a 100 × 24 box stretched
+/// to the cell.
+fn sparkline(closes: &[f64]) -> String {
     let (first, last) = match closes {
         [first, .., last] => (*first, *last),
-        _ => return ().into_any(),
+        _ => return String::new(),
     };
     let low = closes.iter().copied().fold(f64::INFINITY, f64::min);
     let high = closes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let span = if high > low { high - low } else { 1.0 };
     let step = 100.0 / (closes.len() - 1) as f64;
-    let points = closes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{:.1},{:.1}", i as f64 * step, 23.0 - (c - low) / span * 22.0))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut points = String::new();
+    for (i, c) in closes.iter().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(points, "{sep}{:.1},{:.1}", i as f64 * step, 23.0 - (c - low) / span * 22.0);
+    }
     let trend = if last > first {
         "up"
     } else if last < first {
@@ -314,25 +407,19 @@ fn sparkline(closes: &[f64]) -> impl IntoView + use<> {
     } else {
         "flat"
     };
-    let label = format!("{} daily closes, {} to {}", closes.len(), format::price(first), format::price(last));
-    view! {
-        <svg class=format!("sparkline {trend}") viewBox="0 0 100 24" preserveAspectRatio="none" role="img" aria-label=label>
-            <polyline points=points vector-effect="non-scaling-stroke"></polyline>
-        </svg>
-    }
-    .into_any()
+    format!(
+        r#"<svg class="sparkline {trend}" viewBox="0 0 100 24" preserveAspectRatio="none" role="img" aria-label="{} daily closes, {} to {}"><polyline points="{points}" vector-effect="non-scaling-stroke"></polyline></svg>"#,
+        closes.len(),
+        format::price(first),
+        format::price(last)
+    )
 }
 
-/// Where the last price sits between the 52-week low and high: a marker on a
-/// track, and the percentage.
-fn position_bar(low: f64, high: f64, pct: f64) -> impl IntoView {
+/// Where the last price sits between the 52-week low and high, as markup: a
+/// marker on a track, and the percentage.
+fn position_bar(low: f64, high: f64, pct: f64) -> String {
     let label = format!("{pct:.0}% of the 52-week range {}–{}", format::price(low), format::price(high));
-    view! {
-        <span class="w52-bar" role="img" aria-label=label.clone() title=label>
-            <span class="w52-track">
-                <span class="w52-mark" style=format!("left:{pct:.1}%")></span>
-            </span>
-            <span class="w52-pct">{format!("{pct:.0}%")}</span>
-        </span>
-    }
+    format!(
+        r#"<span class="w52-bar" role="img" aria-label="{label}" title="{label}"><span class="w52-track"><span class="w52-mark" style="left:{pct:.1}%"></span></span><span class="w52-pct">{pct:.0}%</span></span>"#
+    )
 }

@@ -67,15 +67,78 @@ impl FromStr for Spec {
         if let Some(args) = args.filter(|a| !a.trim().is_empty()) {
             for arg in args.split(',') {
                 let arg = arg.trim();
-                let value: f64 = arg.parse().map_err(|_| bad(&format!("`{arg}` is not a number")))?;
-                if !value.is_finite() {
-                    return Err(bad(&format!("`{arg}` is not a finite number")));
-                }
+                let value = match number(arg) {
+                    Number::Finite(value) => value,
+                    Number::NotFinite => return Err(bad(&format!("`{arg}` is not a finite number"))),
+                    Number::Invalid => return Err(bad(&format!("`{arg}` is not a number"))),
+                };
                 params.push(value);
                 written.push(arg.to_owned());
             }
         }
         Ok(Self { name: name.to_ascii_uppercase(), params, written })
+    }
+}
+
+/// A parameter as [`number`] reads it.
+#[derive(Debug, PartialEq)]
+enum Number {
+    Finite(f64),
+    /// `inf`, `NaN`, or beyond `f64`'s range.
+    NotFinite,
+    Invalid,
+}
+
+/// Reads `text` with the grammar of `f64::from_str` (`+2`, `.5`, `5.`,
+/// `1e-3`, `inf`), to the same value. The digits are decoded by serde_json
+/// (correctly rounded, with its `float_roundtrip` feature) instead of by
+/// `f64::from_str`: core's parser carries a 10 KB table of powers of five,
+/// and a wasm split build keeps every table in the main module, so that
+/// table would be in the download of every page, not only the chart's.
+fn number(text: &str) -> Number {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if ["inf", "infinity", "nan"].iter().any(|word| unsigned.eq_ignore_ascii_case(word)) {
+        return Number::NotFinite;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Number::Invalid;
+    }
+    if let Some(exponent) = exponent {
+        let exponent_digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+        if exponent_digits.is_empty() || !digits(exponent_digits) {
+            return Number::Invalid;
+        }
+    }
+    // The same number in JSON's grammar: no `+`, no leading zeros, digits on
+    // both sides of the point.
+    let int = int.trim_start_matches('0');
+    let mut json = String::with_capacity(text.len() + 2);
+    if negative {
+        json.push('-');
+    }
+    json.push_str(if int.is_empty() { "0" } else { int });
+    if !frac.is_empty() {
+        json.push('.');
+        json.push_str(frac);
+    }
+    if let Some(exponent) = exponent {
+        json.push('e');
+        json.push_str(exponent);
+    }
+    // Well-formed by now; an error means out of range (`1e400`, infinite for `f64::from_str`).
+    match serde_json::from_str::<f64>(&json) {
+        Ok(value) if value.is_finite() => Number::Finite(value),
+        _ => Number::NotFinite,
     }
 }
 
@@ -286,6 +349,47 @@ mod tests {
         assert_eq!(spec.params, vec![20.0, 2.0, 2.0]);
         assert_eq!(spec.to_string(), "BBANDS(20,2,2)");
         assert_eq!("RSI".parse::<Spec>().unwrap().to_string(), "RSI()");
+    }
+
+    #[test]
+    fn parameters_read_as_f64_from_str_reads_them() {
+        let cases = [
+            "0",
+            "-0",
+            "+2",
+            "2",
+            "2.5",
+            ".5",
+            "5.",
+            "-.5",
+            "007",
+            "0.02",
+            "1e3",
+            "1E-3",
+            "1e+03",
+            "2.5e-1",
+            "123456789012345678901234567890",
+            "0.1000000000000000055511151231257827",
+            "2.2250738585072011e-308",
+            "4.9e-324",
+            "1e-400",
+            "1.7976931348623157e308",
+            "9007199254740993",
+            "0.30000000000000004",
+        ];
+        for text in cases {
+            let expected: f64 = text.parse().unwrap();
+            // Bit for bit: `-0` stays negative zero.
+            assert!(matches!(number(text), Number::Finite(v) if v.to_bits() == expected.to_bits()), "{text}");
+        }
+        for text in ["inf", "-Infinity", "NaN", "1e400", "-1e309"] {
+            assert!(!text.parse::<f64>().unwrap().is_finite());
+            assert_eq!(number(text), Number::NotFinite, "{text}");
+        }
+        for text in ["", ".", "-", "+", "e5", "1e", "1e+", "1.2.3", "1,5", "0x10", " 1", "1 ", "--1", "1_000", "x"] {
+            assert!(text.parse::<f64>().is_err(), "{text}");
+            assert_eq!(number(text), Number::Invalid, "{text}");
+        }
     }
 
     #[test]

@@ -187,3 +187,29 @@ test("pages without a chart never load the chart library", async ({ page }) => {
   await expect(page.getByTestId("signals")).toBeVisible();
   expect(loaded.filter((p) => p.startsWith("/chart/") || p.startsWith("/vendor/"))).toEqual([]);
 });
+
+test("the chart fits a 360 px phone and uses a 2560 px screen, in both themes", async ({ browser }) => {
+  for (const [width, colorScheme] of [
+    [360, "dark"],
+    [2560, "light"],
+  ] as const) {
+    const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme });
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto("/symbol/AAPL?tf=1d&ind=EMA(50)%3BRSI(14)");
+    const chart = page.getByTestId("chart");
+    await expect(chart).toHaveAttribute("data-state", "ready");
+    // Nothing scrolls sideways; the chart takes the width it is given.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+    const box = (await chart.boundingBox())!;
+    if (width > 2000) expect(box.width).toBeGreaterThan(1500);
+    else expect(box.width).toBeGreaterThan(300);
+    // The indicator field works from the keyboard alone.
+    await page.getByLabel("Indicator", { exact: true }).focus();
+    await page.keyboard.type("EMA(20)");
+    await page.keyboard.press("Enter");
+    await expect(page).toHaveURL(/EMA\(20\)/);
+    expect(errors).toEqual([]);
+    await context.close();
+  }
+});

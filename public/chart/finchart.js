@@ -45,7 +45,8 @@ function fade(hex, alpha) {
 }
 
 class FinChart {
-  constructor(el) {
+  // `intraday`: the crosshair's time label shows hours and minutes (else the date only).
+  constructor(el, intraday) {
     this.el = el;
     this.colors = palette();
     this.mode = "candles";
@@ -60,7 +61,10 @@ class FinChart {
       crosshair: { mode: CrosshairMode.Normal },
       rightPriceScale: { borderVisible: false },
       timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
-      localization: { timeFormatter: (t) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ") },
+      // Bars are UTC and shown as such.
+      localization: {
+        timeFormatter: (t) => new Date(t * 1000).toISOString().slice(0, intraday ? 16 : 10).replace("T", " "),
+      },
     });
     this.volume = this.chart.addSeries(HistogramSeries, {
       priceScaleId: VOLUME_SCALE,
@@ -334,8 +338,8 @@ class FinChart {
 const instances = new Set();
 
 globalThis.FinstageChart = {
-  create(el) {
-    const chart = new FinChart(el);
+  create(el, intraday) {
+    const chart = new FinChart(el, intraday);
     instances.add(chart);
     return chart;
   },

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The chart in Chromium, measured with the Performance API through Playwright
 # (server/bench/chart_bench.cjs says what each figure is):
-#   - first render of 10,000 daily candles with volume, EMA(50), BBANDS(20,2,2)
-#     and an RSI(14) pane, from the data's arrival to the painted frame;
+#   - first render of 10,000 daily candles with volume, EMA(50) and SMA(200)
+#     over the price and an RSI(14) pane, from the data's arrival to the
+#     painted frame;
 #   - pan and zoom over 50,000 one-minute bars: main-thread work per frame;
 #   - one live bar update: main-thread time of the WebSocket message that
 #     carries it, and of the frame that draws it;
@@ -27,9 +28,12 @@ fi
 
 work=$(mktemp -d)
 port=${PORT:-3191}
+ref_port=$((port + 1))
 server_pid=
+ref_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "$ref_pid" ] && kill "$ref_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,6 +72,12 @@ target/release/finstage import --csv "$work/minutes.csv" --symbol BENCH --timefr
 
 target/release/finstage serve >"$work/serve.log" 2>&1 &
 server_pid=$!
+# The reference: the library alone in a bare page (server/bench/chart_ref/),
+# served from another port by Python's static file server.
+mkdir -p "$work/ref"
+cp server/bench/chart_ref/* public/vendor/lightweight-charts.mjs "$work/ref/"
+python3 -m http.server "$ref_port" --bind 127.0.0.1 --directory "$work/ref" >/dev/null 2>&1 &
+ref_pid=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break
   sleep 0.2
@@ -75,5 +85,5 @@ done
 
 echo "== chart bench: commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)," \
   "$(/usr/bin/chromium --version 2>/dev/null | head -1)" >&2
-NODE_PATH="$ROOT/end2end/node_modules" BASE="http://127.0.0.1:$port" RUNS="${RUNS:-7}" \
+NODE_PATH="$ROOT/end2end/node_modules" BASE="http://127.0.0.1:$port" REF="http://127.0.0.1:$ref_port" RUNS="${RUNS:-7}" \
   node "$ROOT/server/bench/chart_bench.cjs"

@@ -4,8 +4,8 @@
 //
 // - render: `finchart:render`, measured by the app from the moment the bars
 //   are in the browser (the chart's model is created during hydration) to the
-//   first frame that shows them, with volume, EMA(50), BBANDS(20,2,2) and an
-//   RSI(14) pane over 10,000 daily bars; `finchart:draw` is the part after the
+//   first frame that shows them, with volume, two overlays (EMA(50), SMA(200))
+//   and an RSI(14) pane over 10,000 daily bars; `finchart:draw` is the part after the
 //   drawing library has loaded. Cold: a new browser context (nothing cached);
 //   warm: a reload of the same page.
 // - pan/zoom: main-thread work per frame over 50,000 one-minute bars (the
@@ -13,13 +13,15 @@
 //   the mouse wheel zooms and drags pan: the time spent in frame callbacks
 //   (where the library draws) plus the input handlers since the previous frame.
 // - live: the main-thread time of each WebSocket message carrying a 1d bar of
-//   the charted symbol (decoding, the model, the library's update), and the
-//   work of the frames drawn meanwhile.
+//   the charted symbol (the listener, then the decoding, the model and the
+//   library's update in the microtasks it queues), and, apart, the work of
+//   the frames the library draws meanwhile.
 // - first load: bytes as sent (HTML and every same-origin file, compressed)
 //   and time to hydrated (the hydrated page opens its live feed: the time of
 //   `new WebSocket`), for `/` and `/symbol/AAPL` (there once the chart is drawn).
 const { chromium } = require("@playwright/test");
 
+// BASE: the server; RUNS: page loads per figure; ONLY: one part.
 const BASE = process.env.BASE ?? "http://127.0.0.1:3191";
 const RUNS = Number(process.env.RUNS ?? 7);
 
@@ -39,19 +41,50 @@ function instrument() {
         perFrame.set(ts, (perFrame.get(ts) ?? 0) + performance.now() - start);
       }
     });
-  // One frame callback of our own per frame closes the frame's account.
+  // One frame callback of our own per frame closes the accounts of the frames
+  // before it (callbacks registered after it in a frame run after it).
   const tick = (ts) => {
-    const work = (perFrame.get(ts) ?? 0) + pendingInput;
-    perFrame.delete(ts);
-    pendingInput = 0;
-    frames.push({ ts, work });
-    if (frames.length > 20000) frames.shift();
+    for (const [frame, work] of perFrame) {
+      if (frame < ts) {
+        frames.push({ ts: frame, work: work + pendingInput });
+        pendingInput = 0;
+        perFrame.delete(frame);
+      }
+    }
+    if (frames.length > 20000) frames.splice(0, frames.length - 20000);
     nativeRaf(tick);
   };
   nativeRaf(tick);
   const timed = new Set(["wheel", "mousemove", "mousedown", "mouseup", "pointermove", "pointerdown", "pointerup", "touchmove"]);
+  const messages = [];
+  // A WebSocket message: its handling time, by the message's type.
+  // The listener only queues the message; the app decodes and applies it in
+  // the microtasks that follow (gloo-net's stream, then the app's task), all
+  // before the task ends. The clock stops at the end of a chain of 20
+  // microtasks queued after the listener returns: after the app's work
+  // however it awaits internally, and before any frame or other task.
+  const timeMessage = (handler, target, event) => {
+    const start = performance.now();
+    const result = handler.call(target, event);
+    let hops = 20;
+    const hop = () => {
+      if (--hops > 0) return queueMicrotask(hop);
+      const took = performance.now() - start;
+      try {
+        const m = JSON.parse(event.data);
+        messages.push({ type: m.type, timeframe: m.timeframe, symbol: m.symbol, took });
+      } catch {
+        messages.push({ type: "?", took });
+      }
+    };
+    queueMicrotask(hop);
+    return result;
+  };
   const add = EventTarget.prototype.addEventListener;
   EventTarget.prototype.addEventListener = function (type, listener, options) {
+    if (type === "message" && this instanceof WebSocket && typeof listener === "function") {
+      return add.call(this, type, (event) => timeMessage(listener, this, event), options);
+    }
     if (timed.has(type) && typeof listener === "function") {
       const wrapped = function (...args) {
         const start = performance.now();
@@ -65,7 +98,6 @@ function instrument() {
     }
     return add.call(this, type, listener, options);
   };
-  const messages = [];
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(...args) {
@@ -73,17 +105,7 @@ function instrument() {
       window.__wsCreatedAt ??= performance.now();
     }
     set onmessage(handler) {
-      super.onmessage = (event) => {
-        const start = performance.now();
-        handler.call(this, event);
-        const took = performance.now() - start;
-        try {
-          const m = JSON.parse(event.data);
-          messages.push({ type: m.type, timeframe: m.timeframe ?? m.bar?.timeframe, symbol: m.symbol, took });
-        } catch {
-          messages.push({ type: "?", took });
-        }
-      };
+      super.onmessage = handler ? (event) => timeMessage(handler, this, event) : handler;
     }
     get onmessage() {
       return super.onmessage;
@@ -106,7 +128,7 @@ async function measureEntry(page, name) {
 }
 
 async function render(browser) {
-  const url = `${BASE}/symbol/BENCH?tf=1d&bars=10000&ind=EMA(50)%3BBBANDS(20,2,2)%3BRSI(14)`;
+  const url = `${BASE}/symbol/BENCH?tf=1d&bars=10000&ind=EMA(50)%3BSMA(200)%3BRSI(14)`;
   const cold = { render: [], draw: [] };
   const warm = { render: [], draw: [] };
   let bars = "";
@@ -122,12 +144,43 @@ async function render(browser) {
     warm.draw.push(await measureEntry(page, "finchart:draw"));
     await context.close();
   }
-  console.log(`\n## First render: ${bars}, volume, EMA(50), BBANDS(20,2,2), RSI(14) pane (${RUNS} runs, median [min-max])`);
+  // The reference: the library alone, given the same bars (fetched once from
+  // the API) and the same series, in a bare page of the same browser.
+  const ref = [];
+  if (process.env.REF) {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    const response = await page.request.get(`${BASE}/api/v1/symbols/BENCH/bars?timeframe=1d&limit=5000&from=0`);
+    let { bars: first, next_after } = await response.json();
+    const all = [...first];
+    while (next_after) {
+      const more = await (await page.request.get(`${BASE}/api/v1/symbols/BENCH/bars?timeframe=1d&limit=5000&from=0&after=${next_after}`)).json();
+      all.push(...more.bars);
+      next_after = more.next_after;
+    }
+    const columns = { t: [], o: [], h: [], l: [], c: [], v: [] };
+    for (const b of all) {
+      columns.t.push(b.ts); columns.o.push(b.open); columns.h.push(b.high);
+      columns.l.push(b.low); columns.c.push(b.close); columns.v.push(b.volume);
+    }
+    await page.goto(`${process.env.REF}/index.html`);
+    await page.waitForFunction(() => window.ready);
+    for (let i = 0; i < RUNS + 1; i++) {
+      const took = await page.evaluate((bars) => window.draw(bars), columns);
+      if (i > 0) ref.push(took); // the first run compiles the library's code
+    }
+    await context.close();
+    console.log(`\n(reference: ${columns.t.length} bars)`);
+  }
+  console.log(`\n## First render: ${bars}, volume, EMA(50) and SMA(200) over the price, an RSI(14) pane (${RUNS} runs, median [min-max])`);
   for (const [label, set] of [["cold (library fetched)", cold], ["warm (library cached)", warm]]) {
     for (const key of ["render", "draw"]) {
       const v = set[key];
       console.log(`${label.padEnd(24)} finchart:${key.padEnd(7)} ${ms(median(v))} [${ms(Math.min(...v))}-${ms(Math.max(...v))}]`);
     }
+  }
+  if (ref.length) {
+    console.log(`${"the library alone".padEnd(24)} same series     ${ms(median(ref))} [${ms(Math.min(...ref))}-${ms(Math.max(...ref))}]`);
   }
 }
 
@@ -220,7 +273,8 @@ async function firstLoad(browser) {
       const page = await context.newPage();
       await page.goto(`${BASE}${path}`);
       await page.waitForFunction(() => window.__wsCreatedAt !== undefined, null, { timeout: 30_000 });
-      if (path !== "/") {
+      // NO_CHART=1 measures a build from before the chart (for the comparison).
+      if (path !== "/" && process.env.NO_CHART !== "1") {
         chartReady.push(await measureEntry(page, "finchart:render"));
         await page.waitForTimeout(200);
       } else {
@@ -252,11 +306,12 @@ async function firstLoad(browser) {
     executablePath: "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+  // ONLY=live (or render, panZoom, firstLoad) runs one part.
+  const parts = { firstLoad, render, live, panZoom };
   try {
-    await firstLoad(browser);
-    await render(browser);
-    await live(browser);
-    await panZoom(browser);
+    for (const [name, part] of Object.entries(parts)) {
+      if (!process.env.ONLY || process.env.ONLY === name) await part(browser);
+    }
   } finally {
     await browser.close();
   }

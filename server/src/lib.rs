@@ -11,9 +11,6 @@
 //! `ConfigError`, ...); `anyhow` is used only in `serve` and `main`, where
 //! errors are reported and the process exits.
 
-// Leptos view types of the app's larger pages nest deeper than the default limit.
-#![recursion_limit = "256"]
-
 pub mod analysis;
 pub mod backfill;
 pub mod bus;

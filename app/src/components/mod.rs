@@ -4,5 +4,7 @@ mod chart;
 pub(crate) mod format;
 pub(crate) mod signals;
 
-pub(crate) use chart::{ChartModel, Level, PriceChart, studies_from_query, studies_to_query};
+pub(crate) use chart::{
+    CHART_ADAPTER, CHART_LIBRARY, ChartModel, Level, PriceChart, studies_from_query, studies_to_query,
+};
 pub(crate) use signals::{SignalHeader, SignalRowView};

@@ -4,6 +4,7 @@
 //! below it the symbol's recent signals and news.
 
 use leptos::prelude::*;
+use leptos_meta::Link;
 use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -12,7 +13,8 @@ use quant::Timeframe;
 use super::SimulatedBanner;
 use crate::api::{MAX_CHART_BARS, get_chart, get_news, get_signals};
 use crate::components::{
-    ChartModel, Level, PriceChart, SignalHeader, SignalRowView, format, studies_from_query, studies_to_query,
+    CHART_ADAPTER, CHART_LIBRARY, ChartModel, Level, PriceChart, SignalHeader, SignalRowView, format,
+    studies_from_query, studies_to_query,
 };
 use crate::live::{self, protocol::*};
 use crate::model::{Chart, Levels, SignalQuery, SignalRow, change};
@@ -153,6 +155,9 @@ fn LiveChart(chart: Chart, signals: Vec<SignalRow>) -> impl IntoView {
     let sym = symbol.clone();
 
     view! {
+        // The chart's code is fetched while the page hydrates rather than after.
+        <Link rel="modulepreload" href=CHART_ADAPTER/>
+        <Link rel="modulepreload" href=CHART_LIBRARY/>
         {simulated.then(|| view! { <SimulatedBanner/> })}
         <h1>
             <span class="symbol">{symbol.clone()}</span>

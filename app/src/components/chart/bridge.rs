@@ -12,8 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::data::{Columns, Points, Style};
 
-/// Where the adapter is served from (`public/chart/`).
-const ADAPTER_URL: &str = "/chart/finchart.js";
+use super::CHART_ADAPTER as ADAPTER_URL;
 /// The id of the adapter's script element, so concurrent charts add it once.
 const SCRIPT_ID: &str = "finstage-chart-adapter";
 /// The global the adapter publishes itself as.
@@ -24,7 +23,7 @@ extern "C" {
     /// `globalThis.FinstageChart`.
     pub(crate) type Adapter;
     #[wasm_bindgen(method)]
-    fn create(this: &Adapter, element: &web_sys::HtmlElement) -> Handle;
+    fn create(this: &Adapter, element: &web_sys::HtmlElement, intraday: bool) -> Handle;
 
     /// One chart (the adapter's `FinChart`).
     #[derive(Debug)]
@@ -146,9 +145,10 @@ impl std::fmt::Debug for View {
 }
 
 impl View {
-    /// Creates a chart in `element`.
-    pub(crate) fn new(adapter: &Adapter, element: &web_sys::HtmlElement, callbacks: Callbacks) -> Self {
-        let handle = adapter.create(element);
+    /// Creates a chart in `element`; `intraday` bars get hours and minutes in
+    /// the crosshair's time label.
+    pub(crate) fn new(adapter: &Adapter, element: &web_sys::HtmlElement, intraday: bool, callbacks: Callbacks) -> Self {
+        let handle = adapter.create(element, intraday);
         let crosshair = Closure::wrap(callbacks.crosshair);
         let marker_click = Closure::wrap(callbacks.marker_click);
         let range = Closure::wrap(callbacks.range);
@@ -189,7 +189,7 @@ pub(crate) fn columns(c: &Columns) -> Object {
 }
 
 /// An object from key-value pairs, for the adapter's small records.
-pub(crate) fn record(pairs: &[(&str, JsValue)]) -> Object {
+pub(crate) fn object(pairs: &[(&str, JsValue)]) -> Object {
     let object = Object::new();
     for (key, value) in pairs {
         let _ = Reflect::set(&object, &(*key).into(), value);

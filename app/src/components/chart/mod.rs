@@ -25,6 +25,11 @@ use crate::components::signals::{action_word, evidence, record};
 use crate::live::protocol::SignalEvent;
 use crate::model::SignalRow;
 
+/// Where the chart's adapter is served from (`public/chart/`).
+pub(crate) const CHART_ADAPTER: &str = "/chart/finchart.js";
+/// Where the drawing library is served from (`public/vendor/`, from npm).
+pub(crate) const CHART_LIBRARY: &str = "/vendor/lightweight-charts.mjs";
+
 /// A horizontal line across the price (all-time high, 52-week high and low).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Level {
@@ -185,6 +190,21 @@ pub(crate) fn PriceChart(
             d.legend(index)
         })
     });
+    // A study's values in the legend, by its label.
+    let study_values = move |label: String| {
+        move || {
+            legend.with(|l| {
+                l.iter()
+                    .flat_map(|l| l.studies.iter())
+                    .find(|(s, _, _)| *s == label)
+                    .map(|(_, _, values)| values.clone())
+                    .unwrap_or_default()
+            })
+        }
+    };
+    // One legend field as text; every field reads the same memo.
+    let field =
+        move |pick: fn(&data::Legend) -> String| move || legend.with(|l| l.as_ref().map(pick).unwrap_or_default());
     let summary = Memo::new(move |_| {
         model.revision.track();
         let visible = model.visible.get();
@@ -313,34 +333,36 @@ pub(crate) fn PriceChart(
                         .collect_view()
                 }}
             </ul>
+            // Built once; a live bar or a crosshair move changes its texts only.
             <div class="legend-bar" data-testid="legend">
-                {move || {
-                    legend
-                        .get()
-                        .map(|l| {
-                            view! {
-                                <span class="time" data-testid="legend-time">{l.time}</span>
-                                <span>"O " <b data-testid="legend-open">{l.open}</b></span>
-                                <span>"H " <b data-testid="legend-high">{l.high}</b></span>
-                                <span>"L " <b data-testid="legend-low">{l.low}</b></span>
-                                <span>"C " <b data-testid="legend-close">{l.close}</b></span>
-                                <span class=format!("change {}", l.direction) data-testid="legend-change">{l.change}</span>
-                                <span>"Vol " <b data-testid="legend-volume">{l.volume}</b></span>
-                                {l
-                                    .studies
-                                    .into_iter()
-                                    .map(|(label, color, values)| {
-                                        view! {
-                                            <span class="study" data-study=label.clone()>
-                                                <i class="swatch" style=format!("background:{color}")></i>
-                                                {label.clone()} " " <b>{values}</b>
-                                            </span>
-                                        }
-                                    })
-                                    .collect_view()}
-                            }
+                <span class="time" data-testid="legend-time">{field(|l| l.time.clone())}</span>
+                <span>"O " <b data-testid="legend-open">{field(|l| l.open.clone())}</b></span>
+                <span>"H " <b data-testid="legend-high">{field(|l| l.high.clone())}</b></span>
+                <span>"L " <b data-testid="legend-low">{field(|l| l.low.clone())}</b></span>
+                <span>"C " <b data-testid="legend-close">{field(|l| l.close.clone())}</b></span>
+                <span
+                    class=move || format!("change {}", legend.with(|l| l.as_ref().map_or("flat", |l| l.direction)))
+                    data-testid="legend-change"
+                >
+                    {field(|l| l.change.clone())}
+                </span>
+                <span>"Vol " <b data-testid="legend-volume">{field(|l| l.volume.clone())}</b></span>
+                <For
+                    each=move || {
+                        legend.with(|l| {
+                            l.iter().flat_map(|l| l.studies.iter().map(|(label, color, _)| (label.clone(), *color))).collect::<Vec<_>>()
                         })
-                }}
+                    }
+                    key=|(label, _)| label.clone()
+                    let:((label, color))
+                >
+                    <span class="study" data-study=label.clone()>
+                        <i class="swatch" style=format!("background:{color}")></i>
+                        {label.clone()}
+                        " "
+                        <b>{study_values(label.clone())}</b>
+                    </span>
+                </For>
             </div>
             <div
                 class="chart-canvas"
@@ -387,6 +409,8 @@ pub(crate) fn PriceChart(
             </p>
         </section>
     }
+    // One type for the whole chart keeps the page's view type shallow.
+    .into_any()
 }
 
 /// The details of a signal whose marker is hovered or tapped.
@@ -662,14 +686,14 @@ mod browser {
                         }
                     }),
                 };
-                let view = View::new(&adapter, &element, callbacks);
+                let view = View::new(&adapter, &element, timeframe.is_intraday(), callbacks);
                 model.data.with_value(|d| {
                     view.handle().set_data(&bridge::columns(&d.columns()));
                     (0..d.studies().len()).for_each(|index| draw_study(&view, d, index));
                 });
                 let lines = js_sys::Array::new();
                 for level in &levels {
-                    lines.push(&bridge::record(&[
+                    lines.push(&bridge::object(&[
                         ("price", level.price.into()),
                         ("title", level.label.as_str().into()),
                     ]));
@@ -708,7 +732,7 @@ mod browser {
                 for r in rows {
                     #[expect(clippy::cast_precision_loss, reason = "Unix seconds are far below 2^53")]
                     let t = r.signal.bar_ts as f64;
-                    markers.push(&bridge::record(&[
+                    markers.push(&bridge::object(&[
                         ("t", t.into()),
                         ("buy", (r.signal.action == crate::live::protocol::Action::Buy).into()),
                         ("id", r.signal.id.to_string().into()),

@@ -154,18 +154,20 @@ async fn with_the_yahoo_feed_history_schedules_wait_for_the_startup_backfill() {
     // Slow enough that a schedule started at once would certainly find no bars.
     let yahoo = MockServer::start(vec![Reply::json(200, CHART).delayed(std::time::Duration::from_millis(1_500))]).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("FINSTAGE_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("FINSTAGE_CONFIG")
-        .env("FINSTAGE_DATABASE_URL", t.url.expose())
-        .env("FINSTAGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FINSTAGE_FEED", "yahoo")
-        .env("FINSTAGE_WATCHLIST", "AAPL")
-        .env("FINSTAGE_PROVIDERS__YAHOO__BASE_URL", &yahoo.base_url)
-        .spawn()
-        .unwrap();
+    let child = KillOnDrop(
+        Command::new(BIN)
+            .arg("serve")
+            .env("FINSTAGE_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("FINSTAGE_CONFIG")
+            .env("FINSTAGE_DATABASE_URL", t.url.expose())
+            .env("FINSTAGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FINSTAGE_FEED", "yahoo")
+            .env("FINSTAGE_WATCHLIST", "AAPL")
+            .env("FINSTAGE_PROVIDERS__YAHOO__BASE_URL", &yahoo.base_url)
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let run = loop {
         let runs = server::storage::runs::list(&t.db, Some("all_time_high"), 1).await.unwrap_or_default();
@@ -175,11 +177,21 @@ async fn with_the_yahoo_feed_history_schedules_wait_for_the_startup_backfill() {
         assert!(std::time::Instant::now() < deadline, "no all_time_high run within 60 s");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert_eq!((run.succeeded, run.failed), (1, 0), "{}", run.errors);
     let backfill = jobs::list(&t.db, None, 10).await.unwrap().into_iter().find(|j| j.kind == "backfill").unwrap();
     assert_eq!(backfill.status, "done");
     assert!(backfill.updated_at <= run.started_at, "the schedule started after the backfill finished");
     t.cleanup().await;
+}
+
+/// A server process that is killed when the test ends, failed or not (a
+/// failed test must not leave it running, holding the test's output open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -184,14 +184,22 @@ async fn respond(State(inner): State<Arc<Inner>>, req: Request) -> Response<Body
     inner.seen.lock().unwrap().push(seen.clone());
     let mut held = inner.held.subscribe();
     let _ = held.wait_for(|h| !*h).await;
-    let scripted = inner.script.lock().unwrap().pop_front();
-    let reply = match (scripted, &inner.answer) {
-        (Some(reply), _) => {
-            *inner.last.lock().unwrap() = Some(reply.clone());
-            reply
+    // The script stays locked until `last` is set, so a request arriving at
+    // the same time as the one taking the last scripted reply repeats it
+    // instead of finding neither.
+    let reply = {
+        let mut script = inner.script.lock().unwrap();
+        match (script.pop_front(), &inner.answer) {
+            (Some(reply), _) => {
+                *inner.last.lock().unwrap() = Some(reply.clone());
+                reply
+            }
+            (None, Some(answer)) => {
+                drop(script);
+                answer(&seen)
+            }
+            (None, None) => inner.last.lock().unwrap().clone().expect("a scripted reply"),
         }
-        (None, Some(answer)) => answer(&seen),
-        (None, None) => inner.last.lock().unwrap().clone().expect("a scripted reply"),
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;

@@ -200,6 +200,7 @@ async fn signals_settings_and_news_pages_are_server_rendered() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(html.matches("data-testid=\"signal-row\"").count(), stored.len().min(200), "one row per signal");
     assert!(html.contains(&format!("data-id=\"{}\"", stored[0].event.id)), "newest first");
+    assert!(html.contains(&format!("id=\"signal-{}\"", stored[0].event.id)), "the chart's links land on the row");
 
     // Filters in the URL narrow the list.
     let one = &stored[0].event.strategy;

@@ -51,6 +51,8 @@ pub(crate) fn SignalRowView(signal: SignalEvent, passed: bool) -> impl IntoView 
     let href = format!("/symbol/{}?tf={}", signal.symbol, signal.timeframe);
     view! {
         <tr
+            // The chart's signal details link here (`/signals?...#signal-ID`).
+            id=format!("signal-{}", signal.id)
             data-testid="signal-row"
             data-id=signal.id.to_string()
             class=if passed { "signal" } else { "signal held" }

@@ -228,6 +228,7 @@ pub fn backtest(args: &BacktestArgs, out: &mut impl Write) -> Result<(), Analysi
         trailing_stop: args.trailing_stop,
         periods_per_year: args.periods_per_year,
         risk_free_rate: args.risk_free,
+        ..Config::default()
     };
     config.validate()?;
     let data = load(&args.csv)?;

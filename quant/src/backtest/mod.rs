@@ -8,9 +8,11 @@
 //! - [`Mode::LongOnly`]: `Buy` enters a long when flat, `Sell` exits it.
 //!   [`Mode::LongShort`]: `Buy` targets long and `Sell` targets short; a
 //!   reversal closes and reopens at the same fill price. `Hold` changes nothing.
-//! - Sizing: each entry commits `fraction` of current equity, in whole units
-//!   (or fractional units when `fractional`), after commission. An entry that
-//!   cannot buy one unit is skipped.
+//! - Sizing ([`Sizing`]): each entry commits `fraction` of current equity
+//!   (the default), or a fixed amount of cash `size` (at most the equity: no
+//!   leverage), or trades a fixed number of units `size` when the equity covers
+//!   them. Units are whole unless `fractional`, costs included. An entry that
+//!   cannot buy one unit (or the fixed units) is skipped.
 //! - Costs: commission = `commission_rate` * notional + `commission_fixed` per
 //!   fill; slippage moves every fill `slippage_bps` against the trader.
 //! - Exits by price, checked on every bar after the entry fill (including the
@@ -28,13 +30,16 @@
 //! go through `libm`).
 
 mod metrics;
+mod settings;
 mod sweep;
 #[cfg(test)]
 mod tests;
 
 pub use metrics::{Metrics, compute as compute_metrics};
+pub use settings::{Resolved, Settings, config_field};
 pub use sweep::{
-    Grid, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, combinations, sweep, walk_forward,
+    Grid, Progress, RANK_METRICS, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, check_metric,
+    combinations, evaluate, lower_is_better, rank, sweep, sweep_with, walk_forward, walk_forward_with,
 };
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +70,19 @@ pub enum Mode {
     LongShort,
 }
 
+/// How an entry is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sizing {
+    /// Commit `fraction` of current equity.
+    #[default]
+    Equity,
+    /// Commit `size` in cash (capped by the equity).
+    Cash,
+    /// Trade `size` units.
+    Units,
+}
+
 /// Everything a backtest can be told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,8 +99,12 @@ pub struct Config {
     pub mode: Mode,
     /// Fill at the next open or at the deciding close.
     pub fill: Fill,
-    /// Fraction of equity committed on each entry, in (0, 1].
+    /// How entries are sized.
+    pub sizing: Sizing,
+    /// Fraction of equity committed on each entry, in (0, 1] ([`Sizing::Equity`]).
     pub fraction: f64,
+    /// Cash per entry ([`Sizing::Cash`]) or units per entry ([`Sizing::Units`]).
+    pub size: f64,
     /// Allow fractional units.
     pub fractional: bool,
     /// Exit when price moves this fraction against the entry (0.05 = 5%).
@@ -107,7 +129,9 @@ impl Default for Config {
             slippage_bps: 0.0,
             mode: Mode::LongOnly,
             fill: Fill::NextOpen,
+            sizing: Sizing::Equity,
             fraction: 1.0,
+            size: 0.0,
             fractional: false,
             stop_loss: None,
             take_profit: None,
@@ -136,6 +160,16 @@ impl Config {
         check("commission_fixed", self.commission_fixed, 0.0, 1e9)?;
         check("slippage_bps", self.slippage_bps, 0.0, 1_000.0)?;
         check("fraction", self.fraction, f64::MIN_POSITIVE, 1.0)?;
+        match self.sizing {
+            Sizing::Equity => {}
+            Sizing::Cash | Sizing::Units => check("size", self.size, f64::MIN_POSITIVE, 1e15)?,
+        }
+        if self.sizing == Sizing::Units && !self.fractional && self.size.fract() != 0.0 {
+            return Err(ParamError::Spec {
+                spec: format!("size={}", self.size),
+                reason: "size must be a whole number of units unless fractional is on".into(),
+            });
+        }
         check("periods_per_year", self.periods_per_year, 1.0, 1e8)?;
         check("risk_free_rate", self.risk_free_rate, -0.5, 1.0)?;
         for (name, level) in
@@ -251,8 +285,15 @@ impl Book<'_> {
 
     fn open(&mut self, side: Side, price: f64, ts: i64, index: usize) {
         let fill = self.slipped(price, side == Side::Long);
-        let budget = self.equity(fill) * self.config.fraction - self.config.commission_fixed;
-        let mut size = budget / (fill * (1.0 + self.config.commission_rate));
+        let equity = self.equity(fill);
+        let affordable =
+            |budget: f64| (budget - self.config.commission_fixed) / (fill * (1.0 + self.config.commission_rate));
+        let mut size = match self.config.sizing {
+            Sizing::Equity => affordable(equity * self.config.fraction),
+            Sizing::Cash => affordable(self.config.size.min(equity)),
+            Sizing::Units if self.config.size <= affordable(equity) => self.config.size,
+            Sizing::Units => return,
+        };
         if !self.config.fractional {
             size = size.floor();
         }

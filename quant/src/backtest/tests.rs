@@ -154,6 +154,34 @@ fn fill_at_close_trades_on_the_deciding_bar() {
 }
 
 #[test]
+fn fixed_cash_and_fixed_units_size_entries() {
+    // Buy on bar 0's close, fill at bar 1's open (100); sell on bar 2, fill at bar 3's open (110).
+    let bars = [bar(0, 100.0, 100.0), bar(1, 100.0, 105.0), bar(2, 105.0, 110.0), bar(3, 110.0, 110.0)];
+    let signals = [Buy, Hold, Sell, Hold];
+    // 2,550 in cash buys floor(25.5) = 25 units; the rest stays in cash.
+    let cash = Config { sizing: Sizing::Cash, size: 2_550.0, ..Config::default() };
+    let t = &run_signals(&bars, &signals, &cash).unwrap().trades[0];
+    assert_eq!((t.size, t.entry_price, t.exit_price), (25.0, 100.0, 110.0));
+    assert!(close_to(t.pnl, 250.0));
+    // More cash than the equity is capped at the equity: no leverage.
+    let too_much = Config { sizing: Sizing::Cash, size: 1e6, ..Config::default() };
+    assert_eq!(run_signals(&bars, &signals, &too_much).unwrap().trades[0].size, 100.0);
+    // Fixed units, fractional allowed.
+    let units = Config { sizing: Sizing::Units, size: 7.5, fractional: true, ..Config::default() };
+    let report = run_signals(&bars, &signals, &units).unwrap();
+    assert_eq!(report.trades[0].size, 7.5);
+    assert!(close_to(report.metrics.final_equity, 10_000.0 + 7.5 * 10.0));
+    // Units the equity cannot pay for: the entry is skipped.
+    let unaffordable = Config { sizing: Sizing::Units, size: 101.0, ..Config::default() };
+    assert!(run_signals(&bars, &signals, &unaffordable).unwrap().trades.is_empty());
+    // Fractional units without `fractional`, and a missing size, are refused by name.
+    let err = run_signals(&bars, &signals, &Config { sizing: Sizing::Units, size: 7.5, ..Config::default() });
+    assert!(err.unwrap_err().to_string().contains("size must be a whole number"));
+    let err = run_signals(&bars, &signals, &Config { sizing: Sizing::Cash, ..Config::default() });
+    assert!(matches!(err, Err(ParamError::OutOfRange { name: "size", .. })));
+}
+
+#[test]
 fn bad_configuration_and_mismatched_inputs_are_errors() {
     let bars = [bar(0, 1.0, 1.0)];
     for config in [

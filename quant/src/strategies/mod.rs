@@ -12,6 +12,7 @@ mod common;
 mod crossover;
 mod ichimoku;
 mod macd;
+pub mod meta;
 mod oscillators;
 mod rsi;
 mod trend;
@@ -36,6 +37,7 @@ pub use volume::{MfiParams, MfiReversal, ObvParams, ObvTrend, VolumeBreakout, Vo
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use self::meta::{MAX_LISTED_PERIOD, Param, Rule, choice, flag, float, int, period};
 use crate::error::ParamError;
 use crate::strategy::Strategy;
 
@@ -49,6 +51,10 @@ pub struct Entry {
     pub name: &'static str,
     /// One line on what it does.
     pub summary: &'static str,
+    /// Every parameter, in the order forms show them.
+    pub params: &'static [Param],
+    /// Rules linking two parameters (`fast` below `slow`).
+    pub rules: &'static [Rule],
     build: fn(&Value) -> Result<BoxedStrategy, ParamError>,
 }
 
@@ -56,11 +62,32 @@ impl Entry {
     /// Builds the strategy from JSON parameters (an object; missing keys take defaults).
     ///
     /// # Errors
-    /// [`ParamError`] for unknown or invalid parameters.
+    /// [`ParamError`] naming the parameter: an unknown key, a value of the
+    /// wrong type or outside its range ([`meta`]), or a broken rule.
     pub fn build(&self, params: &Value) -> Result<BoxedStrategy, ParamError> {
-        (self.build)(params)
+        (self.build)(&Value::Object(self.resolve(params)?))
+    }
+
+    /// The full parameter set `params` stands for: checked against the
+    /// metadata, every key present, defaults filled in.
+    ///
+    /// # Errors
+    /// As [`Entry::build`], for everything the metadata can see.
+    pub fn resolve(&self, params: &Value) -> Result<serde_json::Map<String, Value>, ParamError> {
+        meta::check(self.name, self.params, self.rules, params)
+    }
+
+    /// The parameter called `name`.
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&'static Param> {
+        self.params.iter().find(|p| p.name == name)
     }
 }
+
+/// `fast < slow`, the rule of every pair of averages.
+const FAST_BELOW_SLOW: &[Rule] = &[Rule::Below { low: "fast", high: "slow", strict: true }];
+/// `oversold < overbought`, the rule of every pair of zones.
+const ZONES: &[Rule] = &[Rule::Below { low: "oversold", high: "overbought", strict: true }];
 
 /// The catalog's strategy names, in its order. Listing strategies through
 /// this instead of [`CATALOG`] keeps the strategies' code out of a wasm bundle
@@ -97,129 +124,248 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         name: "adx_trend",
         summary: "Buy when +DI crosses above -DI with ADX above a threshold, sell on the opposite crossing",
-        build: |p| Ok(Box::new(AdxTrend::new(parse(p, "adx_trend", AdxParams::default())?)?)),
+        params: &[
+            period("period", 14, 2, "Window of ADX and the directional indicators"),
+            float("threshold", 20.0, 0.0, 99.0, 1.0, "ADX level the trend must exceed for a buy or a sell"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(AdxTrend::new(parse(p, "adx_trend")?)?)),
     },
     Entry {
         name: "aroon",
         summary: "Buy when Aroon up crosses above Aroon down, sell when it crosses below",
-        build: |p| Ok(Box::new(AroonCross::new(parse(p, "aroon", AroonParams::default())?)?)),
+        params: &[period("period", 25, 2, "Window of Aroon up and down")],
+        rules: &[],
+        build: |p| Ok(Box::new(AroonCross::new(parse(p, "aroon")?)?)),
     },
     Entry {
         name: "bollinger_breakout",
         summary: "Buy when the close crosses above the upper Bollinger band, sell below the middle band",
-        build: |p| {
-            Ok(Box::new(BollingerBreakout::new(parse(p, "bollinger_breakout", BollingerBreakoutParams::default())?)?))
-        },
+        params: &[
+            period("period", 20, 2, "Window of the middle band and the deviation"),
+            float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(BollingerBreakout::new(parse(p, "bollinger_breakout")?)?)),
     },
     Entry {
         name: "bollinger_reversion",
         summary: "Buy when the close comes back above the lower Bollinger band, sell at the middle (or upper) band",
+        params: &[
+            period("period", 20, 2, "Window of the middle band and the deviation"),
+            float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
+            choice("exit", "middle", &["middle", "upper"], "The band whose upward crossing sells"),
+        ],
+        rules: &[],
         build: |p| {
-            let params = parse(p, "bollinger_reversion", BollingerReversionParams::default())?;
+            let params = parse(p, "bollinger_reversion")?;
             Ok(Box::new(BollingerReversion::new(params)?))
         },
     },
     Entry {
         name: "cci",
         summary: "Buy when the CCI crosses above +100, sell when it crosses below -100",
-        build: |p| Ok(Box::new(CciBreakout::new(parse(p, "cci", CciParams::default())?)?)),
+        params: &[
+            period("period", 20, 2, "Window of the CCI"),
+            float("level", 100.0, 1.0, 500.0, 5.0, "Crossing +level buys, crossing -level sells"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(CciBreakout::new(parse(p, "cci")?)?)),
     },
     Entry {
         name: "donchian_breakout",
         summary: "Turtle breakout: buy above the previous 20-bar high, sell below the previous 10-bar low",
-        build: |p| Ok(Box::new(DonchianBreakout::new(parse(p, "donchian_breakout", DonchianParams::default())?)?)),
+        params: &[
+            period("entry", 20, 1, "Bars whose highest high a close must exceed to buy"),
+            period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(DonchianBreakout::new(parse(p, "donchian_breakout")?)?)),
     },
     Entry {
         name: "ema_cross",
         summary: "Buy when EMA(fast) crosses above EMA(slow), sell when it crosses below",
-        build: |p| Ok(Box::new(Cross::new(MaKind::Ema, parse(p, "ema_cross", CrossParams { fast: 12, slow: 26 })?)?)),
+        params: &[period("fast", 12, 1, "Period of the fast EMA"), period("slow", 26, 2, "Period of the slow EMA")],
+        rules: FAST_BELOW_SLOW,
+        build: |p| Ok(Box::new(Cross::new(MaKind::Ema, parse(p, "ema_cross")?)?)),
     },
     Entry {
         name: "golden_cross",
         summary: "Buy on the golden cross of SMA(50) over SMA(200), sell on the death cross",
-        build: |p| {
-            Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "golden_cross", CrossParams { fast: 50, slow: 200 })?)?))
-        },
+        params: &[period("fast", 50, 1, "Period of the fast SMA"), period("slow", 200, 2, "Period of the slow SMA")],
+        rules: FAST_BELOW_SLOW,
+        build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "golden_cross")?)?)),
     },
     Entry {
         name: "ichimoku",
         summary: "Buy when the close clears the cloud with tenkan above kijun, sell when it falls below the cloud",
-        build: |p| Ok(Box::new(IchimokuCloud::new(parse(p, "ichimoku", IchimokuParams::default())?)?)),
+        params: &[
+            period("tenkan_period", 9, 1, "Window of the conversion line"),
+            period("kijun_period", 26, 1, "Window of the base line"),
+            period("senkou_b_period", 52, 1, "Window of leading span B"),
+            int("displacement", 26, 0, MAX_LISTED_PERIOD as i64, "Bars the leading spans are shifted forward"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(IchimokuCloud::new(parse(p, "ichimoku")?)?)),
     },
     Entry {
         name: "keltner_breakout",
         summary: "Buy when the close crosses above the upper Keltner band, sell below the middle band",
-        build: |p| Ok(Box::new(KeltnerBreakout::new(parse(p, "keltner_breakout", KeltnerParams::default())?)?)),
+        params: &[
+            period("period", 20, 1, "Period of the EMA of closes, the middle band"),
+            period("atr_period", 10, 1, "Period of the ATR"),
+            float("multiplier", 2.0, 0.1, 10.0, 0.1, "Band width in ATRs"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(KeltnerBreakout::new(parse(p, "keltner_breakout")?)?)),
     },
     Entry {
         name: "macd_signal_cross",
         summary: "Buy when the MACD line crosses above its signal line, sell when it crosses below",
-        build: |p| Ok(Box::new(MacdCross::signal_cross(parse(p, "macd_signal_cross", MacdSignalParams::default())?)?)),
+        params: &[
+            period("fast", 12, 2, "Period of the fast EMA"),
+            period("slow", 26, 3, "Period of the slow EMA"),
+            period("signal", 9, 1, "Period of the signal EMA of the MACD line"),
+        ],
+        rules: FAST_BELOW_SLOW,
+        build: |p| Ok(Box::new(MacdCross::signal_cross(parse(p, "macd_signal_cross")?)?)),
     },
     Entry {
         name: "macd_zero_cross",
         summary: "Buy when the MACD line crosses above zero, sell when it crosses below",
-        build: |p| Ok(Box::new(MacdCross::zero_cross(parse(p, "macd_zero_cross", MacdZeroParams::default())?)?)),
+        params: &[period("fast", 12, 2, "Period of the fast EMA"), period("slow", 26, 3, "Period of the slow EMA")],
+        rules: FAST_BELOW_SLOW,
+        build: |p| Ok(Box::new(MacdCross::zero_cross(parse(p, "macd_zero_cross")?)?)),
     },
     Entry {
         name: "mfi",
         summary: "Buy when the MFI climbs back above 20, sell when it drops back below 80",
-        build: |p| Ok(Box::new(MfiReversal::new(parse(p, "mfi", MfiParams::default())?)?)),
+        params: &[
+            period("period", 14, 2, "Window of the MFI"),
+            float("oversold", 20.0, 0.0, 100.0, 1.0, "Level the MFI climbs back above to buy"),
+            float("overbought", 80.0, 0.0, 100.0, 1.0, "Level the MFI drops back below to sell"),
+        ],
+        rules: ZONES,
+        build: |p| Ok(Box::new(MfiReversal::new(parse(p, "mfi")?)?)),
     },
     Entry {
         name: "new_high",
         summary: "Buy a new 252-bar (or all-time) closing high, sell below the 20-bar low or a trailing stop",
-        build: |p| Ok(Box::new(NewHigh::new(parse(p, "new_high", NewHighParams::default())?)?)),
+        params: &[
+            period("period", 252, 1, "Bars whose highest close a close must exceed to buy (unused with all_time)"),
+            flag("all_time", false, "Buy a new all-time closing high instead"),
+            int(
+                "exit",
+                20,
+                0,
+                MAX_LISTED_PERIOD as i64,
+                "Bars whose lowest close a close must undercut to sell; 0 disables",
+            ),
+            float("trailing", 0.0, 0.0, 0.99, 0.01, "Trailing stop below the highest close since the buy; 0 disables"),
+        ],
+        rules: &[Rule::AnyNonZero { a: "exit", b: "trailing" }],
+        build: |p| Ok(Box::new(NewHigh::new(parse(p, "new_high")?)?)),
     },
     Entry {
         name: "obv_trend",
         summary: "Buy when on-balance volume crosses above its 20-bar average, sell when it crosses below",
-        build: |p| Ok(Box::new(ObvTrend::new(parse(p, "obv_trend", ObvParams::default())?)?)),
+        params: &[period("period", 20, 1, "Period of the average of on-balance volume")],
+        rules: &[],
+        build: |p| Ok(Box::new(ObvTrend::new(parse(p, "obv_trend")?)?)),
     },
     Entry {
         name: "parabolic_sar",
         summary: "Buy when the close crosses above the parabolic SAR, sell when it crosses below",
-        build: |p| Ok(Box::new(ParabolicSar::new(parse(p, "parabolic_sar", SarParams::default())?)?)),
+        params: &[
+            float("acceleration", 0.02, 0.001, 1.0, 0.001, "Acceleration step"),
+            float("maximum", 0.2, 0.001, 1.0, 0.01, "Largest acceleration"),
+        ],
+        rules: &[Rule::Below { low: "acceleration", high: "maximum", strict: false }],
+        build: |p| Ok(Box::new(ParabolicSar::new(parse(p, "parabolic_sar")?)?)),
     },
     Entry {
         name: "rsi_reversal",
         summary: "Buy when RSI(14) climbs back above 30, sell when it drops back below 70",
-        build: |p| Ok(Box::new(RsiReversal::new(parse(p, "rsi_reversal", RsiReversalParams::default())?)?)),
+        params: &[
+            period("period", 14, 2, "RSI period"),
+            float("oversold", 30.0, 0.0, 100.0, 1.0, "Level the RSI climbs back above to buy"),
+            float("overbought", 70.0, 0.0, 100.0, 1.0, "Level the RSI drops back below to sell"),
+        ],
+        rules: ZONES,
+        build: |p| Ok(Box::new(RsiReversal::new(parse(p, "rsi_reversal")?)?)),
     },
     Entry {
         name: "rsi_trend",
         summary: "Buy when RSI(14) crosses above 50, sell when it crosses below",
-        build: |p| Ok(Box::new(RsiTrend::new(parse(p, "rsi_trend", RsiTrendParams::default())?)?)),
+        params: &[
+            period("period", 14, 2, "RSI period"),
+            float("level", 50.0, 0.0, 100.0, 1.0, "The level whose crossings are traded"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(RsiTrend::new(parse(p, "rsi_trend")?)?)),
     },
     Entry {
         name: "sma_cross",
         summary: "Buy when SMA(fast) crosses above SMA(slow), sell when it crosses below",
-        build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "sma_cross", CrossParams { fast: 10, slow: 20 })?)?)),
+        params: &[period("fast", 10, 1, "Period of the fast SMA"), period("slow", 20, 2, "Period of the slow SMA")],
+        rules: FAST_BELOW_SLOW,
+        build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "sma_cross")?)?)),
     },
     Entry {
         name: "stochastic_cross",
         summary: "Buy when %K crosses above %D below 20, sell when it crosses below %D above 80",
-        build: |p| Ok(Box::new(StochasticCross::new(parse(p, "stochastic_cross", StochasticParams::default())?)?)),
+        params: &[
+            period("fastk_period", 14, 1, "Window of the raw %K"),
+            period("slowk_period", 3, 1, "SMA smoothing of raw %K into %K"),
+            period("slowd_period", 3, 1, "SMA smoothing of %K into %D"),
+            float("oversold", 20.0, 0.0, 100.0, 1.0, "%D level below which an upward crossing buys"),
+            float("overbought", 80.0, 0.0, 100.0, 1.0, "%D level above which a downward crossing sells"),
+        ],
+        rules: ZONES,
+        build: |p| Ok(Box::new(StochasticCross::new(parse(p, "stochastic_cross")?)?)),
     },
     Entry {
         name: "supertrend",
         summary: "Buy when the SuperTrend turns up, sell when it turns down",
-        build: |p| Ok(Box::new(SuperTrendFlip::new(parse(p, "supertrend", SuperTrendParams::default())?)?)),
+        params: &[
+            period("period", 10, 1, "Period of the ATR"),
+            float("multiplier", 3.0, 0.1, 10.0, 0.1, "Band distance in ATRs"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(SuperTrendFlip::new(parse(p, "supertrend")?)?)),
     },
     Entry {
         name: "trix",
         summary: "Buy when TRIX crosses above its signal EMA, sell when it crosses below",
-        build: |p| Ok(Box::new(TrixCross::new(parse(p, "trix", TrixParams::default())?)?)),
+        params: &[
+            period("period", 15, 1, "Period of the three EMAs"),
+            period("signal", 9, 1, "Period of the signal EMA of TRIX"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(TrixCross::new(parse(p, "trix")?)?)),
     },
     Entry {
         name: "volume_breakout",
         summary: "Buy a close above the previous 20-bar high on 1.2x average volume, sell below the 10-bar low",
-        build: |p| Ok(Box::new(VolumeBreakout::new(parse(p, "volume_breakout", VolumeBreakoutParams::default())?)?)),
+        params: &[
+            period("period", 20, 1, "Bars whose highest high a close must exceed to buy"),
+            period("volume_period", 20, 1, "Bars of the average volume"),
+            float("multiplier", 1.2, 0.1, 10.0, 0.1, "Volume over its average needed for a buy"),
+            period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
+        ],
+        rules: &[],
+        build: |p| Ok(Box::new(VolumeBreakout::new(parse(p, "volume_breakout")?)?)),
     },
     Entry {
         name: "williams_r",
         summary: "Buy when Williams %R climbs back above -80, sell when it drops back below -20",
-        build: |p| Ok(Box::new(WilliamsR::new(parse(p, "williams_r", WilliamsRParams::default())?)?)),
+        params: &[
+            period("period", 14, 2, "Window of %R"),
+            float("oversold", -80.0, -100.0, 0.0, 1.0, "Level %R climbs back above to buy"),
+            float("overbought", -20.0, -100.0, 0.0, 1.0, "Level %R drops back below to sell"),
+        ],
+        rules: ZONES,
+        build: |p| Ok(Box::new(WilliamsR::new(parse(p, "williams_r")?)?)),
     },
 ];
 
@@ -263,25 +409,11 @@ pub const NAMES: &str = concat!(
     "williams_r",
 );
 
-/// Overlays `params` (a JSON object) on `defaults` and deserializes the result,
-/// so a missing key keeps its default and an unknown key is an error.
-fn parse<P: serde::Serialize + DeserializeOwned>(params: &Value, strategy: &str, defaults: P) -> Result<P, ParamError> {
-    let bad = |reason: String| ParamError::Spec { spec: strategy.to_owned(), reason };
-    let mut merged = serde_json::to_value(defaults).map_err(|e| bad(e.to_string()))?;
-    match (params, &mut merged) {
-        (Value::Null, _) => {}
-        (Value::Object(given), Value::Object(base)) => {
-            for (key, value) in given {
-                if !base.contains_key(key) {
-                    let known: Vec<&str> = base.keys().map(String::as_str).collect();
-                    return Err(bad(format!("unknown parameter `{key}`; expected one of: {}", known.join(", "))));
-                }
-                base.insert(key.clone(), value.clone());
-            }
-        }
-        _ => return Err(bad("parameters must be an object".into())),
-    }
-    serde_json::from_value(merged).map_err(|e| bad(e.to_string()))
+/// Deserializes a full parameter set, as [`Entry::resolve`] makes it: every
+/// key of the struct must be present, so a field the metadata does not list
+/// fails every build (and the catalog test) instead of silently defaulting.
+fn parse<P: DeserializeOwned>(params: &Value, strategy: &str) -> Result<P, ParamError> {
+    P::deserialize(params).map_err(|e| ParamError::Spec { spec: strategy.to_owned(), reason: e.to_string() })
 }
 
 #[cfg(test)]
@@ -293,7 +425,7 @@ mod tests {
     }
 
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, json};
 
     #[test]
     fn catalog_names_are_sorted_unique_and_listed() {
@@ -305,16 +437,144 @@ mod tests {
         assert_eq!(NAMES, names.join(", "));
     }
 
-    /// A strategy's periods are capped like the indicators': a stored
+    /// A strategy's periods are capped by the metadata: a stored
     /// `fastk_period` of a billion would otherwise allocate on every build.
     #[test]
-    fn periods_past_the_cap_are_refused_by_every_strategy_that_has_one() {
+    fn periods_past_the_listed_range_are_refused_by_name() {
         let huge = crate::MAX_PERIOD + 1;
         for (name, key) in [("stochastic_cross", "fastk_period"), ("sma_cross", "slow"), ("rsi_reversal", "period")] {
             let entry = find(name).unwrap();
             let err = entry.build(&json!({ key: huge })).err();
-            assert!(matches!(err, Some(ParamError::TooLarge { .. })), "{name}.{key}: {err:?}");
+            assert!(matches!(err, Some(ParamError::OutOfRange { name, .. }) if name == key), "{name}.{key}: {err:?}");
         }
+    }
+
+    /// Every value the metadata offers builds, unless it breaks one of the
+    /// strategy's declared rules; then it is refused, naming both parameters.
+    fn expect_build(entry: &Entry, params: &Map<String, Value>, what: &str) {
+        let broken = entry.rules.iter().find(|r| !r.holds(&full(entry, params)));
+        let built = entry.build(&Value::Object(params.clone()));
+        match (broken, built) {
+            (None, Ok(mut s)) => {
+                // And it runs: a few bars through it must not panic.
+                for i in 0..30 {
+                    let c = 100.0 + f64::from(i % 7);
+                    s.next(&crate::Bar {
+                        ts: i64::from(i),
+                        open: c,
+                        high: c + 1.0,
+                        low: c - 1.0,
+                        close: c,
+                        volume: 10.0,
+                    });
+                }
+            }
+            (None, Err(e)) => panic!("{} {what}: refused: {e}", entry.name),
+            (Some(rule), Ok(_)) => panic!("{} {what}: built despite `{}`", entry.name, rule.describe()),
+            (Some(rule), Err(e)) => assert!(e.to_string().contains(&rule.describe()), "{} {what}: {e}", entry.name),
+        }
+    }
+
+    fn full(entry: &Entry, params: &Map<String, Value>) -> Map<String, Value> {
+        let mut all: Map<String, Value> = entry.params.iter().map(|p| (p.name.to_owned(), p.default_value())).collect();
+        all.extend(params.clone());
+        all
+    }
+
+    fn extremes(p: &Param) -> Vec<Value> {
+        match p.kind {
+            meta::Kind::Int { min, max, .. } => vec![json!(min), json!(max)],
+            meta::Kind::Float { min, max, .. } => vec![json!(min), json!(max)],
+            meta::Kind::Bool { .. } => vec![json!(false), json!(true)],
+            meta::Kind::Choice { options, .. } => options.iter().map(|o| json!(o)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_strategy_builds_at_each_parameters_minimum_default_and_maximum() {
+        for entry in CATALOG {
+            assert!(!entry.params.is_empty(), "{} lists no parameters", entry.name);
+            expect_build(entry, &Map::new(), "at its defaults");
+            for p in entry.params {
+                for v in extremes(p) {
+                    let one: Map<String, Value> = [(p.name.to_owned(), v.clone())].into_iter().collect();
+                    expect_build(entry, &one, &format!("with {}={v}", p.name));
+                }
+            }
+            // Every parameter at its minimum at once, then at its maximum.
+            for pick in [0, 1] {
+                let all: Map<String, Value> = entry
+                    .params
+                    .iter()
+                    .filter(|p| p.range().is_some())
+                    .map(|p| (p.name.to_owned(), extremes(p)[pick].clone()))
+                    .collect();
+                expect_build(entry, &all, if pick == 0 { "at every minimum" } else { "at every maximum" });
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_defaults_are_the_parameter_structs_defaults() {
+        let structs: [(&str, Value); 24] = [
+            ("adx_trend", json!(AdxParams::default())),
+            ("aroon", json!(AroonParams::default())),
+            ("bollinger_breakout", json!(BollingerBreakoutParams::default())),
+            ("bollinger_reversion", json!(BollingerReversionParams::default())),
+            ("cci", json!(CciParams::default())),
+            ("donchian_breakout", json!(DonchianParams::default())),
+            ("ema_cross", json!(CrossParams { fast: 12, slow: 26 })),
+            ("golden_cross", json!(CrossParams { fast: 50, slow: 200 })),
+            ("ichimoku", json!(IchimokuParams::default())),
+            ("keltner_breakout", json!(KeltnerParams::default())),
+            ("macd_signal_cross", json!(MacdSignalParams::default())),
+            ("macd_zero_cross", json!(MacdZeroParams::default())),
+            ("mfi", json!(MfiParams::default())),
+            ("new_high", json!(NewHighParams::default())),
+            ("obv_trend", json!(ObvParams::default())),
+            ("parabolic_sar", json!(SarParams::default())),
+            ("rsi_reversal", json!(RsiReversalParams::default())),
+            ("rsi_trend", json!(RsiTrendParams::default())),
+            ("sma_cross", json!(CrossParams { fast: 10, slow: 20 })),
+            ("stochastic_cross", json!(StochasticParams::default())),
+            ("supertrend", json!(SuperTrendParams::default())),
+            ("trix", json!(TrixParams::default())),
+            ("volume_breakout", json!(VolumeBreakoutParams::default())),
+            ("williams_r", json!(WilliamsRParams::default())),
+        ];
+        for (name, defaults) in structs {
+            let resolved = find(name).unwrap().resolve(&Value::Null).unwrap();
+            // Compared as numbers: the struct writes 20.0 where the metadata may write 20.
+            let as_f64 = |m: &Map<String, Value>| -> Vec<(String, String)> {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_f64().map_or_else(|| v.to_string(), |x| x.to_string())))
+                    .collect()
+            };
+            let mut want = as_f64(defaults.as_object().unwrap());
+            let mut got = as_f64(&resolved);
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_parameter() {
+        let sma = find("sma_cross").unwrap();
+        let message = |entry: &Entry, params: Value| entry.build(&params).err().unwrap().to_string();
+        assert_eq!(message(sma, json!({"fast": 0})), "fast must be within 1..=2000, got 0");
+        assert!(message(sma, json!({"fast": "ten"})).contains("fast must be a whole number"));
+        assert!(message(sma, json!({"fast": 2.5})).contains("fast must be a whole number"));
+        assert!(message(sma, json!({"fast": 30, "slow": 10})).contains("fast must be below slow"));
+        assert!(message(sma, json!([1, 2])).contains("parameters must be an object"));
+        let bands = find("bollinger_reversion").unwrap();
+        assert!(message(bands, json!({"exit": "lower"})).contains("exit must be one of: middle, upper"));
+        assert!(message(bands, json!({"nbdev": f64::NAN})).contains("nbdev must be a number"));
+        let high = find("new_high").unwrap();
+        assert!(message(high, json!({"all_time": 1})).contains("all_time must be true or false"));
+        assert!(message(high, json!({"exit": 0})).contains("exit or trailing must be above 0"));
+        // A whole float for an integer is the integer.
+        assert_eq!(sma.resolve(&json!({"fast": 5.0})).unwrap()["fast"], json!(5));
     }
 
     #[test]

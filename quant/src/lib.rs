@@ -11,6 +11,7 @@
 //! - [`strategy`]: [`strategy::Signal`] and the [`strategy::Strategy`] interface.
 //! - [`strategies`]: the catalog of strategies, built by name from JSON parameters.
 //! - [`backtest`]: the engine that replays signals into trades, equity and metrics.
+//! - [`pack`]: a compact binary form of many bars, for the browser's lab.
 //! - [`error`]: the crate's one error type, [`ParamError`].
 //!
 //! Conventions shared by every indicator:
@@ -22,6 +23,7 @@ pub mod backtest;
 pub mod bar;
 pub mod error;
 pub mod indicators;
+pub mod pack;
 pub mod strategies;
 pub mod strategy;
 

@@ -29,12 +29,14 @@
 //! bit-identical results on every platform (the only transcendental functions
 //! go through `libm`).
 
+mod fingerprint;
 mod metrics;
 mod settings;
 mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub use fingerprint::{Fingerprint, fingerprint, first_difference};
 pub use metrics::{Metrics, compute as compute_metrics};
 pub use settings::{Resolved, Settings, config_field};
 pub use sweep::{

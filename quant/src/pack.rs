@@ -92,8 +92,8 @@ pub fn unpack(bytes: &[u8]) -> Result<Vec<Bar>, ParamError> {
     for (c, set) in setters.iter().enumerate() {
         let column = &bytes[at + c * n * 8..at + (c + 1) * n * 8];
         let mut previous = 0u64;
-        for (bar, word) in bars.iter_mut().zip(column.chunks_exact(8)) {
-            let bits = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ previous;
+        for (bar, word) in bars.iter_mut().zip(column.as_chunks::<8>().0) {
+            let bits = u64::from_le_bytes(*word) ^ previous;
             previous = bits;
             set(bar, f64::from_bits(bits));
         }

@@ -10,9 +10,10 @@
 //!   uses the downside deviation `sqrt(mean(min(r - rf, 0)^2))` instead.
 //! - CAGR uses calendar time between the first and the last bar
 //!   (365.25-day years); Calmar is CAGR over the maximum drawdown.
-//! - Drawdown is measured from the running peak of equity. Its duration is in
-//!   bars, from the peak to the recovery (or to the end when not recovered). The
-//!   average drawdown is the mean depth of the separate drawdown episodes.
+//! - Drawdown is measured from the running peak of equity. Its duration is the
+//!   number of bars below the peak, from the bar after the peak to the last bar
+//!   before the recovery (or to the end when not recovered). The average
+//!   drawdown is the mean depth of the separate drawdown episodes.
 //! - Trade statistics include a position closed at the end of data.
 //!   Profit factor is gross profit over gross loss; expectancy is the mean
 //!   profit per trade in currency; SQN is `sqrt(n) * mean(pnl) / std(pnl)`.
@@ -146,7 +147,9 @@ pub fn compute(bars: &[Bar], equity: &[f64], trades: &[Trade], bars_in_market: u
 
     let pnls: Vec<f64> = trades.iter().map(|t| t.pnl).collect();
     let trade_returns: Vec<f64> = trades.iter().map(|t| t.return_pct).collect();
-    let gross_profit: f64 = pnls.iter().filter(|p| **p > 0.0).sum();
+    // A fold from +0.0, not `sum()`: an empty f64 sum is -0.0, which made the
+    // profit factor of all-losing trades -0 ("-0.00" on screen, -0.0 in JSON).
+    let gross_profit = pnls.iter().filter(|p| **p > 0.0).fold(0.0, |a, p| a + p);
     let gross_loss: f64 = -pnls.iter().filter(|p| **p < 0.0).sum::<f64>();
     let pnl_mean = mean_or_nan(&pnls);
     let pnl_sd = sample_std(&pnls, pnl_mean);
@@ -274,6 +277,7 @@ impl Drawdowns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backtest::{ExitReason, Side};
 
     #[test]
     fn drawdown_episodes_are_measured_from_their_peaks() {
@@ -283,6 +287,29 @@ mod tests {
         assert!((max - 0.2).abs() < 1e-12);
         assert_eq!(bars, 2);
         assert!((avg - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn all_losing_trades_have_a_profit_factor_of_plus_zero() {
+        let bars: Vec<Bar> = (0..3)
+            .map(|i| Bar { ts: i * 86_400, open: 10.0, high: 10.0, low: 10.0, close: 10.0, volume: 0.0 })
+            .collect();
+        let loser = Trade {
+            side: Side::Long,
+            entry_ts: 0,
+            entry_price: 10.0,
+            exit_ts: 86_400,
+            exit_price: 9.0,
+            size: 1.0,
+            pnl: -1.0,
+            return_pct: -0.1,
+            bars_held: 1,
+            exit: ExitReason::Signal,
+        };
+        let config = Config { initial_cash: 10.0, ..Config::default() };
+        let m = compute(&bars, &[10.0, 9.0, 9.0], &[loser.clone(), loser], 1, &config);
+        assert_eq!(m.profit_factor.to_bits(), 0.0f64.to_bits(), "{}", m.profit_factor);
+        assert_eq!(serde_json::to_string(&m.profit_factor).unwrap(), "0.0");
     }
 
     #[test]

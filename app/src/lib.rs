@@ -59,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <nav class="mainnav">
                     <A href="/">"Watchlist"</A>
                     <A href="/signals">"Signals"</A>
+                    <A href="/lab">"Lab"</A>
                     <A href="/settings">"Settings"</A>
                 </nav>
             </header>
@@ -77,6 +78,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=StaticSegment("signals")
                         view={Lazy::<pages::SignalsRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("lab")
+                        view={Lazy::<pages::LabRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route

@@ -44,6 +44,18 @@ function fade(hex, alpha) {
   return `rgba(${parseInt(m[1], 16)}, ${parseInt(m[2], 16)}, ${parseInt(m[3], 16)}, ${alpha})`;
 }
 
+// The first value of the sorted array `sorted` above `x`, by bisection.
+function firstAfter(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] > x) hi = mid;
+    else lo = mid + 1;
+  }
+  return sorted[lo];
+}
+
 class FinChart {
   // `intraday`: the crosshair's time label shows hours and minutes (else the date only).
   constructor(el, intraday) {
@@ -202,6 +214,41 @@ class FinChart {
       this.lines.set(id, entry);
     }
     entry.histogram = histogram;
+    entry.series.setData(data);
+  }
+
+  // Separate line segments in the price pane (the lab's entry-to-exit lines):
+  // `points` is [t0, v0, t1, v1, ...] with a segment from each even pair to the
+  // next; `colors` has one colour per segment. Segments are kept apart by
+  // whitespace points, and a point at the time of the previous one (a
+  // reversal's exit and entry) is dropped, as the library needs rising times.
+  setPath(id, points, colors) {
+    const data = [];
+    let last = -Infinity;
+    for (let s = 0; s * 4 + 3 < points.length; s++) {
+      const [t0, v0, t1, v1] = [points[s * 4], points[s * 4 + 1], points[s * 4 + 2], points[s * 4 + 3]];
+      if (t0 > last) data.push({ time: t0, value: v0, color: colors[s] });
+      else if (data.length) data[data.length - 1].color = colors[s];
+      if (t1 > Math.max(t0, last)) data.push({ time: t1, value: v1, color: colors[s] });
+      last = Math.max(last, t1);
+      const next = s * 4 + 4 < points.length ? points[s * 4 + 4] : Infinity;
+      // Whitespace between two segments that do not touch: the gap stays empty.
+      const gap = firstAfter(this.columns.t, last);
+      if (gap !== undefined && gap < next) {
+        data.push({ time: gap });
+        last = gap;
+      }
+    }
+    let entry = this.lines.get(id);
+    if (!entry) {
+      const series = this.chart.addSeries(
+        LineSeries,
+        { title: "", priceLineVisible: false, lastValueVisible: false, lineWidth: 2, lineStyle: 2, crosshairMarkerVisible: false },
+        0,
+      );
+      entry = { series, pane: null };
+      this.lines.set(id, entry);
+    }
     entry.series.setData(data);
   }
 

@@ -1,6 +1,7 @@
 //! The routed pages.
 
 mod dashboard;
+mod lab;
 mod settings;
 mod signals;
 mod symbol;
@@ -45,6 +46,21 @@ impl LazyRoute for SignalsRoute {
     fn view(this: Self) -> AnyView {
         let SignalsRoute = this;
         view! { <signals::SignalsPage/> }.into_any()
+    }
+}
+
+/// `/lab`, lazily loaded: the backtest lab.
+pub(crate) struct LabRoute;
+
+#[lazy_route]
+impl LazyRoute for LabRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(this: Self) -> AnyView {
+        let LabRoute = this;
+        view! { <lab::LabPage/> }.into_any()
     }
 }
 

@@ -29,6 +29,7 @@
 //! bit-identical results on every platform (the only transcendental functions
 //! go through `libm`).
 
+mod breakdown;
 mod fingerprint;
 mod metrics;
 mod settings;
@@ -36,6 +37,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub use breakdown::{MonthReturn, TradeStats, buy_and_hold, monthly_returns, trade_stats, underwater};
 pub use fingerprint::{Fingerprint, fingerprint, first_difference};
 pub use metrics::{Metrics, compute as compute_metrics};
 pub use settings::{Resolved, Settings, config_field};

@@ -1,0 +1,131 @@
+//! The browser side of the lab: loads `/lab/lab.js` (the worker pool and the
+//! lab's charts) on first use and binds it with `wasm-bindgen`. Compiled into
+//! the wasm bundle only; the script, its workers and their wasm are fetched by
+//! the lab page alone.
+
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+const SCRIPT: &str = "/lab/lab.js";
+const SCRIPT_ID: &str = "finstage-lab";
+const GLOBAL: &str = "FinstageLab";
+
+#[wasm_bindgen]
+extern "C" {
+    type Factory;
+    #[wasm_bindgen(method)]
+    fn create(this: &Factory) -> Session;
+
+    /// One lab: its worker pool and its charts (`Lab` in lab.js).
+    #[derive(Debug, Clone)]
+    pub(crate) type Session;
+    #[wasm_bindgen(method)]
+    fn load(this: &Session, url: &str) -> Promise;
+    #[wasm_bindgen(method)]
+    fn backtest(this: &Session, settings: &str, price: &web_sys::HtmlElement, equity: &web_sys::HtmlElement)
+    -> Promise;
+    #[wasm_bindgen(method)]
+    pub(crate) fn focus(this: &Session, price: &web_sys::HtmlElement, from: f64, to: f64);
+    #[wasm_bindgen(method, getter)]
+    fn timing(this: &Session) -> JsValue;
+}
+
+/// What loading bars reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Loaded {
+    /// Bars held.
+    pub bars: f64,
+    /// First and last bar times.
+    pub first: f64,
+    /// Last bar time.
+    pub last: f64,
+    /// Packed size on arrival (after decompression).
+    pub bytes: f64,
+}
+
+fn message(error: JsValue) -> String {
+    Reflect::get(&error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "the lab failed".into())
+}
+
+fn number(object: &JsValue, key: &str) -> f64 {
+    Reflect::get(object, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN)
+}
+
+impl Session {
+    /// Starts the lab's script (once per page) and a session of it.
+    ///
+    /// # Errors
+    /// A message when the script cannot be loaded.
+    pub(crate) async fn start() -> Result<Self, String> {
+        let global = js_sys::global();
+        let published = |g: &Object| Reflect::get(g, &GLOBAL.into()).ok().filter(|m| !m.is_undefined());
+        if published(&global).is_none() {
+            let document = leptos::prelude::document();
+            let script: web_sys::HtmlScriptElement = match document.get_element_by_id(SCRIPT_ID) {
+                Some(existing) => existing.unchecked_into(),
+                None => {
+                    let script: web_sys::HtmlScriptElement =
+                        document.create_element("script").map_err(|_| "cannot create a script")?.unchecked_into();
+                    script.set_type("module");
+                    script.set_src(SCRIPT);
+                    script.set_id(SCRIPT_ID);
+                    document.head().ok_or("the page has no head")?.append_child(&script).map_err(|_| "no head")?;
+                    script
+                }
+            };
+            let loaded = Promise::new(&mut |resolve, reject| {
+                let once = web_sys::AddEventListenerOptions::new();
+                once.set_once(true);
+                let _ = script.add_event_listener_with_callback_and_add_event_listener_options("load", &resolve, &once);
+                let _ = script.add_event_listener_with_callback_and_add_event_listener_options("error", &reject, &once);
+            });
+            if published(&global).is_none() {
+                JsFuture::from(loaded).await.map_err(|_| format!("the lab did not load from {SCRIPT}"))?;
+            }
+        }
+        let factory: Factory = published(&global)
+            .map(JsCast::unchecked_into)
+            .ok_or_else(|| format!("{SCRIPT} did not publish {GLOBAL}"))?;
+        Ok(factory.create())
+    }
+
+    /// Fetches and loads packed bars.
+    ///
+    /// # Errors
+    /// The server's message, or the worker's.
+    pub(crate) async fn load_bars(&self, url: &str) -> Result<Loaded, String> {
+        let r = JsFuture::from(self.load(url)).await.map_err(message)?;
+        Ok(Loaded {
+            bars: number(&r, "bars"),
+            first: number(&r, "first"),
+            last: number(&r, "last"),
+            bytes: number(&r, "bytes"),
+        })
+    }
+
+    /// Runs a backtest and draws its charts; returns the summary JSON.
+    ///
+    /// # Errors
+    /// The engine's message (a bad field).
+    pub(crate) async fn run(
+        &self,
+        settings: &str,
+        price: &web_sys::HtmlElement,
+        equity: &web_sys::HtmlElement,
+    ) -> Result<String, String> {
+        let r = JsFuture::from(self.backtest(settings, price, equity)).await.map_err(message)?;
+        r.as_string().ok_or_else(|| "the lab answered without a summary".into())
+    }
+
+    /// Engine and total milliseconds of the last run.
+    pub(crate) fn last_timing(&self) -> (f64, f64) {
+        let t = self.timing();
+        (number(&t, "engineMs"), number(&t, "totalMs"))
+    }
+}

@@ -1,0 +1,490 @@
+//! `/lab`: the backtest lab. Pick a stored series, a strategy and the
+//! engine's settings; the run happens in a Web Worker on `quant` compiled to
+//! wasm (the server's engine), and its metrics, curves, trades and months
+//! appear beside the form, again whenever a field changes.
+//!
+//! - [`input`]: the run's input and its URL form (the source of truth).
+//! - [`results`]: the metrics table, trade list and monthly heatmap.
+//! - `bridge` (browser only): the worker pool and the charts in `/lab/lab.js`.
+
+mod input;
+mod results;
+
+#[cfg(feature = "hydrate")]
+mod bridge;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use quant::Timeframe;
+#[cfg(feature = "hydrate")]
+use quant::backtest::Settings;
+use quant::backtest::{Fill, Mode, Sizing};
+use quant::strategies::{CATALOG, meta};
+use serde_json::Value;
+
+pub(crate) use input::{FieldError, LabInput};
+use results::{MetricsTable, MonthlyHeatmap, TradeList};
+
+/// Where a run is.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), expect(dead_code, reason = "only the browser moves a run along"))]
+enum Status {
+    /// Waiting for the browser (the first paint, before hydration).
+    Starting,
+    /// Fetching and decoding bars.
+    Loading,
+    /// The engine is running.
+    Running,
+    /// A result is shown.
+    Done { bars: f64, engine_ms: f64, total_ms: f64 },
+    /// Something failed; the message says what.
+    Failed(String),
+}
+
+/// The lab page.
+#[component]
+pub(crate) fn LabPage() -> impl IntoView {
+    let query = use_query_map();
+    let (start, start_errors) = {
+        let q = query.read_untracked();
+        let pairs: Vec<(String, String)> = q.clone().into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        LabInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    let input = RwSignal::new(start);
+    let errors = RwSignal::new(start_errors);
+    let status = RwSignal::new(Status::Starting);
+    let summary = RwSignal::new(None::<Value>);
+    let price_ref = NodeRef::<leptos::html::Div>::new();
+    let equity_ref = NodeRef::<leptos::html::Div>::new();
+    let strategy = Memo::new(move |_| input.with(|i| i.settings.strategy.clone()));
+
+    #[cfg(feature = "hydrate")]
+    let runner = StoredValue::new_local(browser::Runner::new(input, errors, status, summary, price_ref, equity_ref));
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    // Copy in both builds: the browser's runner sits behind a stored handle.
+    let changed = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(form) = form_ref.get_untracked() {
+            runner.with_value(|r| r.form_changed(&form));
+        }
+    };
+    let on_pick = Callback::new(move |(from, to): (i64, i64)| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.focus(from, to));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (from, to);
+    });
+    let error_for = move |field: &'static str| {
+        move || errors.with(|e| e.iter().find(|f| f.field == field).map(|f| f.message.clone()))
+    };
+
+    view! {
+        <h1>"Backtest lab"</h1>
+        <p class="lede">
+            "Runs in your browser on the server's own engine (compiled to WebAssembly, in a background worker). "
+            "Every field is in the address bar: reload or share the link to get the same run."
+        </p>
+        <div class="lab">
+            <form class="lab-form" method="get" action="/lab" node_ref=form_ref data-testid="lab-form"
+                on:input=move |_| changed()
+                on:change=move |_| changed()
+                on:submit=move |ev| { ev.prevent_default(); changed(); }>
+                <fieldset>
+                    <legend>"Data"</legend>
+                    <Field label="Symbol" name="symbol" error=error_for("symbol")>
+                        <input id="lab-symbol" name="symbol" value=input.with_untracked(|i| i.symbol.clone())
+                            autocomplete="off" spellcheck="false" size="10" required/>
+                    </Field>
+                    <Field label="Timeframe" name="tf" error=error_for("tf")>
+                        <select id="lab-tf" name="tf">
+                            {Timeframe::ALL.iter().map(|tf| {
+                                let chosen = input.with_untracked(|i| i.timeframe) == *tf;
+                                view! { <option value=tf.to_string() selected=chosen>{tf.to_string()}</option> }
+                            }).collect_view()}
+                        </select>
+                    </Field>
+                    <Field label="From" name="from" error=error_for("from")>
+                        <input id="lab-from" name="from" type="date" value=input.with_untracked(|i| i.from.clone())/>
+                    </Field>
+                    <Field label="To" name="to" error=error_for("to")>
+                        <input id="lab-to" name="to" type="date" value=input.with_untracked(|i| i.to.clone())/>
+                    </Field>
+                </fieldset>
+                <fieldset>
+                    <legend>"Strategy"</legend>
+                    <Field label="Strategy" name="strategy" error=error_for("strategy")>
+                        <select id="lab-strategy" name="strategy">
+                            {CATALOG.iter().map(|e| {
+                                let chosen = input.with_untracked(|i| i.settings.strategy == e.name);
+                                view! { <option value=e.name selected=chosen title=e.summary>{e.name}</option> }
+                            }).collect_view()}
+                        </select>
+                    </Field>
+                    {move || {
+                        let name = strategy.get();
+                        let entry = CATALOG.iter().find(|e| e.name == name);
+                        let summary_line = entry.map(|e| e.summary).unwrap_or_default();
+                        let params = input.with_untracked(|i| i.settings.params.clone());
+                        view! {
+                            <p class="hint">{summary_line}</p>
+                            {entry.map(|e| e.params.iter().map(|p| {
+                                let value = params.get(p.name).cloned().unwrap_or_else(|| p.default_value());
+                                view! { <ParamField param=*p value errors/> }
+                            }).collect_view())}
+                        }
+                    }}
+                </fieldset>
+                <fieldset>
+                    <legend>"Money"</legend>
+                    <NumberField label="Initial cash" name="cash" value=input.with_untracked(|i| i.settings.cash) step="any" errors/>
+                    <NumberField label="Commission (0.001 = 0.1%)" name="commission" value=input.with_untracked(|i| i.settings.commission) step="any" errors/>
+                    <NumberField label="Fixed commission per fill" name="commission_fixed" value=input.with_untracked(|i| i.settings.commission_fixed) step="any" errors/>
+                    <NumberField label="Slippage (basis points)" name="slippage_bps" value=input.with_untracked(|i| i.settings.slippage_bps) step="any" errors/>
+                    <Field label="Sizing" name="sizing" error=error_for("sizing")>
+                        <select id="lab-sizing" name="sizing">
+                            {[(Sizing::Equity, "equity", "fraction of equity"), (Sizing::Cash, "cash", "fixed cash"), (Sizing::Units, "units", "fixed units")]
+                                .into_iter().map(|(v, key, label)| {
+                                    let chosen = input.with_untracked(|i| i.settings.sizing == v);
+                                    view! { <option value=key selected=chosen>{label}</option> }
+                                }).collect_view()}
+                        </select>
+                    </Field>
+                    <NumberField label="Fraction of equity (sizing: equity)" name="fraction" value=input.with_untracked(|i| i.settings.fraction) step="any" errors/>
+                    <NumberField label="Cash or units per entry" name="size" value=input.with_untracked(|i| i.settings.size) step="any" errors/>
+                    <label class="check">
+                        <input name="fractional" type="checkbox" checked=input.with_untracked(|i| i.settings.fractional)/>
+                        " Fractional units"
+                    </label>
+                </fieldset>
+                <fieldset>
+                    <legend>"Positions and exits"</legend>
+                    <Field label="Positions" name="mode" error=error_for("mode")>
+                        <select id="lab-mode" name="mode">
+                            {[(Mode::LongOnly, "long-only", "long only"), (Mode::LongShort, "long-short", "long and short")]
+                                .into_iter().map(|(v, key, label)| {
+                                    let chosen = input.with_untracked(|i| i.settings.mode == v);
+                                    view! { <option value=key selected=chosen>{label}</option> }
+                                }).collect_view()}
+                        </select>
+                    </Field>
+                    <Field label="Orders fill" name="fill" error=error_for("fill")>
+                        <select id="lab-fill" name="fill">
+                            {[(Fill::NextOpen, "next-open", "at the next open"), (Fill::Close, "close", "at the signal's close")]
+                                .into_iter().map(|(v, key, label)| {
+                                    let chosen = input.with_untracked(|i| i.settings.fill == v);
+                                    view! { <option value=key selected=chosen>{label}</option> }
+                                }).collect_view()}
+                        </select>
+                    </Field>
+                    <OptionalField label="Stop-loss (0.05 = 5%)" name="stop_loss" value=input.with_untracked(|i| i.settings.stop_loss) errors/>
+                    <OptionalField label="Take-profit" name="take_profit" value=input.with_untracked(|i| i.settings.take_profit) errors/>
+                    <OptionalField label="Trailing stop" name="trailing_stop" value=input.with_untracked(|i| i.settings.trailing_stop) errors/>
+                </fieldset>
+                <button type="submit" class="primary">"Run"</button>
+            </form>
+            <section class="lab-results" aria-live="polite">
+                <StatusLine status/>
+                <h2 class="visually-hidden">"Price and trades"</h2>
+                <div class="lab-chart" node_ref=price_ref data-testid="lab-price" role="img"
+                    aria-label="Price with each trade's entry and exit"></div>
+                <h2 class="visually-hidden">"Equity"</h2>
+                <div class="lab-chart lab-equity" node_ref=equity_ref data-testid="lab-equity" role="img"
+                    aria-label="Equity, buy and hold, and drawdown"></div>
+                {move || summary.get().map(|s| view! {
+                    <MetricsTable summary=s.clone()/>
+                    <MonthlyHeatmap summary=s.clone()/>
+                    <TradeList summary=s on_pick/>
+                })}
+            </section>
+        </div>
+    }
+}
+
+/// A labelled field with its error message below it.
+#[component]
+fn Field(
+    label: &'static str,
+    name: &'static str,
+    error: impl Fn() -> Option<String> + Send + Sync + 'static,
+    children: Children,
+) -> impl IntoView {
+    let id = format!("err-{name}");
+    view! {
+        <div class="field">
+            <label for=format!("lab-{name}")>{label}</label>
+            {children()}
+            <span class="field-error" id=id role="alert">{error}</span>
+        </div>
+    }
+}
+
+fn field_error(errors: RwSignal<Vec<FieldError>>, name: String) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+    move || errors.with(|e| e.iter().find(|f| f.field == name).map(|f| f.message.clone()))
+}
+
+/// A number with its error.
+#[component]
+fn NumberField(
+    label: &'static str,
+    name: &'static str,
+    value: f64,
+    step: &'static str,
+    errors: RwSignal<Vec<FieldError>>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=format!("lab-{name}")>{label}</label>
+            <input id=format!("lab-{name}") name=name type="number" step=step value=value.to_string()
+                aria-describedby=format!("err-{name}")/>
+            <span class="field-error" id=format!("err-{name}") role="alert">{field_error(errors, name.to_owned())}</span>
+        </div>
+    }
+}
+
+/// A level that may be off (empty).
+#[component]
+fn OptionalField(
+    label: &'static str,
+    name: &'static str,
+    value: Option<f64>,
+    errors: RwSignal<Vec<FieldError>>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=format!("lab-{name}")>{label}</label>
+            <input id=format!("lab-{name}") name=name type="number" step="any" min="0" placeholder="off"
+                value=value.map(|v| v.to_string()).unwrap_or_default() aria-describedby=format!("err-{name}")/>
+            <span class="field-error" id=format!("err-{name}") role="alert">{field_error(errors, name.to_owned())}</span>
+        </div>
+    }
+}
+
+/// One strategy parameter, as its metadata describes it.
+#[component]
+fn ParamField(param: meta::Param, value: Value, errors: RwSignal<Vec<FieldError>>) -> impl IntoView {
+    let name = format!("p.{}", param.name);
+    let id = format!("lab-p-{}", param.name);
+    let err_id = format!("err-p-{}", param.name);
+    let control = match param.kind {
+        meta::Kind::Int { min, max, .. } => view! {
+            <input id=id.clone() name=name.clone() type="number" min=min max=max step="1"
+                value=value.to_string() aria-describedby=err_id.clone()/>
+        }
+        .into_any(),
+        meta::Kind::Float { min, max, step, .. } => view! {
+            <input id=id.clone() name=name.clone() type="number" min=min max=max step=step
+                value=value.as_f64().map(|v| v.to_string()).unwrap_or_default() aria-describedby=err_id.clone()/>
+        }
+        .into_any(),
+        meta::Kind::Bool { .. } => view! {
+            <input id=id.clone() name=name.clone() type="checkbox" checked=value.as_bool().unwrap_or(false)/>
+        }
+        .into_any(),
+        meta::Kind::Choice { options, .. } => {
+            let chosen = value.as_str().unwrap_or_default().to_owned();
+            view! {
+                <select id=id.clone() name=name.clone()>
+                    {options.iter().map(|o| view! { <option value=*o selected=*o == chosen>{*o}</option> }).collect_view()}
+                </select>
+            }
+            .into_any()
+        }
+    };
+    let range = match param.kind {
+        meta::Kind::Int { min, max, .. } => format!(" ({min} to {max})"),
+        meta::Kind::Float { min, max, .. } => format!(" ({min} to {max})"),
+        _ => String::new(),
+    };
+    view! {
+        <div class="field" data-param=param.name>
+            <label for=id title=param.doc>{param.name}{range}</label>
+            {control}
+            <span class="field-error" id=err_id role="alert">{field_error(errors, name)}</span>
+        </div>
+    }
+}
+
+/// What the lab is doing, in words.
+#[component]
+fn StatusLine(status: RwSignal<Status>) -> impl IntoView {
+    view! {
+        <p class="lab-status" data-testid="lab-status" data-state=move || match status.get() {
+            Status::Starting => "starting",
+            Status::Loading => "loading",
+            Status::Running => "running",
+            Status::Done { .. } => "done",
+            Status::Failed(_) => "failed",
+        }>
+            {move || match status.get() {
+                Status::Starting => view! { <span class="loading">"Starting the lab…"</span> }.into_any(),
+                Status::Loading => view! { <progress aria-label="Loading bars"></progress>" Loading bars…" }.into_any(),
+                Status::Running => view! { <progress aria-label="Running"></progress>" Running…" }.into_any(),
+                Status::Done { bars, engine_ms, total_ms } => view! {
+                    <span>{format!("{bars:.0} bars · engine {engine_ms:.1} ms · drawn in {total_ms:.0} ms")}</span>
+                }.into_any(),
+                Status::Failed(message) => view! { <span class="error" role="alert">{message}</span> }.into_any(),
+            }}
+        </p>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    //! Drives runs: reads the form, keeps the URL in step, loads bars when the
+    //! data changes and runs the backtest a moment after the last change.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use leptos::prelude::*;
+    use serde_json::Value;
+    use wasm_bindgen::JsCast;
+
+    use super::bridge::Session;
+    use super::{FieldError, LabInput, Settings, Status};
+
+    /// Settings as the worker reads them.
+    fn settings_json(settings: &Settings) -> String {
+        serde_json::to_string(settings).unwrap_or_default()
+    }
+
+    /// Waits this long after a change before running, so typing a number runs once.
+    const DEBOUNCE: Duration = Duration::from_millis(150);
+
+    #[derive(Clone)]
+    pub(super) struct Runner {
+        input: RwSignal<LabInput>,
+        errors: RwSignal<Vec<FieldError>>,
+        status: RwSignal<Status>,
+        summary: RwSignal<Option<Value>>,
+        price: NodeRef<leptos::html::Div>,
+        equity: NodeRef<leptos::html::Div>,
+        state: Rc<RefCell<State>>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        session: Option<Session>,
+        loaded: Option<(String, quant::Timeframe, String, String)>,
+        /// Bars held by the workers.
+        bars: f64,
+        /// Increases with every change; a run that finds it moved on stops.
+        generation: u64,
+    }
+
+    impl Runner {
+        pub(super) fn new(
+            input: RwSignal<LabInput>,
+            errors: RwSignal<Vec<FieldError>>,
+            status: RwSignal<Status>,
+            summary: RwSignal<Option<Value>>,
+            price: NodeRef<leptos::html::Div>,
+            equity: NodeRef<leptos::html::Div>,
+        ) -> Self {
+            let runner = Self { input, errors, status, summary, price, equity, state: Rc::default() };
+            let first = runner.clone();
+            Effect::new(move |_| {
+                let first = first.clone();
+                leptos::task::spawn_local(async move { first.run(0).await });
+            });
+            runner
+        }
+
+        /// The form changed: read it, show its errors, put it in the URL, run soon.
+        pub(super) fn form_changed(&self, form: &web_sys::HtmlFormElement) {
+            let Ok(data) = web_sys::FormData::new_with_form(form) else { return };
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            let entries = js_sys::try_iter(&data).ok().flatten();
+            for entry in entries.into_iter().flatten().flatten() {
+                let pair: js_sys::Array = entry.unchecked_into();
+                if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                    pairs.push((k, v));
+                }
+            }
+            let (input, errors) = LabInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let url = format!("/lab?{}", input.to_query());
+            if let Ok(history) = window().history() {
+                let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+            }
+            let strategy_changed = self.input.with_untracked(|i| i.settings.strategy != input.settings.strategy);
+            self.errors.set(errors);
+            if strategy_changed {
+                self.input.set(input);
+            } else {
+                self.input.update_untracked(|i| *i = input);
+            }
+            let generation = {
+                let mut state = self.state.borrow_mut();
+                state.generation += 1;
+                state.generation
+            };
+            let runner = self.clone();
+            leptos::task::spawn_local(async move {
+                gloo_timers::future::sleep(DEBOUNCE).await;
+                runner.run(generation).await;
+            });
+        }
+
+        /// Shows one trade on the price chart, with some bars around it.
+        pub(super) fn focus(&self, from: i64, to: i64) {
+            let state = self.state.borrow();
+            let (Some(session), Some(price)) = (state.session.as_ref(), self.price.get_untracked()) else { return };
+            let pad = ((to - from) / 2).max(86_400 * 5) as f64;
+            session.focus(&price, from as f64 - pad, to as f64 + pad);
+            price.scroll_into_view_with_bool(false);
+        }
+
+        async fn run(&self, generation: u64) {
+            if self.state.borrow().generation != generation {
+                return;
+            }
+            if !self.errors.with_untracked(Vec::is_empty) {
+                return;
+            }
+            let input = self.input.get_untracked();
+            let (Some(price), Some(equity)) = (self.price.get_untracked(), self.equity.get_untracked()) else { return };
+            let held = self.state.borrow().session.clone();
+            let session = match held {
+                Some(s) => s,
+                None => match Session::start().await {
+                    Ok(s) => s,
+                    Err(e) => return self.status.set(Status::Failed(e)),
+                },
+            };
+            self.state.borrow_mut().session = Some(session.clone());
+            let key = input.data_key();
+            if self.state.borrow().loaded.as_ref() != Some(&key) {
+                self.status.set(Status::Loading);
+                match session.load_bars(&input.bars_url()).await {
+                    Ok(loaded) if loaded.bars == 0.0 => {
+                        return self.status.set(Status::Failed(format!(
+                            "No {} bars of {} stored in that range.",
+                            input.timeframe, input.symbol
+                        )));
+                    }
+                    Ok(loaded) => {
+                        let mut state = self.state.borrow_mut();
+                        state.loaded = Some(key);
+                        state.bars = loaded.bars;
+                    }
+                    Err(e) => return self.status.set(Status::Failed(e)),
+                }
+            }
+            if self.state.borrow().generation != generation {
+                return;
+            }
+            self.status.set(Status::Running);
+            match session.run(&settings_json(&input.settings), &price, &equity).await {
+                Ok(json) => {
+                    let summary: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                    let (engine_ms, total_ms) = session.last_timing();
+                    let bars = self.state.borrow().bars;
+                    self.summary.set(Some(summary));
+                    self.status.set(Status::Done { bars, engine_ms, total_ms });
+                }
+                Err(e) => self.status.set(Status::Failed(e)),
+            }
+        }
+    }
+}

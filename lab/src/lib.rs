@@ -1,0 +1,106 @@
+//! The backtest lab's Web Worker: `quant` compiled to wasm and driven by
+//! `public/lab/worker.js`, so backtests and sweeps never run on the page's
+//! main thread. Each worker holds one [`engine::Lab`].
+//!
+//! Built by `scripts/build-lab` with the `lab-release` profile (speed, not
+//! size) and `wasm-bindgen --target web`; only the lab page's workers fetch it.
+
+pub mod engine;
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    use std::cell::RefCell;
+
+    use js_sys::{Float64Array, Object, Reflect};
+    use wasm_bindgen::prelude::*;
+
+    use super::engine::{Lab, SWEEP_METRICS, SWEEP_ROW};
+
+    /// A column's name and how it is read off a bar.
+    type Column = (&'static str, fn(&quant::Bar) -> f64);
+
+    thread_local! {
+        static LAB: RefCell<Lab> = RefCell::new(Lab::default());
+    }
+
+    fn set(object: &Object, key: &str, value: &JsValue) {
+        let _ = Reflect::set(object, &key.into(), value);
+    }
+
+    /// Loads packed bars; returns an object of columns (`time`, `open`,
+    /// `high`, `low`, `close`, `volume` as `Float64Array`s).
+    ///
+    /// # Errors
+    /// A message when the bytes are not packed bars.
+    #[wasm_bindgen]
+    pub fn load(packed: &[u8]) -> Result<Object, JsError> {
+        LAB.with_borrow_mut(|lab| {
+            lab.load(packed).map_err(|e| JsError::new(&e))?;
+            let bars = lab.bars();
+            let out = Object::new();
+            let columns: [Column; 6] = [
+                ("time", |b| b.ts as f64),
+                ("open", |b| b.open),
+                ("high", |b| b.high),
+                ("low", |b| b.low),
+                ("close", |b| b.close),
+                ("volume", |b| b.volume),
+            ];
+            for (name, pick) in columns {
+                let values: Vec<f64> = bars.iter().map(pick).collect();
+                set(&out, name, &Float64Array::from(values.as_slice()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs a backtest: `{json, equity, drawdown, hold}`.
+    ///
+    /// # Errors
+    /// A message naming the bad field.
+    #[wasm_bindgen]
+    pub fn backtest(settings: &str) -> Result<Object, JsError> {
+        let outcome = LAB.with_borrow_mut(|lab| lab.backtest(settings)).map_err(|e| JsError::new(&e))?;
+        let out = Object::new();
+        set(&out, "json", &outcome.json.into());
+        set(&out, "equity", &Float64Array::from(outcome.equity.as_slice()));
+        set(&out, "drawdown", &Float64Array::from(outcome.drawdown.as_slice()));
+        set(&out, "hold", &Float64Array::from(outcome.hold.as_slice()));
+        Ok(out)
+    }
+
+    /// The first value where the last backtest differs from the server's report.
+    ///
+    /// # Errors
+    /// A message when there was no backtest or the report does not parse.
+    #[wasm_bindgen]
+    pub fn difference(report: &str) -> Result<Option<String>, JsError> {
+        LAB.with_borrow(|lab| lab.difference(report)).map_err(|e| JsError::new(&e))
+    }
+
+    /// Combinations `start..end` of a sweep, `SWEEP_ROW` values each.
+    ///
+    /// # Errors
+    /// A message naming the bad field.
+    #[wasm_bindgen(js_name = sweepChunk)]
+    pub fn sweep_chunk(
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        start: u32,
+        end: u32,
+    ) -> Result<Float64Array, JsError> {
+        let rows = LAB
+            .with_borrow_mut(|lab| lab.sweep_chunk(settings, grid, metric, start as usize, end as usize))
+            .map_err(|e| JsError::new(&e))?;
+        Ok(Float64Array::from(rows.as_slice()))
+    }
+
+    /// The layout of a sweep row: `["index", "refused", "score", metrics...]`.
+    #[wasm_bindgen(js_name = sweepColumns)]
+    pub fn sweep_columns() -> js_sys::Array {
+        let names = ["index", "refused", "score"].into_iter().chain(SWEEP_METRICS);
+        debug_assert_eq!(names.clone().count(), SWEEP_ROW);
+        names.map(JsValue::from).collect()
+    }
+}

@@ -1,6 +1,8 @@
-//! `finstage indicators` and `finstage backtest`: the engine on a user's CSV file.
+//! `finstage indicators`, `backtest`, `sweep` and `walk-forward`: the engine on
+//! a user's CSV file (or, for the last three, on stored bars, which
+//! [`crate::commands`] loads through [`crate::lab`]).
 //!
-//! Both read bars with [`crate::providers::csv`], so a malformed file is
+//! They read files with [`crate::providers::csv`], so a malformed file is
 //! reported with its line and column, and write to any `Write` (stdout in the
 //! binary, a buffer in tests). `indicators` writes through the `csv` crate's
 //! writer: its column names hold commas (`MACD(12,26,9).macd`), and only
@@ -12,11 +14,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::DateTime;
-use quant::backtest::{self, Config, Fill, Mode, Report};
+use quant::backtest::{self, Grid, RANK_METRICS, Report, Resolved, WalkForward, check_metric};
 use quant::indicators::catalog::{self, DynIndicator, Spec};
 use quant::strategies;
 use serde_json::{Map, Value, json};
 
+use crate::lab::{self, LabError};
 use crate::providers::csv::{CsvBars, CsvError, read_bars};
 
 /// Why an analysis command failed; the binary prints it and exits 1.
@@ -44,6 +47,18 @@ pub enum AnalysisError {
     /// A `--param` is not `name=value`.
     #[error("--param `{0}` must look like name=value")]
     ParamSyntax(String),
+    /// A `--grid` is neither `name=from..to[:step]` nor `name=a,b,c`.
+    #[error("--grid `{0}` must look like name=5..50:5 or name=10,20,30")]
+    GridSyntax(String),
+    /// A required option is missing.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// Neither `--csv` nor `--symbol` was given.
+    #[error("give --csv FILE or --symbol SYMBOL")]
+    NoData,
+    /// The input (settings, grid, stored bars) was refused; the message names the field.
+    #[error(transparent)]
+    Lab(#[from] LabError),
     /// Writing the output failed (e.g. a closed pipe).
     #[error(transparent)]
     Output(#[from] std::io::Error),
@@ -122,12 +137,33 @@ pub fn indicators(csv: &PathBuf, specs: &[String], out: &mut impl Write) -> Resu
     Ok(())
 }
 
-/// The options of `finstage backtest`, as parsed by clap.
+/// Where a command's bars come from: a CSV file, or a stored symbol's bars.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BacktestArgs {
+pub struct DataArgs {
     /// CSV file with OHLCV bars.
-    #[arg(long, value_name = "FILE")]
-    pub csv: PathBuf,
+    #[arg(long, value_name = "FILE", conflicts_with = "symbol", required_unless_present_any = ["symbol", "list"])]
+    pub csv: Option<PathBuf>,
+    /// A stored symbol's bars instead of a file (see `finstage symbols list`).
+    #[arg(long, value_name = "SYMBOL")]
+    pub symbol: Option<String>,
+    /// The stored bars' timeframe (with --symbol).
+    #[arg(long, requires = "symbol", value_name = "TF")]
+    pub timeframe: Option<String>,
+    /// First bar time, a date or RFC 3339 (with --symbol; default: the first stored).
+    #[arg(long, requires = "symbol", value_name = "TIME")]
+    pub from: Option<String>,
+    /// Last bar time (with --symbol; default: the last stored).
+    #[arg(long, requires = "symbol", value_name = "TIME")]
+    pub to: Option<String>,
+    /// List the strategies with their parameters, defaults and ranges, and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// The strategy and the engine's settings, as `finstage backtest`, `sweep`
+/// and `walk-forward` take them (the CLI's names are the API's fields).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
     /// Strategy name (see `--list`).
     #[arg(long, default_value = "sma_cross")]
     pub strategy: String,
@@ -152,9 +188,15 @@ pub struct BacktestArgs {
     /// When orders fill: next-open (default) or close.
     #[arg(long, value_enum, default_value = "next-open")]
     pub fill: FillArg,
-    /// Fraction of equity per entry.
+    /// How entries are sized: a fraction of equity (--fraction), fixed cash or fixed units (--size).
+    #[arg(long, value_enum, default_value = "equity")]
+    pub sizing: SizingArg,
+    /// Fraction of equity per entry (--sizing equity).
     #[arg(long, default_value_t = 1.0)]
     pub fraction: f64,
+    /// Cash or units per entry (--sizing cash or units).
+    #[arg(long)]
+    pub size: Option<f64>,
     /// Allow fractional units.
     #[arg(long)]
     pub fractional: bool,
@@ -173,9 +215,61 @@ pub struct BacktestArgs {
     /// Annual risk-free rate for Sharpe and Sortino.
     #[arg(long, default_value_t = 0.0)]
     pub risk_free: f64,
-    /// Print JSON (`metrics`, `trades`, `equity`) instead of a table.
+}
+
+/// The options of `finstage backtest`, as parsed by clap.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestArgs {
+    /// The bars.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Strategy and settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Print JSON (`metrics`, `trades`, `equity`, `fingerprint`) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The options of `finstage sweep`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// The bars.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Strategy and settings; parameters not in the grid stay as given.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// A parameter's values: `fast=5..50:5` (from..to, optional step; the
+    /// parameter's step by default) or `slow=10,20,30`; repeatable.
+    #[arg(long = "grid", value_name = "NAME=VALUES", required_unless_present = "list")]
+    pub grid: Vec<String>,
+    /// The metric to rank by.
+    #[arg(long, default_value = "sharpe", value_parser = clap::builder::PossibleValuesParser::new(RANK_METRICS))]
+    pub metric: String,
+    /// How many of the best runs to print.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print JSON (`runs` best first, `skipped`, `total`, `cancelled`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The options of `finstage walk-forward`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WalkForwardArgs {
+    /// The sweep run on each training window.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    /// Bars in each training window (the first one, with --anchored).
+    #[arg(long, required_unless_present = "list")]
+    pub train: Option<usize>,
+    /// Bars in each test window.
+    #[arg(long, required_unless_present = "list")]
+    pub test: Option<usize>,
+    /// Every training window starts at the first bar (growing) instead of rolling.
+    #[arg(long)]
+    pub anchored: bool,
 }
 
 /// `--mode` values.
@@ -196,45 +290,182 @@ pub enum FillArg {
     Close,
 }
 
-/// Runs a strategy over the file and prints the metrics (or JSON).
+/// `--sizing` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SizingArg {
+    /// A fraction of equity.
+    Equity,
+    /// A fixed amount of cash.
+    Cash,
+    /// A fixed number of units.
+    Units,
+}
+
+impl SettingsArgs {
+    /// The settings as the flat input's fields (what `POST /api/v1/backtests` takes).
+    ///
+    /// # Errors
+    /// [`AnalysisError::ParamSyntax`] for a `--param` that is not `name=value`.
+    pub fn to_map(&self) -> Result<Map<String, Value>, AnalysisError> {
+        let mut params = Map::new();
+        for p in &self.params {
+            let (name, value) = p.split_once('=').ok_or_else(|| AnalysisError::ParamSyntax(p.clone()))?;
+            params.insert(name.trim().to_owned(), json_or_text(value));
+        }
+        let mut map = Map::new();
+        map.insert("strategy".into(), json!(self.strategy));
+        map.insert("params".into(), Value::Object(params));
+        map.insert("cash".into(), json!(self.cash));
+        map.insert("commission".into(), json!(self.commission));
+        map.insert("commission_fixed".into(), json!(self.commission_fixed));
+        map.insert("slippage_bps".into(), json!(self.slippage_bps));
+        map.insert("mode".into(), json!(word(&self.mode)));
+        map.insert("fill".into(), json!(word(&self.fill)));
+        map.insert("sizing".into(), json!(word(&self.sizing)));
+        map.insert("fraction".into(), json!(self.fraction));
+        if let Some(size) = self.size {
+            map.insert("size".into(), json!(size));
+        }
+        map.insert("fractional".into(), json!(self.fractional));
+        for (name, value) in
+            [("stop_loss", self.stop_loss), ("take_profit", self.take_profit), ("trailing_stop", self.trailing_stop)]
+        {
+            if let Some(v) = value {
+                map.insert(name.into(), json!(v));
+            }
+        }
+        map.insert("periods_per_year".into(), json!(self.periods_per_year));
+        map.insert("risk_free".into(), json!(self.risk_free));
+        Ok(map)
+    }
+
+    /// The settings checked and resolved.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Lab`] naming the bad field.
+    pub fn resolve(&self) -> Result<Resolved, AnalysisError> {
+        Ok(lab::input::resolve_settings(self.to_map()?)?.1)
+    }
+}
+
+/// The word clap reads for `value` (`long-short`).
+fn word<T: clap::ValueEnum>(value: &T) -> String {
+    value.to_possible_value().map_or_else(String::new, |p| p.get_name().to_owned())
+}
+
+/// A command-line value as JSON when it reads as JSON (`10`, `true`, `0.5`), else as text.
+fn json_or_text(value: &str) -> Value {
+    let value = value.trim();
+    serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.into()))
+}
+
+/// Reads `--grid` options (`fast=5..50:5`, `slow=10,20,30`) into the API's
+/// `grid` object: `{"fast": {"from": 5, "to": 50, "step": 5}, "slow": [10, 20, 30]}`.
+///
+/// # Errors
+/// [`AnalysisError::GridSyntax`] for one that is neither form.
+pub fn grid_object(options: &[String]) -> Result<Value, AnalysisError> {
+    let mut grid = Map::new();
+    for option in options {
+        let bad = || AnalysisError::GridSyntax(option.clone());
+        let (name, values) = option.split_once('=').ok_or_else(bad)?;
+        let (name, values) = (name.trim(), values.trim());
+        if name.is_empty() || values.is_empty() {
+            return Err(bad());
+        }
+        let spec = if let Some((from, rest)) = values.split_once("..") {
+            let (to, step) = match rest.split_once(':') {
+                Some((to, step)) => (to, Some(step)),
+                None => (rest, None),
+            };
+            let number = |t: &str| t.trim().parse::<f64>().map_err(|_| bad());
+            let mut range = Map::new();
+            range.insert("from".into(), json!(number(from)?));
+            range.insert("to".into(), json!(number(to)?));
+            if let Some(step) = step {
+                range.insert("step".into(), json!(number(step)?));
+            }
+            Value::Object(range)
+        } else {
+            Value::Array(values.split(',').map(json_or_text).collect())
+        };
+        grid.insert(name.to_owned(), spec);
+    }
+    Ok(Value::Object(grid))
+}
+
+/// Every strategy with its parameters (type, default, range, meaning) and
+/// rules, for `--list` and the subcommands' `--help`.
+#[must_use]
+pub fn strategies_help() -> String {
+    use quant::strategies::meta::Kind;
+    let mut text = String::from("Strategies (--strategy NAME --param NAME=VALUE):\n");
+    for entry in strategies::CATALOG {
+        let _ = writeln!(text, "\n  {}: {}", entry.name, entry.summary);
+        for p in entry.params {
+            let (kind, default, range) = match p.kind {
+                Kind::Int { default, min, max } => ("int", default.to_string(), format!("{min}..{max}")),
+                Kind::Float { default, min, max, step } => {
+                    ("float", default.to_string(), format!("{min}..{max} step {step}"))
+                }
+                Kind::Bool { default } => ("bool", default.to_string(), "true or false".into()),
+                Kind::Choice { default, options } => ("choice", default.to_owned(), options.join(" | ")),
+            };
+            let _ = writeln!(text, "      {:<16}{kind:<7}default {default:<8}{range:<22}{}", p.name, p.doc);
+        }
+        for rule in entry.rules {
+            let _ = writeln!(text, "      rule: {}", rule.describe());
+        }
+    }
+    text
+}
+
+/// Bars read from a CSV file by [`DataArgs`] (with `--csv`).
+///
+/// # Errors
+/// [`AnalysisError`] for a missing or malformed file.
+pub fn load_csv(data: &DataArgs) -> Result<CsvBars, AnalysisError> {
+    match &data.csv {
+        Some(path) => load(path),
+        None => Err(AnalysisError::NoData),
+    }
+}
+
+/// Stored bars as the analysis commands take them: each labelled with its
+/// time (RFC 3339, UTC), as `POST /api/v1/backtests` labels them.
+#[must_use]
+pub fn labelled(bars: Vec<quant::Bar>) -> CsvBars {
+    let labels = bars.iter().map(|b| lab::time_label(b.ts)).collect();
+    CsvBars { bars, labels }
+}
+
+/// Runs a strategy over a CSV file and prints the metrics (or JSON).
 ///
 /// # Errors
 /// [`AnalysisError`] for a bad file, strategy, parameter or a write failure.
 pub fn backtest(args: &BacktestArgs, out: &mut impl Write) -> Result<(), AnalysisError> {
-    let mut params = Map::new();
-    for p in &args.params {
-        let (name, value) = p.split_once('=').ok_or_else(|| AnalysisError::ParamSyntax(p.clone()))?;
-        let value = serde_json::from_str::<Value>(value.trim()).unwrap_or_else(|_| Value::String(value.trim().into()));
-        params.insert(name.trim().to_owned(), value);
+    if args.data.list {
+        return Ok(out.write_all(strategies_help().as_bytes())?);
     }
-    let mut strategy = strategies::find(&args.strategy)?.build(&Value::Object(params))?;
-    let config = Config {
-        initial_cash: args.cash,
-        commission_rate: args.commission,
-        commission_fixed: args.commission_fixed,
-        slippage_bps: args.slippage_bps,
-        mode: match args.mode {
-            ModeArg::LongOnly => Mode::LongOnly,
-            ModeArg::LongShort => Mode::LongShort,
-        },
-        fill: match args.fill {
-            FillArg::NextOpen => Fill::NextOpen,
-            FillArg::Close => Fill::Close,
-        },
-        fraction: args.fraction,
-        fractional: args.fractional,
-        stop_loss: args.stop_loss,
-        take_profit: args.take_profit,
-        trailing_stop: args.trailing_stop,
-        periods_per_year: args.periods_per_year,
-        risk_free_rate: args.risk_free,
-        ..Config::default()
-    };
-    config.validate()?;
-    let data = load(&args.csv)?;
-    let report = backtest::run_strategy(&data.bars, strategy.as_mut(), &config)?;
+    let resolved = args.settings.resolve()?;
+    let data = load_csv(&args.data)?;
+    backtest_on(args, &resolved, &data, out)
+}
+
+/// Runs the resolved strategy over `data` and prints the metrics (or JSON).
+///
+/// # Errors
+/// [`AnalysisError`] for a write failure.
+pub fn backtest_on(
+    args: &BacktestArgs,
+    resolved: &Resolved,
+    data: &CsvBars,
+    out: &mut impl Write,
+) -> Result<(), AnalysisError> {
+    let report = lab::run(&data.bars, resolved)?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report_json(&report, &data)).map_err(std::io::Error::from)?;
+        let json = lab::report_json(&report, |i| data.labels.get(i).cloned().unwrap_or_default());
+        serde_json::to_writer_pretty(&mut *out, &json).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         write_table(&report, out)?;
@@ -242,31 +473,142 @@ pub fn backtest(args: &BacktestArgs, out: &mut impl Write) -> Result<(), Analysi
     Ok(())
 }
 
-fn iso(ts: i64) -> String {
-    DateTime::from_timestamp(ts, 0).map_or_else(|| ts.to_string(), |t| t.to_rfc3339())
+/// The checked grid and metric of a sweep's options, for `resolved`'s strategy.
+///
+/// # Errors
+/// [`AnalysisError`] naming the bad option.
+pub fn sweep_grid(args: &SweepArgs, resolved: &Resolved) -> Result<(Grid, usize), AnalysisError> {
+    check_metric(&args.metric)?;
+    let grid = grid_object(&args.grid)?;
+    Ok(lab::input::parse_grid(&grid, resolved.entry, &resolved.params)?)
 }
 
-fn report_json(report: &Report, data: &CsvBars) -> Value {
-    let trades: Vec<Value> = report
-        .trades
-        .iter()
-        .map(|t| {
-            json!({
-                "side": t.side, "entry_time": iso(t.entry_ts), "entry_price": t.entry_price,
-                "exit_time": iso(t.exit_ts), "exit_price": t.exit_price, "size": t.size,
-                "pnl": t.pnl, "return": t.return_pct, "bars_held": t.bars_held, "exit": t.exit,
-            })
-        })
-        .collect();
-    let equity: Vec<Value> =
-        data.labels.iter().zip(&report.equity).map(|(time, value)| json!({ "time": time, "equity": value })).collect();
-    json!({ "metrics": report.metrics, "trades": trades, "equity": equity })
+/// Runs a sweep over `data` and prints the best `--top` runs (or JSON).
+///
+/// # Errors
+/// [`AnalysisError`] for a bad option or a write failure.
+pub fn sweep_on(args: &SweepArgs, data: &CsvBars, out: &mut impl Write) -> Result<(), AnalysisError> {
+    let resolved = args.settings.resolve()?;
+    let (grid, _) = sweep_grid(args, &resolved)?;
+    let result = backtest::sweep(&data.bars, resolved.entry, &grid, &resolved.config, &args.metric)?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &lab::sweep_json(&result, Some(args.top)))
+            .map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} combinations, {} run, {} refused by the strategy; best {} by {}:",
+        result.total,
+        result.runs.len(),
+        result.skipped,
+        args.top.min(result.runs.len()),
+        args.metric
+    )?;
+    writeln!(
+        out,
+        "{:>4}  {:<32} {:>12} {:>10} {:>8} {:>9} {:>7}",
+        "rank", "params", args.metric, "return", "sharpe", "max dd", "trades"
+    )?;
+    for (rank, run) in result.runs.iter().take(args.top).enumerate() {
+        let m = &run.metrics;
+        writeln!(
+            out,
+            "{:>4}  {:<32} {:>12} {:>10} {:>8} {:>9} {:>7}",
+            rank + 1,
+            swept_params(&run.params, &args.grid),
+            num(run.score),
+            pct(m.total_return),
+            num(m.sharpe),
+            pct(m.max_drawdown),
+            m.trades
+        )?;
+    }
+    Ok(())
+}
+
+/// `fast=10 slow=20`: the swept parameters of a run (those named by `--grid`).
+fn swept_params(params: &Value, grid: &[String]) -> String {
+    let swept: Vec<&str> = grid.iter().filter_map(|g| g.split_once('=').map(|(n, _)| n.trim())).collect();
+    match params {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| swept.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// Runs a walk-forward validation over `data` and prints each window (or JSON).
+///
+/// # Errors
+/// [`AnalysisError`] for a bad option (windows that do not fit the bars) or a write failure.
+pub fn walk_forward_on(args: &WalkForwardArgs, data: &CsvBars, out: &mut impl Write) -> Result<(), AnalysisError> {
+    let resolved = args.sweep.settings.resolve()?;
+    let (grid, _) = sweep_grid(&args.sweep, &resolved)?;
+    let windows = WalkForward {
+        train: args.train.ok_or(AnalysisError::Missing("--train"))?,
+        test: args.test.ok_or(AnalysisError::Missing("--test"))?,
+        anchored: args.anchored,
+    };
+    let metric = &args.sweep.metric;
+    let report = backtest::walk_forward(&data.bars, resolved.entry, &grid, &resolved.config, metric, windows)?;
+    if args.sweep.json {
+        serde_json::to_writer_pretty(&mut *out, &lab::walk_forward_json(&report)).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let day =
+        |ts: i64| DateTime::from_timestamp(ts, 0).map_or_else(|| ts.to_string(), |t| t.format("%Y-%m-%d").to_string());
+    writeln!(
+        out,
+        "{:<23}  {:<23}  {:<28} {:>10} {:>10} {:>9} {:>6}",
+        "train", "test", "chosen", "in-sample", "out", "return", "trades"
+    )?;
+    for w in &report.windows {
+        writeln!(
+            out,
+            "{:<23}  {:<23}  {:<28} {:>10} {:>10} {:>9} {:>6}",
+            format!("{}..{}", day(w.train.0), day(w.train.1)),
+            format!("{}..{}", day(w.test.0), day(w.test.1)),
+            swept_params(&w.params, &args.sweep.grid),
+            num(w.in_sample),
+            num(w.out_of_sample),
+            pct(w.test_return),
+            w.test_trades
+        )?;
+    }
+    writeln!(
+        out,
+        "mean {metric} in sample {}, out of sample {}",
+        num(report.mean_in_sample),
+        num(report.mean_out_of_sample)
+    )?;
+    writeln!(out, "efficiency {}, degradation {}", num(report.efficiency), num(report.degradation))?;
+    let last = |curve: &[f64]| curve.last().copied().unwrap_or(f64::NAN);
+    writeln!(
+        out,
+        "stitched out-of-sample equity {:.2}; hindsight best ({}) {:.2}",
+        last(&report.oos_equity),
+        swept_params(&report.in_sample_params, &args.sweep.grid),
+        last(&report.in_sample_equity)
+    )?;
+    Ok(())
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() { format!("{:.2}%", v * 100.0) } else { "n/a".into() }
+}
+
+fn num(v: f64) -> String {
+    if v.is_finite() { format!("{v:.3}") } else { "n/a".into() }
 }
 
 fn write_table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     let m = &report.metrics;
-    let pct = |v: f64| if v.is_finite() { format!("{:.2}%", v * 100.0) } else { "n/a".into() };
-    let num = |v: f64| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() };
     let rows = [
         ("Total return", pct(m.total_return)),
         ("Buy & hold return", pct(m.buy_and_hold_return)),
@@ -428,5 +770,121 @@ mod tests {
 
         let args = Wrapper::parse_from(["x", "--csv", &csv_arg, "--param", "fastest=5"]).args;
         assert!(backtest(&args, &mut Vec::new()).unwrap_err().to_string().contains("unknown parameter `fastest`"));
+        let json: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["fingerprint"]["equity"].as_str().unwrap().len(), 16);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_sizing_is_an_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = sample_csv(&dir);
+        let csv_arg = csv.to_string_lossy().into_owned();
+        let run = |extra: &[&str]| {
+            let args = Wrapper::parse_from([&["x", "--csv", &csv_arg][..], extra].concat()).args;
+            backtest(&args, &mut Vec::new()).map_err(|e| e.to_string())
+        };
+        assert!(run(&["--param", "fast=0"]).unwrap_err().contains("fast must be within"));
+        assert!(run(&["--commission", "2"]).unwrap_err().contains("commission must be within"));
+        assert!(run(&["--sizing", "cash"]).unwrap_err().contains("size must be within"));
+        assert!(run(&["--strategy", "nope"]).unwrap_err().contains("unknown strategy `nope`"));
+        run(&["--sizing", "units", "--size", "3"]).unwrap();
+        // --csv and --symbol exclude each other; one of them (or --list) is needed.
+        assert!(Wrapper::try_parse_from(["x", "--csv", &csv_arg, "--symbol", "AAPL"]).is_err());
+        assert!(Wrapper::try_parse_from(["x"]).is_err());
+        assert!(Wrapper::try_parse_from(["x", "--timeframe", "1d"]).is_err(), "--timeframe needs --symbol");
+        let mut out = Vec::new();
+        backtest(&Wrapper::parse_from(["x", "--list"]).args, &mut out).unwrap();
+        let list = String::from_utf8(out).unwrap();
+        assert!(list.contains("sma_cross: Buy when SMA(fast)"), "{list}");
+        assert!(list.contains("fast") && list.contains("default 10") && list.contains("1..2000"), "{list}");
+        assert!(list.contains("rule: fast must be below slow"), "{list}");
+    }
+
+    #[derive(Parser)]
+    struct SweepWrapper {
+        #[command(flatten)]
+        args: SweepArgs,
+    }
+
+    #[derive(Parser)]
+    struct WalkWrapper {
+        #[command(flatten)]
+        args: WalkForwardArgs,
+    }
+
+    #[test]
+    fn grid_options_read_as_ranges_or_lists() {
+        let grid = grid_object(&["fast=5..50:5".into(), "slow=10,20,30".into(), "exit=middle,upper".into()]).unwrap();
+        assert_eq!(
+            grid,
+            json!({"fast": {"from": 5.0, "to": 50.0, "step": 5.0}, "slow": [10, 20, 30], "exit": ["middle", "upper"]})
+        );
+        assert_eq!(grid_object(&["fast=5..9".into()]).unwrap(), json!({"fast": {"from": 5.0, "to": 9.0}}));
+        for bad in ["fast", "fast=", "=1,2", "fast=a..b"] {
+            assert!(matches!(grid_object(&[bad.into()]), Err(AnalysisError::GridSyntax(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sweep_and_walk_forward_over_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = sample_csv(&dir);
+        let csv_arg = csv.to_string_lossy().into_owned();
+        let data = load(&csv).unwrap();
+        let args = SweepWrapper::parse_from([
+            "x",
+            "--csv",
+            &csv_arg,
+            "--grid",
+            "fast=2..6",
+            "--grid",
+            "slow=8,12",
+            "--metric",
+            "total_return",
+            "--top",
+            "3",
+        ])
+        .args;
+        let mut out = Vec::new();
+        sweep_on(&args, &data, &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(table.starts_with("10 combinations, 10 run, 0 refused"), "{table}");
+        assert_eq!(table.lines().count(), 2 + 3, "{table}");
+        assert!(table.contains("fast=") && table.contains("slow="), "{table}");
+
+        let json_args =
+            SweepWrapper::parse_from(["x", "--csv", &csv_arg, "--grid", "fast=2..6", "--json", "--top", "2"]).args;
+        let mut out = Vec::new();
+        sweep_on(&json_args, &data, &mut out).unwrap();
+        let json: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((json["total"].as_u64(), json["runs"].as_array().unwrap().len()), (Some(5), 2));
+        assert_eq!(json["runs"][0]["params"]["slow"], json!(20), "the fixed parameter stays as given");
+
+        let bad = SweepWrapper::parse_from(["x", "--csv", &csv_arg, "--grid", "fast=0..3"]).args;
+        assert!(
+            sweep_on(&bad, &data, &mut Vec::new()).unwrap_err().to_string().contains("grid.fast: fast must be within")
+        );
+        assert!(
+            SweepWrapper::try_parse_from(["x", "--csv", &csv_arg, "--grid", "fast=2..6", "--metric", "luck"]).is_err()
+        );
+
+        let walk = |extra: &[&str]| {
+            let base =
+                ["x", "--csv", &csv_arg, "--grid", "fast=2..4", "--grid", "slow=8,10", "--metric", "total_return"];
+            WalkWrapper::parse_from([&base[..], extra].concat()).args
+        };
+        let mut out = Vec::new();
+        walk_forward_on(&walk(&["--train", "60", "--test", "20"]), &data, &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert_eq!(table.lines().filter(|l| l.starts_with("2024-")).count(), 3, "{table}");
+        assert!(table.contains("efficiency"), "{table}");
+        let mut out = Vec::new();
+        walk_forward_on(&walk(&["--train", "60", "--test", "20", "--anchored", "--json"]), &data, &mut out).unwrap();
+        let json: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["windows"].as_array().unwrap().len(), 3);
+        assert_eq!(json["windows"][2]["train"][0], json["windows"][0]["train"][0], "anchored");
+        let err = walk_forward_on(&walk(&["--train", "100", "--test", "30"]), &data, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("train=100, test=30"), "{err}");
+        assert!(WalkWrapper::try_parse_from(["x", "--csv", &csv_arg, "--grid", "fast=2..4", "--test", "5"]).is_err());
     }
 }

@@ -34,8 +34,16 @@ pub enum Command {
         #[arg(long = "ind", value_name = "SPEC", required = true)]
         ind: Vec<String>,
     },
-    /// Backtest a strategy over a CSV file of bars.
+    /// Backtest a strategy over a CSV file or a stored symbol's bars.
+    #[command(after_long_help = crate::analysis::strategies_help())]
     Backtest(crate::analysis::BacktestArgs),
+    /// Backtest every combination of a parameter grid and rank them by a metric.
+    #[command(after_long_help = crate::analysis::strategies_help())]
+    Sweep(crate::analysis::SweepArgs),
+    /// Walk-forward validation: choose parameters on each training window by
+    /// a sweep, then trade them on the following test window.
+    #[command(after_long_help = crate::analysis::strategies_help())]
+    WalkForward(crate::analysis::WalkForwardArgs),
     /// Fill a symbol's history for a date range (a durable job, run here until done).
     Backfill {
         /// The symbol.

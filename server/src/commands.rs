@@ -1,6 +1,7 @@
-//! One-shot commands that work on the database: `migrate`, `backfill`, `jobs`.
-//! (`serve` lives in [`crate::serve`], the CSV analysis commands in
-//! [`crate::analysis`].)
+//! One-shot commands that work on the database: `migrate`, `backfill`, `jobs`,
+//! and the analysis commands' loading of stored bars (`backtest`, `sweep`,
+//! `walk-forward` with `--symbol`). (`serve` lives in [`crate::serve`], the
+//! analysis itself in [`crate::analysis`].)
 
 use std::io::Write;
 
@@ -376,4 +377,76 @@ pub async fn telegram(config: &Config, action: crate::cli::TelegramAction, out: 
     };
     db.close().await;
     result
+}
+
+/// The bars an analysis command's options name: the CSV file, or the stored
+/// symbol's bars in the range (at most [`crate::lab::MAX_LAB_BARS`]).
+async fn analysis_bars(
+    config: &Config,
+    data: &crate::analysis::DataArgs,
+) -> anyhow::Result<crate::providers::csv::CsvBars> {
+    let Some(symbol) = &data.symbol else {
+        return Ok(crate::analysis::load_csv(data)?);
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert("symbol".into(), symbol.as_str().into());
+    for (name, value) in [("timeframe", &data.timeframe), ("from", &data.from), ("to", &data.to)] {
+        if let Some(v) = value {
+            fields.insert(name.into(), v.as_str().into());
+        }
+    }
+    let wanted = crate::lab::Data::take(&mut fields).map_err(crate::analysis::AnalysisError::from)?;
+    let db = open_existing(config).await?;
+    let bars = crate::lab::load_bars(&db, &wanted).await;
+    db.close().await;
+    Ok(crate::analysis::labelled(bars.map_err(crate::analysis::AnalysisError::from)?))
+}
+
+/// `finstage backtest`: over a CSV file or stored bars.
+///
+/// # Errors
+/// When an option is invalid (named), the bars cannot be read, or output fails.
+pub async fn backtest(
+    config: &Config,
+    args: &crate::analysis::BacktestArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if args.data.list {
+        return Ok(crate::analysis::backtest(args, out)?);
+    }
+    let resolved = args.settings.resolve()?;
+    let data = analysis_bars(config, &args.data).await?;
+    Ok(crate::analysis::backtest_on(args, &resolved, &data, out)?)
+}
+
+/// `finstage sweep`: over a CSV file or stored bars.
+///
+/// # Errors
+/// When an option is invalid (named), the bars cannot be read, or output fails.
+pub async fn sweep(config: &Config, args: &crate::analysis::SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    if args.data.list {
+        return Ok(out.write_all(crate::analysis::strategies_help().as_bytes())?);
+    }
+    // Options first: a bad grid is reported before any bars are read.
+    crate::analysis::sweep_grid(args, &args.settings.resolve()?)?;
+    let data = analysis_bars(config, &args.data).await?;
+    Ok(crate::analysis::sweep_on(args, &data, out)?)
+}
+
+/// `finstage walk-forward`: over a CSV file or stored bars.
+///
+/// # Errors
+/// When an option is invalid (named), the windows do not fit the bars, the
+/// bars cannot be read, or output fails.
+pub async fn walk_forward(
+    config: &Config,
+    args: &crate::analysis::WalkForwardArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if args.sweep.data.list {
+        return Ok(out.write_all(crate::analysis::strategies_help().as_bytes())?);
+    }
+    crate::analysis::sweep_grid(&args.sweep, &args.sweep.settings.resolve()?)?;
+    let data = analysis_bars(config, &args.sweep.data).await?;
+    Ok(crate::analysis::walk_forward_on(args, &data, out)?)
 }

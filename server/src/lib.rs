@@ -11,6 +11,10 @@
 //! `ConfigError`, ...); `anyhow` is used only in `serve` and `main`, where
 //! errors are reported and the process exits.
 
+// The lab page's view type (`app::pages::lab`) is deeper than the default
+// limit of 128 lets the compiler lay out where the router instantiates it.
+#![recursion_limit = "256"]
+
 pub mod analysis;
 pub mod backfill;
 pub mod bus;
@@ -24,6 +28,7 @@ pub(crate) mod gaps;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod lab;
 pub(crate) mod metrics;
 pub mod news;
 pub mod pipeline;

@@ -64,7 +64,9 @@ fn main() -> ExitCode {
             }
             Command::Jobs { action: JobsAction::Retry { id, dead: _ } } => commands::retry_jobs(&config, id, out).await,
             Command::Indicators { csv, ind } => Ok(server::analysis::indicators(&csv, &ind, out)?),
-            Command::Backtest(args) => Ok(server::analysis::backtest(&args, out)?),
+            Command::Backtest(args) => commands::backtest(&config, &args, out).await,
+            Command::Sweep(args) => commands::sweep(&config, &args, out).await,
+            Command::WalkForward(args) => commands::walk_forward(&config, &args, out).await,
         }
     });
     match result {

@@ -66,6 +66,8 @@ pub struct Shared {
     /// The stored watchlist; changes made through it reach the feed and the
     /// schedules of this process.
     pub watchlist: Watchlist,
+    /// The lab's sweeps and walk-forward validations running in the background.
+    pub lab: crate::lab::Tasks,
 }
 
 /// Start-up work that runs in the background once the server answers (the
@@ -144,6 +146,7 @@ impl AppState {
             pipeline: None,
             recovery: Recovery::default(),
             watchlist,
+            lab: crate::lab::Tasks::default(),
         }))
     }
 

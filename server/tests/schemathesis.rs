@@ -11,18 +11,39 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-/// The one narrowing of `--checks all`. `PUT /strategies/{name}` takes the
+/// The narrowings of `--checks all`. `PUT /strategies/{name}` takes the
 /// strategy's parameters as an object whose keys and ranges depend on the
 /// strategy the path names, with rules between keys (`fast` below `slow`,
 /// `oversold` below `overbought`): JSON Schema can express neither, so the
 /// document says "an object" and the server answers 400 to parameters that do
-/// not fit the strategy. There, and only there, a schema-valid request may be
-/// refused with 400; every other check, and every other operation, is as strict
-/// as `--checks all` makes it.
+/// not fit the strategy. There (and in the lab's requests below), and only
+/// there, a schema-valid request may be refused with 400; every other check,
+/// and every other operation, is as strict as `--checks all` makes it.
+///
+/// The lab's requests are the same case: a strategy's parameters are an
+/// object checked against that strategy's metadata and rules, and `size` is
+/// required only with some `sizing`; beyond that a valid request can name a
+/// range without bars (422) or find enough sweeps running (429).
 const CONFIG: &str = r#"
 [[operations]]
 include-operation-id = "put_strategy"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]
+
+[[operations]]
+include-operation-id = "run_backtest"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "422"]
+
+[[operations]]
+include-operation-id = "start_sweep"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "422", "429"]
+
+[[operations]]
+include-operation-id = "start_walk_forward"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "422", "429"]
+
+[[operations]]
+include-operation-id = "save_run"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,11 @@
 //! | `GET /news?symbol=S&limit=N&before=CURSOR` | crawled headlines, newest first, see [`super::news`] |
 //! | `GET /signals`, `GET /strategies`, `PUT /strategies/{name}` | signals and strategy settings, see [`super::signals`] |
 //! | `GET /providers` | each remote provider's health (circuit, rate, last success and error, counts) |
+//! | `POST /backtests` | one backtest over stored bars (flat input: `symbol`, `timeframe`, `from`, `to` and the settings); the report of `finstage backtest --json` plus `fingerprint`, see [`super::lab`] |
+//! | `POST /sweeps`, `GET`/`DELETE /sweeps/{id}` | a sweep over a `grid` ranked by `metric`, in the background: 202 and `Location`, then progress, result, cancel |
+//! | `POST /walk-forward`, `GET`/`DELETE /walk-forward/{id}` | a walk-forward validation (`train`, `test`, `anchored`), likewise |
+//! | `GET /symbols/{symbol}/bars.fsb` | every bar in a range packed for the lab's workers (`quant::pack`; ETag, compressed) |
+//! | `GET`/`POST /lab/runs`, `GET`/`DELETE /lab/runs/{id}` | lab runs saved by name (input, metrics, equity sample) |
 //! | `GET /openapi.json` | this API as an OpenAPI 3.1 document |
 //!
 //! Bad input (malformed symbol, unknown timeframe, malformed time, bad page
@@ -65,12 +70,17 @@ fn routes() -> Routes {
         .route("/runs", get(get_runs))
         .merge(super::news::listed())
         .merge(super::signals::routes())
+        .merge(super::lab::routes())
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Finstage REST API", version = "1", description = "Symbols, bars and quotes."),
+    info(
+        title = "Finstage REST API",
+        version = "1",
+        description = "Symbols, bars and quotes; signals and strategies; the backtest lab (backtests, sweeps, walk-forward, saved runs)."
+    ),
     paths(
         list_symbols,
         add_symbol,
@@ -85,7 +95,19 @@ fn routes() -> Routes {
         super::news::list_news,
         super::signals::list_signals,
         super::signals::list_strategies,
-        super::signals::put_strategy
+        super::signals::put_strategy,
+        super::lab::run_backtest,
+        super::lab::start_sweep,
+        super::lab::sweep_status,
+        super::lab::cancel_sweep,
+        super::lab::start_walk_forward,
+        super::lab::walk_forward_status,
+        super::lab::cancel_walk_forward,
+        super::lab::packed_bars,
+        super::lab::list_runs,
+        super::lab::save_run,
+        super::lab::get_run,
+        super::lab::delete_run
     ),
     components(schemas(
         SymbolDto,
@@ -105,7 +127,19 @@ fn routes() -> Routes {
         super::signals::SignalsPage,
         super::signals::StrategyInfo,
         super::signals::StrategyUpdate,
-        crate::storage::signals::StrategySetting
+        crate::storage::signals::StrategySetting,
+        super::signals::StrategyParam,
+        super::lab::BacktestRequest,
+        super::lab::SweepRequest,
+        super::lab::WalkForwardRequest,
+        super::lab::BacktestReport,
+        super::lab::TradeDto,
+        super::lab::EquityPoint,
+        super::lab::FingerprintDto,
+        super::lab::TaskDto,
+        super::lab::LabRunSummaryDto,
+        super::lab::LabRunDto,
+        super::lab::NewLabRun
     ))
 )]
 struct ApiDoc;

@@ -28,6 +28,13 @@ pub enum ApiError {
     /// The request's body is over the limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The request is well-formed but cannot be carried out on the data
+    /// there is (422), e.g. a backtest over a range without bars.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Too much is running already; try again later (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The server failed (500); the cause is logged, not sent.
     #[error("internal error")]
     Internal(#[from] StorageError),
@@ -40,7 +47,21 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::lab::LabError> for ApiError {
+    fn from(e: crate::lab::LabError) -> Self {
+        use crate::lab::LabError;
+        match e {
+            LabError::Invalid(m) => Self::BadRequest(m),
+            LabError::NotFound(m) => Self::NotFound(m),
+            LabError::NoBars(m) => Self::Unprocessable(m),
+            LabError::Storage(e) => Self::Internal(e),
         }
     }
 }

@@ -12,6 +12,7 @@ mod assets;
 pub(crate) mod edge;
 mod error;
 mod health;
+mod lab;
 pub mod listen;
 mod market;
 pub mod news;

@@ -10,8 +10,12 @@
 //! not `\d`, which other regex dialects read as any Unicode digit).
 
 use quant::Timeframe;
+use quant::backtest::RANK_METRICS;
 use quant::strategies::NAME_LIST;
-use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder, SchemaFormat,
+    Type,
+};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -53,6 +57,36 @@ schemas! {
     TimeOrCursor => time_or([string().pattern(Some("^-?[0-9]{1,18}:-?[0-9]{1,18}$")).build()]);
     /// A strategy of the catalog.
     StrategyName => string().enum_values(Some(NAME_LIST.iter().copied()));
+    /// A metric a sweep ranks by.
+    MetricName => string().enum_values(Some(RANK_METRICS.iter().copied())).default(Some("sharpe".into()));
+    /// A sweep's grid: parameter names of the strategy to a list of values, or
+    /// to a range `{"from", "to", "step"}` (the step defaults to the
+    /// parameter's). Names and values are checked against the strategy's
+    /// metadata (`GET /strategies`); at most 100000 combinations.
+    GridSpec => grid();
+}
+
+/// The grid's schema: see [`GridSpec`].
+fn grid() -> Schema {
+    let value = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(string());
+    let list = ArrayBuilder::new().items(value).min_items(Some(1)).max_items(Some(100_000));
+    let number = || ObjectBuilder::new().schema_type(Type::Number);
+    let range = ObjectBuilder::new()
+        .property("from", number())
+        .required("from")
+        .property("to", number())
+        .required("to")
+        .property("step", number().exclusive_minimum(Some(0.0)))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    ObjectBuilder::new()
+        .additional_properties(Some(AdditionalProperties::RefOr(OneOfBuilder::new().item(list).item(range).into())))
+        .min_properties(Some(1))
+        .examples([serde_json::json!({"fast": {"from": 5, "to": 50, "step": 5}, "slow": [20, 30, 40]})])
+        .build()
+        .into()
 }
 
 /// A string schema, to build on.

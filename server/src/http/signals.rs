@@ -3,7 +3,7 @@
 //! | method and path | what |
 //! | --- | --- |
 //! | `GET /signals?symbol=&strategy=&timeframe=&passed=true&before=ID&limit=N` | stored signals, newest first |
-//! | `GET /strategies` | every catalog strategy with its settings and backtest records |
+//! | `GET /strategies` | every catalog strategy with its parameters' metadata and rules, its settings and backtest records |
 //! | `PUT /strategies/{name}` | change a strategy's settings (enabled, parameters, minimum quality) |
 
 use axum::Json;
@@ -133,6 +133,39 @@ pub(crate) struct StrategyInfo {
     /// Its latest backtest per symbol and timeframe.
     #[schema(value_type = Vec<Object>)]
     pub records: Vec<serde_json::Value>,
+    /// Its parameters: name, type, default, range, step, meaning (the lab's
+    /// forms and the sweeps' ranges come from these).
+    #[schema(value_type = Vec<StrategyParam>)]
+    pub params: &'static [quant::strategies::meta::Param],
+    /// Rules between two parameters: `{"rule": "below", "low": "fast", "high":
+    /// "slow", "strict": true}` (`low < high`, or `<=` when not strict) or
+    /// `{"rule": "any_non_zero", "a", "b"}` (at least one above 0).
+    #[schema(value_type = Vec<Object>)]
+    pub rules: &'static [quant::strategies::meta::Rule],
+}
+
+/// One parameter of a strategy, from the catalog's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "a schema for the document; the handler serializes the catalog's own type")]
+pub(crate) struct StrategyParam {
+    /// The key in `params`, e.g. `fast`.
+    name: String,
+    /// `int`, `float`, `bool` or `choice`.
+    #[schema(pattern = "^(int|float|bool|choice)$")]
+    r#type: String,
+    /// The default: a number, a boolean or one of `options`.
+    #[schema(value_type = Object)]
+    default: serde_json::Value,
+    /// Smallest value (`int`, `float`).
+    min: Option<f64>,
+    /// Largest value (`int`, `float`).
+    max: Option<f64>,
+    /// The natural increment (`float`; 1 for `int`).
+    step: Option<f64>,
+    /// The accepted words (`choice`).
+    options: Option<Vec<String>>,
+    /// One line on what it does.
+    doc: String,
 }
 
 /// Every strategy of the catalog.
@@ -154,7 +187,15 @@ pub(super) async fn list_strategies(State(state): State<AppState>) -> Result<Jso
                 .filter(|(k, _)| k.strategy == entry.name && k.params_hash == params_hash)
                 .map(|(k, r)| serde_json::json!({ "symbol": k.symbol, "timeframe": k.timeframe, "record": r }))
                 .collect();
-            StrategyInfo { name: entry.name.into(), summary: entry.summary.into(), settings, params_hash, records }
+            StrategyInfo {
+                name: entry.name.into(),
+                summary: entry.summary.into(),
+                settings,
+                params_hash,
+                records,
+                params: entry.params,
+                rules: entry.rules,
+            }
         })
         .collect();
     Ok(Json(out))

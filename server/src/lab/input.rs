@@ -218,8 +218,12 @@ fn settings(map: Map<String, Value>) -> Result<Settings, LabError> {
     }
 }
 
-/// A time field: Unix seconds (a number or its text), a date, a UTC date-time or RFC 3339.
-fn time(name: &str, value: Option<Value>) -> Result<Option<i64>, LabError> {
+/// A time field: Unix seconds (a number or its text), a date, a UTC
+/// date-time or RFC 3339; `None` when absent, null or empty.
+///
+/// # Errors
+/// [`LabError::Invalid`] naming the field.
+pub fn time(name: &str, value: Option<Value>) -> Result<Option<i64>, LabError> {
     let bad = |shown: &str| {
         invalid(format!(
             "{name}: `{}` is not a time (Unix seconds, a date, a UTC date-time or RFC 3339)",

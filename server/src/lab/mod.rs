@@ -9,6 +9,7 @@
 //!   [`quant::backtest::Settings`] field, plus `grid` and `metric` for
 //!   sweeps and `train`, `test` and `anchored` for walk-forward. Every
 //!   refusal names the field.
+//! - [`saved`]: runs saved by name (`lab_runs`), checked before they are stored.
 //! - [`tasks`]: sweeps and walk-forward validations run in the background
 //!   with progress and cancellation, kept in a bounded in-memory registry.
 //! - here: loading a run's bars (at most [`MAX_LAB_BARS`]), running one
@@ -16,6 +17,7 @@
 //!   `fingerprint`), which `finstage backtest --json` and the API share.
 
 pub mod input;
+pub mod saved;
 pub mod tasks;
 
 use chrono::DateTime;

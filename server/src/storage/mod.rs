@@ -11,6 +11,7 @@
 
 pub mod bars;
 pub mod jobs;
+pub mod lab_runs;
 pub mod news;
 pub mod runs;
 pub mod signals;

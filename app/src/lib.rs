@@ -9,10 +9,13 @@
 //! - [`model`]: the data the pages show (quotes, charts), shared by both sides.
 //! - [`api`]: server functions and, under `ssr`, the [`api::ssr::Backend`] port the
 //!   server implements to answer them.
+//! - [`lab_api`]: the backtest lab's server functions (saved runs, "check on the
+//!   server"), used only by the lab page so that they load with its chunk.
 //! - [`live`]: the WebSocket protocol and, in the browser, the reconnecting client.
 //! - `pages` and `components`: the views.
 
 pub mod api;
+pub mod lab_api;
 pub mod live;
 pub mod model;
 

@@ -1,6 +1,8 @@
 //! The server's answers to the dashboard's server functions (the
-//! [`app::api::ssr::Backend`] port), read from storage.
+//! [`app::api::ssr::Backend`] port, and the lab's
+//! [`app::lab_api::ssr::LabBackend`]), read from storage.
 
+mod lab;
 mod watchlist;
 
 use app::api::ApiError;

@@ -562,3 +562,86 @@ async fn strategies_carry_their_parameters_metadata() {
     })
     .await;
 }
+
+/// A lab server function called as the page calls it: JSON in, JSON out.
+async fn server_fn(state: &AppState, endpoint: &str, args: Value) -> Answer {
+    let request = Request::post(format!("/api/{endpoint}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(Body::from(args.to_string()))
+        .unwrap();
+    send(state, request).await
+}
+
+#[tokio::test]
+async fn the_lab_pages_server_functions_save_runs_and_check_backtests() {
+    on_both(|s, _| async move {
+        let series = swinging(250);
+        store(&s.db, "GOOG", &series).await;
+        let input = json!({"symbol": "GOOG", "strategy": "sma_cross", "params": {"fast": 4, "slow": 12},
+            "commission": 0.001, "from": "2024-01-15"})
+        .to_string();
+
+        // The page's fingerprint matches: no report comes back.
+        let settings: quant::backtest::Settings = serde_json::from_value(json!({"strategy": "sma_cross",
+            "params": {"fast": 4, "slow": 12}, "commission": 0.001}))
+        .unwrap();
+        let local = server::lab::run(&series[14..], &settings.resolve().unwrap()).unwrap();
+        let ours = quant::backtest::fingerprint(&local);
+        let answer = server_fn(&s, "lab_check", json!({"input": input, "fingerprint": ours})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.bytes));
+        let reply: app::lab_api::CheckReply = serde_json::from_slice(&answer.bytes).unwrap();
+        assert_eq!((reply.server.clone(), reply.report.is_none(), reply.bars), (ours.clone(), true, 236));
+
+        // A page whose engine differed gets the server's report, to find the first difference.
+        let mut off = local.clone();
+        off.equity[100] += 0.01;
+        let theirs = quant::backtest::fingerprint(&off);
+        let answer = server_fn(&s, "lab_check", json!({"input": input, "fingerprint": theirs})).await;
+        let reply: app::lab_api::CheckReply = serde_json::from_slice(&answer.bytes).unwrap();
+        let report = reply.report.unwrap();
+        assert_eq!(quant::backtest::fingerprint(&report), ours);
+        assert!(quant::backtest::first_difference(&off, &report).unwrap().starts_with("equity[100]: "));
+
+        for (args, status, expected) in [
+            (json!({"input": "{", "fingerprint": ours}), StatusCode::BAD_REQUEST, "input is not JSON"),
+            (
+                json!({"input": json!({"symbol": "GOOG", "strategy": "sma_cross", "params": {"fast": 0}}).to_string(), "fingerprint": ours}),
+                StatusCode::BAD_REQUEST,
+                "fast must be within",
+            ),
+            (json!({"input": json!({"symbol": "NOPE", "strategy": "sma_cross"}).to_string(), "fingerprint": ours}), StatusCode::NOT_FOUND, "NOPE"),
+            (json!({"input": input}), StatusCode::BAD_REQUEST, "fingerprint"),
+        ] {
+            let answer = server_fn(&s, "lab_check", args.clone()).await;
+            let body = String::from_utf8_lossy(&answer.bytes).into_owned();
+            assert_eq!(answer.status, status, "{args}: {body}");
+            assert!(body.contains(expected), "{args}: {body}");
+        }
+
+        // Saved runs: save, list, open, delete.
+        let answer = server_fn(&s, "lab_save", json!({"name": "four twelve", "input": input, "metrics": "{\"sharpe\": 0.5}"})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.bytes));
+        let saved: app::lab_api::LabRunSummary = serde_json::from_slice(&answer.bytes).unwrap();
+        assert_eq!((saved.name.as_str(), saved.symbol.as_str(), saved.metrics.as_str()), ("four twelve", "GOOG", r#"{"sharpe":0.5}"#));
+        let answer = server_fn(&s, "lab_save", json!({"name": "bare", "input": input, "metrics": ""})).await;
+        let bare: app::lab_api::LabRunSummary = serde_json::from_slice(&answer.bytes).unwrap();
+        assert_eq!(bare.metrics, "null");
+        let answer = server_fn(&s, "lab_save", json!({"name": "", "input": input, "metrics": ""})).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(String::from_utf8_lossy(&answer.bytes).contains("name must be 1 to 100 characters"));
+
+        let list: Vec<app::lab_api::LabRunSummary> =
+            serde_json::from_slice(&server_fn(&s, "lab_runs", json!({})).await.bytes).unwrap();
+        assert_eq!(list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["bare", "four twelve"]);
+        let run: app::lab_api::LabRun =
+            serde_json::from_slice(&server_fn(&s, "lab_run", json!({"id": saved.id})).await.bytes).unwrap();
+        assert_eq!(run.summary, saved);
+        assert_eq!(serde_json::from_str::<Value>(&run.input).unwrap(), serde_json::from_str::<Value>(&input).unwrap());
+        assert_eq!(server_fn(&s, "lab_run", json!({"id": 999_999})).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(server_fn(&s, "lab_delete", json!({"id": saved.id})).await.bytes, "true");
+        assert_eq!(server_fn(&s, "lab_delete", json!({"id": saved.id})).await.bytes, "false");
+        assert_eq!(server_fn(&s, "lab_run", json!({"id": "x"})).await.status, StatusCode::BAD_REQUEST);
+    })
+    .await;
+}

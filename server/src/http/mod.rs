@@ -25,6 +25,7 @@ mod signals;
 use std::sync::Arc;
 
 use app::api::ssr::SharedBackend;
+use app::lab_api::ssr::SharedLabBackend;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -42,12 +43,15 @@ use crate::ws;
 
 /// The whole application router, behind the edge.
 pub fn router(state: AppState) -> Router {
-    let backend: SharedBackend = Arc::new(DashboardData::new(&state));
+    let data = Arc::new(DashboardData::new(&state));
+    let backend: SharedBackend = data.clone();
+    let lab_backend: SharedLabBackend = data;
     let routes = route_list();
     let options = (*state.leptos).clone();
     let assets = Arc::new(load_assets(&state));
     let context = move || {
         provide_context(backend.clone());
+        provide_context(lab_backend.clone());
         page_security_policy();
     };
     let pages = leptos_axum::file_and_error_handler_with_context::<AppState, _>(context.clone(), shell);

@@ -645,3 +645,74 @@ async fn the_lab_pages_server_functions_save_runs_and_check_backtests() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sweep_and_walk_forward_commands_run_on_stored_bars() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Sweep {
+        #[command(flatten)]
+        args: server::analysis::SweepArgs,
+    }
+    #[derive(Parser)]
+    struct Walk {
+        #[command(flatten)]
+        args: server::analysis::WalkForwardArgs,
+    }
+    on_both(|s, config| async move {
+        store(&s.db, "GOOG", &swinging(300)).await;
+        let args = Sweep::parse_from([
+            "x",
+            "--symbol",
+            "GOOG",
+            "--from",
+            "2024-02-01",
+            "--grid",
+            "fast=2..8:2",
+            "--grid",
+            "slow=20,30",
+            "--json",
+        ])
+        .args;
+        let mut out = Vec::new();
+        server::commands::sweep(&config, &args, &mut out).await.unwrap();
+        let json: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((json["total"].as_u64(), json["runs"].as_array().unwrap().len()), (Some(8), 8));
+
+        // The API's sweep over the same bars ranks the same runs.
+        let request = json!({"symbol": "GOOG", "from": "2024-02-01", "strategy": "sma_cross",
+            "grid": {"fast": {"from": 2, "to": 8, "step": 2}, "slow": [20, 30]}});
+        let answer = call(&s, "POST", "/api/v1/sweeps", Some(request)).await;
+        let location = answer.headers["location"].to_str().unwrap().to_owned();
+        let done = poll(&s, &location, |v| v["state"] != "running").await;
+        assert_eq!(done["result"], json);
+
+        let args = Walk::parse_from([
+            "x",
+            "--symbol",
+            "GOOG",
+            "--grid",
+            "fast=2..8:2",
+            "--train",
+            "100",
+            "--test",
+            "50",
+            "--metric",
+            "total_return",
+        ])
+        .args;
+        let mut out = Vec::new();
+        server::commands::walk_forward(&config, &args, &mut out).await.unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert_eq!(table.lines().filter(|l| l.starts_with("2024-")).count(), 4, "{table}");
+
+        let bad =
+            Walk::parse_from(["x", "--symbol", "NOPE", "--grid", "fast=2..8", "--train", "100", "--test", "50"]).args;
+        let err = server::commands::walk_forward(&config, &bad, &mut Vec::new()).await.unwrap_err();
+        assert!(err.to_string().contains("symbol NOPE not found"), "{err}");
+        let bad = Sweep::parse_from(["x", "--symbol", "GOOG", "--grid", "fast=0..3"]).args;
+        let err = server::commands::sweep(&config, &bad, &mut Vec::new()).await.unwrap_err();
+        assert!(err.to_string().contains("grid.fast: fast must be within"), "{err}");
+    })
+    .await;
+}

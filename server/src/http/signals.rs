@@ -154,7 +154,6 @@ pub(crate) struct StrategyParam {
     #[schema(pattern = "^(int|float|bool|choice)$")]
     r#type: String,
     /// The default: a number, a boolean or one of `options`.
-    #[schema(value_type = Object)]
     default: serde_json::Value,
     /// Smallest value (`int`, `float`).
     min: Option<f64>,

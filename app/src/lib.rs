@@ -14,6 +14,10 @@
 //! - [`live`]: the WebSocket protocol and, in the browser, the reconnecting client.
 //! - `pages` and `components`: the views.
 
+// Leptos views are nested generic types; the lab page's form nests deeper than the
+// compiler's default query depth when its lazy route is laid out for hydration.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod lab_api;
 pub mod live;

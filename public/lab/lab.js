@@ -170,17 +170,28 @@ class Lab {
     markers.sort((a, b) => a.t - b.t);
     chart.setMarkers(markers);
     chart.setPath("trades", points, colors);
+    this.fitOnce(chart);
+  }
+
+  // The whole run in view the first time a series is drawn; later runs keep
+  // whatever the user zoomed to.
+  fitOnce(chart) {
+    if (chart.fittedVersion === this.version) return;
+    chart.fittedVersion = this.version;
+    chart.chart.timeScale().fitContent();
   }
 
   // The strategy's equity as the main line, buy-and-hold beside it, and the
   // drawdown (percent under the running peak) in a pane below.
   drawEquity(el, result) {
     const chart = this.chart(el);
+    chart.volume.applyOptions({ visible: false });
     chart.setMode("line");
     chart.setData(this.columnsOf(result.equity));
     chart.setLine("hold", null, chart.colors.text, false, this.columns.time, result.hold);
     const depth = result.drawdown.map((d) => -100 * d);
     chart.setLine("drawdown", "drawdown", chart.colors.down, false, this.columns.time, depth);
+    this.fitOnce(chart);
   }
 
   // Shows the bars between two times on the price chart.
@@ -236,4 +247,119 @@ class Lab {
   }
 }
 
-globalThis.FinstageLab = { create: () => new Lab() };
+// Colour of a score on a red (worst) to green (best) scale; grey when undefined.
+function shade(t, colors) {
+  if (!Number.isFinite(t)) return colors.line;
+  const mix = (a, b) => Math.round(a + (b - a) * t);
+  const [r0, g0, b0] = [0xf6, 0x46, 0x5d];
+  const [r1, g1, b1] = [0x2e, 0xbd, 0x85];
+  return `rgb(${mix(r0, r1)}, ${mix(g0, g1)}, ${mix(b0, b1)})`;
+}
+
+function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const read = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return { text: read("--text", "#e6edf3"), muted: read("--muted", "#8b98a5"), line: read("--line", "#26303b"), accent: read("--accent", "#4aa3ff") };
+}
+
+// Draws a sweep: a heatmap of `scores` (row-major, `nx` columns by `ny`
+// rows; y grows upwards) or, with one row, a line of score against x. `best`
+// and `cursor` are cell indexes to outline. Returns the plot's geometry, which
+// `cellAt` uses to turn a pointer position into a cell.
+function drawSweep(canvas, scores, nx, ny, xLabels, yLabels, lowerBetter, best, cursor) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const g = canvas.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const colors = themeColors();
+  const finite = Array.from(scores).filter(Number.isFinite);
+  const lo = finite.length ? Math.min(...finite) : 0;
+  const hi = finite.length ? Math.max(...finite) : 1;
+  const norm = (v) => (hi > lo ? (lowerBetter ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo)) : 0.5);
+  const plot = { left: 56, top: 10, right: width - 70, bottom: height - 34, nx, ny };
+  g.font = "11px system-ui, sans-serif";
+  g.fillStyle = colors.muted;
+  const every = (n, room) => Math.max(1, Math.ceil(n / Math.max(1, Math.floor(room / 42))));
+  if (ny > 1) {
+    const cw = (plot.right - plot.left) / nx;
+    const ch = (plot.bottom - plot.top) / ny;
+    // Whole-pixel edges, so neighbouring cells meet without hairline gaps.
+    const xs = Array.from({ length: nx + 1 }, (_, i) => Math.round(plot.left + i * cw));
+    const ys = Array.from({ length: ny + 1 }, (_, j) => Math.round(plot.bottom - j * ch));
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        g.fillStyle = shade(norm(scores[i * ny + j]), colors);
+        g.fillRect(xs[i], ys[j + 1], xs[i + 1] - xs[i], ys[j] - ys[j + 1]);
+      }
+    }
+    g.fillStyle = colors.muted;
+    g.textAlign = "center";
+    for (let i = 0; i < nx; i += every(nx, plot.right - plot.left)) g.fillText(xLabels[i], plot.left + (i + 0.5) * cw, plot.bottom + 14);
+    g.textAlign = "right";
+    for (let j = 0; j < ny; j += every(ny, (plot.bottom - plot.top) * 1.8)) g.fillText(yLabels[j], plot.left - 6, plot.bottom - (j + 0.5) * ch + 4);
+    const outline = (cell, color, lineWidth) => {
+      if (cell < 0) return;
+      const i = Math.floor(cell / ny);
+      const j = cell % ny;
+      g.strokeStyle = color;
+      g.lineWidth = lineWidth;
+      g.strokeRect(plot.left + i * cw + 1, plot.bottom - (j + 1) * ch + 1, cw - 2, ch - 2);
+    };
+    outline(best, colors.text, 2);
+    outline(cursor, colors.accent, 2);
+  } else {
+    const x = (i) => plot.left + ((i + 0.5) / nx) * (plot.right - plot.left);
+    const y = (v) => plot.bottom - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * (plot.bottom - plot.top);
+    g.strokeStyle = colors.accent;
+    g.lineWidth = 2;
+    g.beginPath();
+    let pen = false;
+    for (let i = 0; i < nx; i++) {
+      if (!Number.isFinite(scores[i])) { pen = false; continue; }
+      if (pen) g.lineTo(x(i), y(scores[i]));
+      else g.moveTo(x(i), y(scores[i]));
+      pen = true;
+    }
+    g.stroke();
+    g.textAlign = "center";
+    for (let i = 0; i < nx; i += every(nx, plot.right - plot.left)) g.fillText(xLabels[i], x(i), plot.bottom + 14);
+    g.textAlign = "right";
+    g.fillText(hi.toPrecision(3), plot.left - 6, plot.top + 8);
+    g.fillText(lo.toPrecision(3), plot.left - 6, plot.bottom);
+    for (const [cell, color] of [[best, colors.text], [cursor, colors.accent]]) {
+      if (cell < 0 || !Number.isFinite(scores[cell])) continue;
+      g.fillStyle = color;
+      g.beginPath();
+      g.arc(x(cell), y(scores[cell]), 4, 0, 2 * Math.PI);
+      g.fill();
+    }
+  }
+  // The colour scale, best at the top.
+  const bar = { left: width - 52, top: plot.top, width: 12, height: plot.bottom - plot.top };
+  if (ny > 1) {
+    for (let k = 0; k < bar.height; k++) {
+      g.fillStyle = shade(1 - k / bar.height, colors);
+      g.fillRect(bar.left, bar.top + k, bar.width, 1);
+    }
+    g.fillStyle = colors.muted;
+    g.textAlign = "left";
+    g.fillText((lowerBetter ? lo : hi).toPrecision(3), bar.left + 15, bar.top + 8);
+    g.fillText((lowerBetter ? hi : lo).toPrecision(3), bar.left + 15, bar.top + bar.height);
+  }
+  return plot;
+}
+
+// The cell under a point of the canvas (CSS pixels), or -1.
+function cellAt(plot, x, y) {
+  if (!plot || x < plot.left || x > plot.right || y < plot.top || y > plot.bottom) return -1;
+  const i = Math.min(plot.nx - 1, Math.floor(((x - plot.left) / (plot.right - plot.left)) * plot.nx));
+  if (plot.ny <= 1) return i;
+  const j = Math.min(plot.ny - 1, Math.floor(((plot.bottom - y) / (plot.bottom - plot.top)) * plot.ny));
+  return i * plot.ny + j;
+}
+
+globalThis.FinstageLab = { create: () => new Lab(), drawSweep, cellAt };

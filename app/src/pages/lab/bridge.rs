@@ -14,9 +14,25 @@ const GLOBAL: &str = "FinstageLab";
 
 #[wasm_bindgen]
 extern "C" {
-    type Factory;
+    /// `globalThis.FinstageLab`.
+    pub(crate) type Factory;
     #[wasm_bindgen(method)]
     fn create(this: &Factory) -> Session;
+    #[wasm_bindgen(method, js_name = drawSweep)]
+    fn draw_sweep_raw(
+        this: &Factory,
+        canvas: &web_sys::HtmlCanvasElement,
+        scores: &js_sys::Float64Array,
+        nx: u32,
+        ny: u32,
+        x_labels: &js_sys::Array,
+        y_labels: &js_sys::Array,
+        lower_better: bool,
+        best: i32,
+        cursor: i32,
+    ) -> JsValue;
+    #[wasm_bindgen(method, js_name = cellAt)]
+    fn cell_at_raw(this: &Factory, plot: &JsValue, x: f64, y: f64) -> i32;
 
     /// One lab: its worker pool and its charts (`Lab` in lab.js).
     #[derive(Debug, Clone)]
@@ -30,6 +46,72 @@ extern "C" {
     pub(crate) fn focus(this: &Session, price: &web_sys::HtmlElement, from: f64, to: f64);
     #[wasm_bindgen(method, getter)]
     fn timing(this: &Session) -> JsValue;
+    #[wasm_bindgen(method)]
+    fn sweep(
+        this: &Session,
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        total: u32,
+        progress: &Closure<dyn FnMut(f64, f64, f64)>,
+    ) -> Promise;
+    /// Stops a running sweep at once; false when none runs.
+    #[wasm_bindgen(method)]
+    pub(crate) fn cancel(this: &Session) -> bool;
+}
+
+/// A finished (or cancelled) sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SweepOutcome {
+    /// The workers' rows, by grid position (NaN rows were not run).
+    pub rows: Vec<f64>,
+    /// Combinations finished.
+    pub done: f64,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
+    /// Wall time in milliseconds.
+    pub ms: f64,
+}
+
+/// The lab's drawing helpers (no session needed).
+pub(crate) fn factory() -> Option<Factory> {
+    Reflect::get(&js_sys::global(), &GLOBAL.into()).ok().filter(|f| !f.is_undefined()).map(JsCast::unchecked_into)
+}
+
+impl Factory {
+    /// Draws a sweep's heatmap (or line); returns the plot geometry for [`Factory::cell_at`].
+    #[expect(clippy::too_many_arguments, reason = "one call across to JavaScript")]
+    pub(crate) fn draw_sweep(
+        &self,
+        canvas: &web_sys::HtmlCanvasElement,
+        scores: &[f64],
+        nx: usize,
+        ny: usize,
+        x_labels: &[String],
+        y_labels: &[String],
+        lower_better: bool,
+        best: Option<usize>,
+        cursor: Option<usize>,
+    ) -> JsValue {
+        let labels = |l: &[String]| l.iter().map(|s| JsValue::from(s.as_str())).collect::<js_sys::Array>();
+        let cell = |c: Option<usize>| c.map_or(-1, |c| c as i32);
+        self.draw_sweep_raw(
+            canvas,
+            &js_sys::Float64Array::from(scores),
+            nx as u32,
+            ny as u32,
+            &labels(x_labels),
+            &labels(y_labels),
+            lower_better,
+            cell(best),
+            cell(cursor),
+        )
+    }
+
+    /// The grid cell under a canvas point.
+    pub(crate) fn cell_at(&self, plot: &JsValue, x: f64, y: f64) -> Option<usize> {
+        usize::try_from(self.cell_at_raw(plot, x, y)).ok()
+    }
 }
 
 /// What loading bars reported.
@@ -121,6 +203,30 @@ impl Session {
     ) -> Result<String, String> {
         let r = JsFuture::from(self.backtest(settings, price, equity)).await.map_err(message)?;
         r.as_string().ok_or_else(|| "the lab answered without a summary".into())
+    }
+
+    /// Runs a sweep over the pool; `progress(done, total, elapsed_ms)` as chunks finish.
+    ///
+    /// # Errors
+    /// The engine's message (a bad field).
+    pub(crate) async fn run_sweep(
+        &self,
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        total: usize,
+        progress: impl FnMut(f64, f64, f64) + 'static,
+    ) -> Result<SweepOutcome, String> {
+        let progress = Closure::new(progress);
+        let r = JsFuture::from(self.sweep(settings, grid, metric, total as u32, &progress)).await.map_err(message)?;
+        let rows =
+            Reflect::get(&r, &"rows".into()).ok().map(|a| js_sys::Float64Array::from(a).to_vec()).unwrap_or_default();
+        Ok(SweepOutcome {
+            rows,
+            done: number(&r, "done"),
+            cancelled: Reflect::get(&r, &"cancelled".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false),
+            ms: number(&r, "ms"),
+        })
     }
 
     /// Engine and total milliseconds of the last run.

@@ -9,6 +9,8 @@
 
 mod input;
 mod results;
+mod sweep;
+mod sweep_view;
 
 #[cfg(feature = "hydrate")]
 mod bridge;
@@ -24,6 +26,7 @@ use serde_json::Value;
 
 pub(crate) use input::{FieldError, LabInput};
 use results::{MetricsTable, MonthlyHeatmap, TradeList};
+use sweep_view::{Finished, Progress, Request, SweepPanel};
 
 /// Where a run is.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,9 +61,23 @@ pub(crate) fn LabPage() -> impl IntoView {
     let equity_ref = NodeRef::<leptos::html::Div>::new();
     let strategy = Memo::new(move |_| input.with(|i| i.settings.strategy.clone()));
 
-    #[cfg(feature = "hydrate")]
-    let runner = StoredValue::new_local(browser::Runner::new(input, errors, status, summary, price_ref, equity_ref));
     let form_ref = NodeRef::<leptos::html::Form>::new();
+    let sweep_progress = RwSignal::new(Progress::Idle);
+    let sweep_finished = RwSignal::new(None::<Finished>);
+    let sweep_canvas = NodeRef::<leptos::html::Canvas>::new();
+    #[cfg(feature = "hydrate")]
+    let runner = StoredValue::new_local(browser::Runner::new(browser::Parts {
+        input,
+        errors,
+        status,
+        summary,
+        price: price_ref,
+        equity: equity_ref,
+        form: form_ref,
+        sweep_progress,
+        sweep_finished,
+        sweep_canvas,
+    }));
     // Copy in both builds: the browser's runner sits behind a stored handle.
     let changed = move || {
         #[cfg(feature = "hydrate")]
@@ -74,21 +91,27 @@ pub(crate) fn LabPage() -> impl IntoView {
         #[cfg(not(feature = "hydrate"))]
         let _ = (from, to);
     });
+    let run_sweep = Callback::new(move |request: Request| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.sweep(request));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = request;
+    });
+    let cancel_sweep = Callback::new(move |()| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.cancel_sweep());
+    });
+    let load_params = Callback::new(move |params: Vec<(String, String)>| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.load_params(&params));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = params;
+    });
     let error_for = move |field: &'static str| {
         move || errors.with(|e| e.iter().find(|f| f.field == field).map(|f| f.message.clone()))
     };
 
-    view! {
-        <h1>"Backtest lab"</h1>
-        <p class="lede">
-            "Runs in your browser on the server's own engine (compiled to WebAssembly, in a background worker). "
-            "Every field is in the address bar: reload or share the link to get the same run."
-        </p>
-        <div class="lab">
-            <form class="lab-form" method="get" action="/lab" node_ref=form_ref data-testid="lab-form"
-                on:input=move |_| changed()
-                on:change=move |_| changed()
-                on:submit=move |ev| { ev.prevent_default(); changed(); }>
+    let data_fields = view! {
                 <fieldset>
                     <legend>"Data"</legend>
                     <Field label="Symbol" name="symbol" error=error_for("symbol")>
@@ -110,6 +133,9 @@ pub(crate) fn LabPage() -> impl IntoView {
                         <input id="lab-to" name="to" type="date" value=input.with_untracked(|i| i.to.clone())/>
                     </Field>
                 </fieldset>
+    }
+    .into_any();
+    let strategy_fields = view! {
                 <fieldset>
                     <legend>"Strategy"</legend>
                     <Field label="Strategy" name="strategy" error=error_for("strategy")>
@@ -134,6 +160,9 @@ pub(crate) fn LabPage() -> impl IntoView {
                         }
                     }}
                 </fieldset>
+    }
+    .into_any();
+    let money_fields = view! {
                 <fieldset>
                     <legend>"Money"</legend>
                     <NumberField label="Initial cash" name="cash" value=input.with_untracked(|i| i.settings.cash) step="any" errors/>
@@ -156,6 +185,9 @@ pub(crate) fn LabPage() -> impl IntoView {
                         " Fractional units"
                     </label>
                 </fieldset>
+    }
+    .into_any();
+    let exit_fields = view! {
                 <fieldset>
                     <legend>"Positions and exits"</legend>
                     <Field label="Positions" name="mode" error=error_for("mode")>
@@ -180,6 +212,23 @@ pub(crate) fn LabPage() -> impl IntoView {
                     <OptionalField label="Take-profit" name="take_profit" value=input.with_untracked(|i| i.settings.take_profit) errors/>
                     <OptionalField label="Trailing stop" name="trailing_stop" value=input.with_untracked(|i| i.settings.trailing_stop) errors/>
                 </fieldset>
+    }
+    .into_any();
+    view! {
+        <h1>"Backtest lab"</h1>
+        <p class="lede">
+            "Runs in your browser on the server's own engine (compiled to WebAssembly, in a background worker). "
+            "Every field is in the address bar: reload or share the link to get the same run."
+        </p>
+        <div class="lab">
+            <form class="lab-form" method="get" action="/lab" node_ref=form_ref data-testid="lab-form"
+                on:input=move |_| changed()
+                on:change=move |_| changed()
+                on:submit=move |ev| { ev.prevent_default(); changed(); }>
+                {data_fields}
+                {strategy_fields}
+                {money_fields}
+                {exit_fields}
                 <button type="submit" class="primary">"Run"</button>
             </form>
             <section class="lab-results" aria-live="polite">
@@ -191,10 +240,18 @@ pub(crate) fn LabPage() -> impl IntoView {
                 <div class="lab-chart lab-equity" node_ref=equity_ref data-testid="lab-equity" role="img"
                     aria-label="Equity, buy and hold, and drawdown"></div>
                 {move || summary.get().map(|s| view! {
-                    <MetricsTable summary=s.clone()/>
-                    <MonthlyHeatmap summary=s.clone()/>
-                    <TradeList summary=s on_pick/>
+                    <div class="lab-tables">
+                        <MetricsTable summary=s.clone()/>
+                        <MonthlyHeatmap summary=s.clone()/>
+                    </div>
+                    <TradeList summary=s daily=input.with_untracked(|i| i.timeframe.seconds() >= 86_400) on_pick/>
                 })}
+                <section class="lab-sweep" aria-labelledby="lab-sweep-title">
+                    <h2 id="lab-sweep-title">"Sweep"</h2>
+                    <p class="hint">"Runs every combination of one or two parameters over the same bars, on every core."</p>
+                    <SweepPanel strategy progress=sweep_progress finished=sweep_finished run=run_sweep
+                        cancel=cancel_sweep load=load_params canvas=sweep_canvas/>
+                </section>
             </section>
         </div>
     }
@@ -341,7 +398,9 @@ mod browser {
     use serde_json::Value;
     use wasm_bindgen::JsCast;
 
-    use super::bridge::Session;
+    use super::bridge::{self, Session};
+    use super::sweep::grid_json;
+    use super::sweep_view::{Finished, Progress, Request, dims};
     use super::{FieldError, LabInput, Settings, Status};
 
     /// Settings as the worker reads them.
@@ -352,6 +411,35 @@ mod browser {
     /// Waits this long after a change before running, so typing a number runs once.
     const DEBOUNCE: Duration = Duration::from_millis(150);
 
+    /// A form's fields as its GET submission would send them.
+    pub(super) fn form_pairs(form: &web_sys::HtmlFormElement) -> Vec<(String, String)> {
+        let Ok(data) = web_sys::FormData::new_with_form(form) else { return Vec::new() };
+        let mut pairs = Vec::new();
+        let entries = js_sys::try_iter(&data).ok().flatten();
+        for entry in entries.into_iter().flatten().flatten() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                pairs.push((k, v));
+            }
+        }
+        pairs
+    }
+
+    /// The page's signals and elements a runner drives.
+    #[derive(Clone, Copy)]
+    pub(super) struct Parts {
+        pub input: RwSignal<LabInput>,
+        pub errors: RwSignal<Vec<FieldError>>,
+        pub status: RwSignal<Status>,
+        pub summary: RwSignal<Option<Value>>,
+        pub price: NodeRef<leptos::html::Div>,
+        pub equity: NodeRef<leptos::html::Div>,
+        pub form: NodeRef<leptos::html::Form>,
+        pub sweep_progress: RwSignal<Progress>,
+        pub sweep_finished: RwSignal<Option<Finished>>,
+        pub sweep_canvas: NodeRef<leptos::html::Canvas>,
+    }
+
     #[derive(Clone)]
     pub(super) struct Runner {
         input: RwSignal<LabInput>,
@@ -360,6 +448,7 @@ mod browser {
         summary: RwSignal<Option<Value>>,
         price: NodeRef<leptos::html::Div>,
         equity: NodeRef<leptos::html::Div>,
+        parts: Parts,
         state: Rc<RefCell<State>>,
     }
 
@@ -369,20 +458,18 @@ mod browser {
         loaded: Option<(String, quant::Timeframe, String, String)>,
         /// Bars held by the workers.
         bars: f64,
+        /// The heatmap's geometry (from the drawing) and its keyboard cursor.
+        plot: Option<wasm_bindgen::JsValue>,
+        cursor: Option<usize>,
         /// Increases with every change; a run that finds it moved on stops.
         generation: u64,
     }
 
     impl Runner {
-        pub(super) fn new(
-            input: RwSignal<LabInput>,
-            errors: RwSignal<Vec<FieldError>>,
-            status: RwSignal<Status>,
-            summary: RwSignal<Option<Value>>,
-            price: NodeRef<leptos::html::Div>,
-            equity: NodeRef<leptos::html::Div>,
-        ) -> Self {
-            let runner = Self { input, errors, status, summary, price, equity, state: Rc::default() };
+        pub(super) fn new(parts: Parts) -> Self {
+            let Parts { input, errors, status, summary, price, equity, .. } = parts;
+            let runner = Self { input, errors, status, summary, price, equity, parts, state: Rc::default() };
+            runner.listen_to_heatmap();
             let first = runner.clone();
             Effect::new(move |_| {
                 let first = first.clone();
@@ -393,15 +480,7 @@ mod browser {
 
         /// The form changed: read it, show its errors, put it in the URL, run soon.
         pub(super) fn form_changed(&self, form: &web_sys::HtmlFormElement) {
-            let Ok(data) = web_sys::FormData::new_with_form(form) else { return };
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            let entries = js_sys::try_iter(&data).ok().flatten();
-            for entry in entries.into_iter().flatten().flatten() {
-                let pair: js_sys::Array = entry.unchecked_into();
-                if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                    pairs.push((k, v));
-                }
-            }
+            let pairs = form_pairs(form);
             let (input, errors) = LabInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let url = format!("/lab?{}", input.to_query());
             if let Ok(history) = window().history() {
@@ -433,6 +512,179 @@ mod browser {
             let pad = ((to - from) / 2).max(86_400 * 5) as f64;
             session.focus(&price, from as f64 - pad, to as f64 + pad);
             price.scroll_into_view_with_bool(false);
+        }
+
+        /// The pool, started on first use.
+        async fn session(&self) -> Result<Session, String> {
+            let held = self.state.borrow().session.clone();
+            match held {
+                Some(s) => Ok(s),
+                None => {
+                    let s = Session::start().await?;
+                    self.state.borrow_mut().session = Some(s.clone());
+                    Ok(s)
+                }
+            }
+        }
+
+        /// Runs a sweep of the form's current settings over the pool.
+        pub(super) fn sweep(&self, request: Request) {
+            let runner = self.clone();
+            let progress = self.parts.sweep_progress;
+            leptos::task::spawn_local(async move {
+                let settings = settings_json(&runner.input.get_untracked().settings);
+                let total = super::sweep::total(&request.axes);
+                progress.set(Progress::Running { done: 0.0, total: total as f64, elapsed_ms: 0.0 });
+                let outcome = async {
+                    let session = runner.session().await?;
+                    // Bars for the form's data must be loaded first.
+                    runner.ensure_bars(&session).await?;
+                    let grid = grid_json(&request.axes);
+                    session
+                        .run_sweep(&settings, &grid, &request.metric, total, move |done, total, elapsed_ms| {
+                            progress.set(Progress::Running { done, total, elapsed_ms });
+                        })
+                        .await
+                }
+                .await;
+                match outcome {
+                    Ok(o) => {
+                        progress.set(Progress::Idle);
+                        let finished =
+                            Finished::new(request.axes, request.metric, o.rows, o.done as usize, o.cancelled, o.ms);
+                        runner.state.borrow_mut().cursor = finished.best.map(|(c, _)| c);
+                        runner.parts.sweep_finished.set(Some(finished));
+                        runner.draw_sweep();
+                    }
+                    Err(e) => progress.set(Progress::Failed(e)),
+                }
+            });
+        }
+
+        /// Stops the running sweep now.
+        pub(super) fn cancel_sweep(&self) {
+            if let Some(session) = self.state.borrow().session.as_ref() {
+                session.cancel();
+            }
+        }
+
+        /// Puts parameter values into the form and reruns the backtest.
+        pub(super) fn load_params(&self, params: &[(String, String)]) {
+            let document = document();
+            for (name, value) in params {
+                if let Some(el) = document.get_element_by_id(&format!("lab-p-{name}")) {
+                    el.unchecked_ref::<web_sys::HtmlInputElement>().set_value(value);
+                }
+            }
+            if let Some(form) = self.parts.form.get_untracked() {
+                self.form_changed(&form);
+            }
+        }
+
+        fn draw_sweep(&self) {
+            let (Some(factory), Some(canvas)) = (bridge::factory(), self.parts.sweep_canvas.get_untracked()) else {
+                return;
+            };
+            let cursor = self.state.borrow().cursor;
+            let plot = self.parts.sweep_finished.with_untracked(|f| {
+                f.as_ref().map(|f| {
+                    let (nx, ny) = dims(&f.axes);
+                    let labels = |k: usize| {
+                        f.axes
+                            .get(k)
+                            .map(|a| (0..a.values.len()).map(|i| a.label(i)).collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    };
+                    factory.draw_sweep(
+                        &canvas,
+                        &f.scores,
+                        nx,
+                        ny,
+                        &labels(0),
+                        &labels(1),
+                        quant::backtest::lower_is_better(&f.metric),
+                        f.best.map(|(c, _)| c),
+                        cursor,
+                    )
+                })
+            });
+            self.state.borrow_mut().plot = plot;
+        }
+
+        /// Clicks and keys on the heatmap: a cell loads into the form; arrows move a cursor.
+        fn listen_to_heatmap(&self) {
+            let runner = self.clone();
+            let canvas = self.parts.sweep_canvas;
+            Effect::new(move |_| {
+                let Some(el) = canvas.get() else { return };
+                let click = runner.clone();
+                let on_click = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MouseEvent)>::new(
+                    move |e: web_sys::MouseEvent| {
+                        let plot = click.state.borrow().plot.clone();
+                        let (Some(factory), Some(plot)) = (bridge::factory(), plot) else { return };
+                        if let Some(cell) = factory.cell_at(&plot, f64::from(e.offset_x()), f64::from(e.offset_y())) {
+                            click.state.borrow_mut().cursor = Some(cell);
+                            click.load_cell(cell);
+                        }
+                    },
+                );
+                let keys = runner.clone();
+                let on_key = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
+                    move |e: web_sys::KeyboardEvent| {
+                        let Some((nx, ny)) =
+                            keys.parts.sweep_finished.with_untracked(|f| f.as_ref().map(|f| dims(&f.axes)))
+                        else {
+                            return;
+                        };
+                        let cell = keys.state.borrow().cursor.unwrap_or(0);
+                        let (i, j) = (cell / ny, cell % ny);
+                        let moved = match e.key().as_str() {
+                            "ArrowLeft" if i > 0 => Some(cell - ny),
+                            "ArrowRight" if i + 1 < nx => Some(cell + ny),
+                            "ArrowUp" if j + 1 < ny => Some(cell + 1),
+                            "ArrowDown" if j > 0 => Some(cell - 1),
+                            "Enter" | " " => {
+                                e.prevent_default();
+                                keys.load_cell(cell);
+                                None
+                            }
+                            _ => None,
+                        };
+                        if let Some(next) = moved {
+                            e.prevent_default();
+                            keys.state.borrow_mut().cursor = Some(next);
+                            keys.draw_sweep();
+                        }
+                    },
+                );
+                let _ = el.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
+                let _ = el.add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref());
+                // The canvas lives as long as the page; so do its listeners.
+                on_click.forget();
+                on_key.forget();
+            });
+        }
+
+        fn load_cell(&self, cell: usize) {
+            let params = self.parts.sweep_finished.with_untracked(|f| f.as_ref().map(|f| f.params_of(cell)));
+            if let Some(params) = params {
+                self.load_params(&params);
+                self.draw_sweep();
+            }
+        }
+
+        /// Loads the form's bars into the pool unless they are there already.
+        async fn ensure_bars(&self, session: &Session) -> Result<(), String> {
+            let input = self.input.get_untracked();
+            let key = input.data_key();
+            if self.state.borrow().loaded.as_ref() == Some(&key) {
+                return Ok(());
+            }
+            let loaded = session.load_bars(&input.bars_url()).await?;
+            let mut state = self.state.borrow_mut();
+            state.loaded = Some(key);
+            state.bars = loaded.bars;
+            Ok(())
         }
 
         async fn run(&self, generation: u64) {

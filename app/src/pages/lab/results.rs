@@ -108,7 +108,8 @@ pub(super) struct TradeRow {
 }
 
 impl TradeRow {
-    fn all(summary: &Value) -> Vec<Self> {
+    fn all(summary: &Value, daily: bool) -> Vec<Self> {
+        let when = |ts: i64| if daily { format::date(ts) } else { format::datetime(ts) };
         let Some(trades) = summary["trades"].as_array() else { return Vec::new() };
         trades
             .iter()
@@ -122,9 +123,9 @@ impl TradeRow {
                     win: f("pnl") > 0.0,
                     cells: [
                         word("side"),
-                        format::datetime(ts("entry_ts")),
+                        when(ts("entry_ts")),
                         format::price(f("entry_price")),
-                        format::datetime(ts("exit_ts")),
+                        when(ts("exit_ts")),
                         format::price(f("exit_price")),
                         format!("{}", f("size")),
                         show(Some(f("pnl")), Unit::Money),
@@ -138,10 +139,11 @@ impl TradeRow {
     }
 }
 
-/// The trade list; choosing a trade calls `on_pick(entry_ts, exit_ts)`.
+/// The trade list (dates only for `daily` bars); choosing a trade calls
+/// `on_pick(entry_ts, exit_ts)`.
 #[component]
-pub(super) fn TradeList(summary: Value, on_pick: Callback<(i64, i64)>) -> impl IntoView {
-    let rows = TradeRow::all(&summary);
+pub(super) fn TradeList(summary: Value, daily: bool, on_pick: Callback<(i64, i64)>) -> impl IntoView {
+    let rows = TradeRow::all(&summary, daily);
     let count = rows.len();
     let body = rows
         .into_iter()

@@ -1,0 +1,117 @@
+import { expect, test, type Page } from "@playwright/test";
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  return errors;
+}
+
+async function metric(page: Page, key: string, column = 1): Promise<string> {
+  return (await page.locator(`[data-testid=lab-metrics] tr[data-metric=${key}] td`).nth(column - 1).textContent()) ?? "";
+}
+
+async function done(page: Page) {
+  await expect(page.getByTestId("lab-status")).toHaveAttribute("data-state", "done");
+}
+
+test("the lab runs a backtest in a worker and reruns when a parameter changes", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=sma_cross&p.fast=10&p.slow=30");
+  await done(page);
+  await expect(page.getByTestId("lab-metrics")).toBeVisible();
+  const trades = await metric(page, "trades");
+  const total = await metric(page, "total_return");
+  expect(Number(trades)).toBeGreaterThan(0);
+  expect(total).toMatch(/^-?\d+\.\d\d%$/);
+  // Long-only: every trade is long, so the Long column equals All and Short has none.
+  expect(await metric(page, "trades", 2)).toBe(trades);
+  expect(await metric(page, "trades", 3)).toBe("0");
+  await expect(page.getByTestId("lab-trades").locator("tbody tr")).toHaveCount(Number(trades));
+  await expect(page.getByTestId("lab-monthly").locator("tbody tr").first()).toBeVisible();
+
+  // The charts: candles with a marker per entry and exit, equity with buy-and-hold and a drawdown pane.
+  const drawn = await page.evaluate(`(() => {
+    const charts = [...globalThis.FinstageChart.instances];
+    return charts.map((c) => ({ bars: c.price.data().length, markers: c.markers.length, panes: c.chart.panes().length, lines: [...c.lines.keys()] }));
+  })()`) as { bars: number; markers: number; panes: number; lines: string[] }[];
+  expect(drawn).toHaveLength(2);
+  expect(drawn[0].bars).toBeGreaterThan(250);
+  expect(drawn[0].markers).toBeGreaterThanOrEqual(2 * Number(trades) - 1);
+  expect(drawn[0].lines).toContain("trades");
+  expect(drawn[1].lines).toEqual(expect.arrayContaining(["hold", "drawdown"]));
+  expect(drawn[1].panes).toBe(2);
+
+  // A new parameter reruns without a click, and the URL follows.
+  await page.locator("#lab-p-fast").fill("3");
+  await expect.poll(() => metric(page, "trades")).not.toBe(trades);
+  await done(page);
+  await expect(page).toHaveURL(/p\.fast=3/);
+  const changed = { trades: await metric(page, "trades"), total: await metric(page, "total_return") };
+
+  // Reloading the shared URL gives the same run.
+  await page.reload();
+  await done(page);
+  expect({ trades: await metric(page, "trades"), total: await metric(page, "total_return") }).toEqual(changed);
+
+  // Clicking a trade moves the price chart to it.
+  await page.getByTestId("lab-trades").locator("tbody tr").first().getByRole("button").click();
+
+  // A bad value is refused next to its field and nothing reruns.
+  await page.locator("#lab-p-fast").fill("0");
+  await expect(page.locator("#err-p-fast")).toContainText("fast must be within 1..=2000");
+  expect(await metric(page, "trades")).toBe(changed.trades);
+  expect(errors).toEqual([]);
+});
+
+test("a two-parameter sweep shows progress, can be cancelled, and a heatmap cell loads its run", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=sma_cross");
+  await done(page);
+  const sweep = page.getByTestId("sweep-form");
+  await sweep.locator("select[name=x]").selectOption("fast");
+  await sweep.locator("input[name=x_from]").fill("2");
+  await sweep.locator("input[name=x_to]").fill("60");
+  await sweep.locator("input[name=x_step]").fill("1");
+  await sweep.locator("select[name=y]").selectOption("slow");
+  await sweep.locator("input[name=y_from]").fill("10");
+  await sweep.locator("input[name=y_to]").fill("400");
+  await sweep.locator("input[name=y_step]").fill("1");
+  await sweep.locator("select[name=metric]").selectOption("total_return");
+
+  // A big grid (59 x 391): progress shows, then cancel stops it part way.
+  await sweep.getByRole("button", { name: "Run sweep" }).click();
+  await expect(page.getByTestId("sweep-progress")).toContainText(/of 23069 combinations/);
+  await page.getByTestId("sweep-cancel").click();
+  await expect(page.getByTestId("sweep-status")).toContainText("(cancelled)");
+  const cancelled = await page.getByTestId("sweep-status").textContent();
+  expect(Number(/^(\d+) of/.exec(cancelled ?? "")?.[1])).toBeLessThan(23069);
+
+  // A small grid runs to the end: a ranked table and the neighbourhood guard.
+  await sweep.locator("input[name=x_to]").fill("11");
+  await sweep.locator("input[name=y_to]").fill("40");
+  await sweep.locator("input[name=y_step]").fill("5");
+  await sweep.getByRole("button", { name: "Run sweep" }).click();
+  await expect(page.getByTestId("sweep-status")).toContainText("70 of 70 combinations");
+  await expect(page.getByTestId("sweep-guard")).toContainText("Best: fast");
+  const ranked = page.getByTestId("sweep-ranked").locator("tbody tr");
+  await expect(ranked).toHaveCount(20);
+  // The best row's return is the highest of the listed ones.
+  const returns = await ranked.locator("td:nth-child(5)").allTextContents();
+  const values = returns.map((t) => parseFloat(t));
+  expect(values[0]).toBe(Math.max(...values));
+
+  // Clicking a heatmap cell puts its parameters into the form and reruns.
+  const canvas = page.getByTestId("sweep-heatmap");
+  const box = (await canvas.boundingBox())!;
+  // The plot spans x from 56 px to width - 70, y from 10 to height - 34: the first column, the top row.
+  await canvas.click({ position: { x: 60, y: 14 } });
+  await expect(page.locator("#lab-p-fast")).toHaveValue("2");
+  await expect(page.locator("#lab-p-slow")).toHaveValue("40");
+  await expect(page).toHaveURL(/p\.fast=2&p\.slow=40/);
+  await done(page);
+  expect(box.width).toBeGreaterThan(100);
+  expect(errors).toEqual([]);
+});

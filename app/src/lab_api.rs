@@ -55,8 +55,8 @@ pub struct CheckReply {
     pub server: Fingerprint,
     /// The server's whole report, only when its fingerprint differs from the
     /// page's (for `quant::backtest::first_difference`). Undefined metrics
-    /// (NaN) travel as `null` and come back as NaN.
-    #[serde(default, deserialize_with = "wire::report")]
+    /// (NaN) travel as `null` and come back as NaN (`quant` reads them so).
+    #[serde(default)]
     pub report: Option<Report>,
     /// How many stored bars the server ran on.
     pub bars: usize,
@@ -93,109 +93,6 @@ pub async fn delete_lab_run(id: i64) -> Result<bool, ApiError> {
 #[server(prefix = "/api", endpoint = "lab_check", input = Json)]
 pub async fn check_backtest(input: String, fingerprint: Fingerprint) -> Result<CheckReply, ApiError> {
     crate::api::ssr::reply(async move { ssr::lab_backend()?.check(input, fingerprint).await }.await)
-}
-
-/// A [`Report`] read back from JSON, where a NaN was written as `null`.
-mod wire {
-    use quant::backtest::{ExitReason, Metrics, Report, Side, Trade};
-    use serde::{Deserialize, Deserializer};
-
-    fn nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-    }
-
-    fn nans<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
-    }
-
-    /// Every field of [`Metrics`] (a new one there fails to compile here).
-    #[derive(Deserialize)]
-    #[serde(remote = "Metrics")]
-    struct MetricsDef {
-        #[serde(deserialize_with = "nan")]
-        total_return: f64,
-        #[serde(deserialize_with = "nan")]
-        cagr: f64,
-        #[serde(deserialize_with = "nan")]
-        volatility: f64,
-        #[serde(deserialize_with = "nan")]
-        sharpe: f64,
-        #[serde(deserialize_with = "nan")]
-        sortino: f64,
-        #[serde(deserialize_with = "nan")]
-        calmar: f64,
-        #[serde(deserialize_with = "nan")]
-        max_drawdown: f64,
-        max_drawdown_bars: usize,
-        #[serde(deserialize_with = "nan")]
-        avg_drawdown: f64,
-        #[serde(deserialize_with = "nan")]
-        win_rate: f64,
-        #[serde(deserialize_with = "nan")]
-        profit_factor: f64,
-        #[serde(deserialize_with = "nan")]
-        expectancy: f64,
-        #[serde(deserialize_with = "nan")]
-        sqn: f64,
-        #[serde(deserialize_with = "nan")]
-        exposure: f64,
-        trades: usize,
-        #[serde(deserialize_with = "nan")]
-        best_trade: f64,
-        #[serde(deserialize_with = "nan")]
-        worst_trade: f64,
-        #[serde(deserialize_with = "nan")]
-        avg_trade: f64,
-        #[serde(deserialize_with = "nan")]
-        final_equity: f64,
-        #[serde(deserialize_with = "nan")]
-        buy_and_hold_return: f64,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(remote = "Trade")]
-    struct TradeDef {
-        side: Side,
-        entry_ts: i64,
-        #[serde(deserialize_with = "nan")]
-        entry_price: f64,
-        exit_ts: i64,
-        #[serde(deserialize_with = "nan")]
-        exit_price: f64,
-        #[serde(deserialize_with = "nan")]
-        size: f64,
-        #[serde(deserialize_with = "nan")]
-        pnl: f64,
-        #[serde(deserialize_with = "nan")]
-        return_pct: f64,
-        bars_held: usize,
-        exit: ExitReason,
-    }
-
-    #[derive(Deserialize)]
-    struct TradeWire(#[serde(with = "TradeDef")] Trade);
-
-    fn trades<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Trade>, D::Error> {
-        Ok(Vec::<TradeWire>::deserialize(d)?.into_iter().map(|t| t.0).collect())
-    }
-
-    #[derive(Deserialize)]
-    #[serde(remote = "Report")]
-    struct ReportDef {
-        #[serde(with = "MetricsDef")]
-        metrics: Metrics,
-        #[serde(deserialize_with = "trades")]
-        trades: Vec<Trade>,
-        #[serde(deserialize_with = "nans")]
-        equity: Vec<f64>,
-    }
-
-    #[derive(Deserialize)]
-    struct ReportWire(#[serde(with = "ReportDef")] Report);
-
-    pub(super) fn report<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Report>, D::Error> {
-        Ok(Option::<ReportWire>::deserialize(d)?.map(|r| r.0))
-    }
 }
 
 /// The server side of the lab's server functions.

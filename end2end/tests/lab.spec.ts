@@ -56,6 +56,10 @@ test("the lab runs a backtest in a worker and reruns when a parameter changes", 
   await done(page);
   expect({ trades: await metric(page, "trades"), total: await metric(page, "total_return") }).toEqual(changed);
 
+  // The server runs the same backtest natively: bit-identical.
+  await page.getByTestId("lab-check").click();
+  await expect(page.getByTestId("lab-check-result")).toContainText(/Identical bit for bit on \d+ bars: metrics [0-9a-f]{16}, trades [0-9a-f]{16}, equity [0-9a-f]{16}/);
+
   // Clicking a trade moves the price chart to it.
   await page.getByTestId("lab-trades").locator("tbody tr").first().getByRole("button").click();
 
@@ -113,5 +117,16 @@ test("a two-parameter sweep shows progress, can be cancelled, and a heatmap cell
   await expect(page).toHaveURL(/p\.fast=2&p\.slow=40/);
   await done(page);
   expect(box.width).toBeGreaterThan(100);
+
+  // Walk-forward over the same grid: windows, the chosen parameters, and both curves.
+  await sweep.locator("input[name=train]").fill("100");
+  await sweep.locator("input[name=test]").fill("25");
+  await page.getByTestId("wf-run").click();
+  await expect(page.getByTestId("wf-summary")).toContainText(/^\d+ windows\. Mean total_return in sample/);
+  const windows = page.getByTestId("wf-windows").locator("tbody tr");
+  expect(await windows.count()).toBeGreaterThan(3);
+  await expect(windows.first().locator("td.params")).toContainText('"fast":');
+  const wfLines = await page.evaluate(`[...globalThis.FinstageChart.instances].map((c) => [...c.lines.keys()])`) as string[][];
+  expect(wfLines).toContainEqual(["in-sample"]);
   expect(errors).toEqual([]);
 });

@@ -183,6 +183,38 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// A walk-forward validation of the strategy over `grid` (the settings'
+    /// other parameters held at their values), as JSON of a
+    /// [`backtest::WalkForwardReport`] (an undefined figure is `null`).
+    ///
+    /// # Errors
+    /// A message naming the bad field, or saying why the windows do not fit.
+    pub fn walk_forward(
+        &self,
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        windows: backtest::WalkForward,
+    ) -> Result<String, String> {
+        let settings: Settings = serde_json::from_str(settings).map_err(|e| e.to_string())?;
+        let resolved = settings.resolve().map_err(|e| e.to_string())?;
+        let mut grid: Grid = serde_json::from_str(grid).map_err(|e| format!("grid: {e}"))?;
+        // Every other parameter as a one-value axis, so each window's
+        // candidates keep the form's values for them.
+        if let Value::Object(all) = &resolved.params {
+            for (name, value) in all {
+                if !grid.iter().any(|(n, _)| n == name) {
+                    grid.push((name.clone(), vec![value.clone()]));
+                }
+            }
+        }
+        let report = backtest::walk_forward(&self.bars, resolved.entry, &grid, &resolved.config, metric, windows)
+            .map_err(|e| e.to_string())?;
+        serde_json::to_string(&report).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +254,29 @@ mod tests {
         assert_eq!(lab.difference(&serde_json::to_string(&direct).unwrap()).unwrap(), None);
         let err = lab.backtest(&json!({"strategy": "sma_cross", "params": {"fast": 0}}).to_string()).unwrap_err();
         assert!(err.contains("fast must be within"), "{err}");
+    }
+
+    #[test]
+    fn walk_forward_keeps_the_other_parameters() {
+        let mut lab = Lab::default();
+        lab.load(&quant::pack::pack(&bars(600))).unwrap();
+        let grid = r#"[["fast",[3,5,8]]]"#;
+        let settings = json!({"strategy": "sma_cross", "params": {"slow": 25}}).to_string();
+        let windows = backtest::WalkForward { train: 200, test: 100, anchored: false };
+        let report: Value =
+            serde_json::from_str(&lab.walk_forward(&settings, grid, "sharpe", windows).unwrap()).unwrap();
+        let chosen = &report["windows"][0]["params"];
+        assert_eq!(chosen["slow"], json!(25));
+        assert!([3, 5, 8].contains(&chosen["fast"].as_i64().unwrap()));
+        assert_eq!(report["windows"].as_array().unwrap().len(), 4);
+        assert_eq!(report["oos_equity"].as_array().unwrap().len(), 400);
+        let err = lab.walk_forward(
+            &settings,
+            grid,
+            "sharpe",
+            backtest::WalkForward { train: 500, test: 200, anchored: false },
+        );
+        assert!(err.unwrap_err().contains("windows must be non-empty and fit in 600 bars"));
     }
 
     #[test]

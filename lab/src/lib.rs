@@ -96,6 +96,23 @@ mod glue {
         Ok(Float64Array::from(rows.as_slice()))
     }
 
+    /// A walk-forward validation, as JSON.
+    ///
+    /// # Errors
+    /// A message naming the bad field or saying why the windows do not fit.
+    #[wasm_bindgen(js_name = walkForward)]
+    pub fn walk_forward(
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        train: u32,
+        test: u32,
+        anchored: bool,
+    ) -> Result<String, JsError> {
+        let windows = quant::backtest::WalkForward { train: train as usize, test: test as usize, anchored };
+        LAB.with_borrow(|lab| lab.walk_forward(settings, grid, metric, windows)).map_err(|e| JsError::new(&e))
+    }
+
     /// The layout of a sweep row: `["index", "refused", "score", metrics...]`.
     #[wasm_bindgen(js_name = sweepColumns)]
     pub fn sweep_columns() -> js_sys::Array {

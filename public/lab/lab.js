@@ -134,6 +134,13 @@ class Lab {
   }
 
   chart(el) {
+    // Charts whose element left the page (a re-rendered view) go first.
+    for (const [old, c] of this.charts) {
+      if (!old.isConnected) {
+        c.destroy();
+        this.charts.delete(old);
+      }
+    }
     let chart = this.charts.get(el);
     if (!chart || !el.isConnected) {
       chart = globalThis.FinstageChart.create(el, this.intraday());
@@ -235,6 +242,36 @@ class Lab {
     if (failure && !cancelled) throw failure.reason;
     if (this.sweepToken === token) this.sweepToken = null;
     return { rows, width, done, cancelled, ms: performance.now() - started };
+  }
+
+  // A walk-forward validation in the first worker; cancel() stops it too.
+  // Resolves with { json, ms, cancelled }.
+  async walkForward(settings, grid, metric, train, test, anchored) {
+    const token = {};
+    this.sweepToken = token;
+    const lane = await this.lane(0);
+    try {
+      const answer = await lane.call("walkForward", { settings, grid, metric, train, test, anchored });
+      return { ...answer, cancelled: false };
+    } catch (error) {
+      if (this.sweepToken !== token) return { json: "null", ms: 0, cancelled: true };
+      throw error;
+    } finally {
+      if (this.sweepToken === token) this.sweepToken = null;
+    }
+  }
+
+  // The stitched out-of-sample equity beside what the hindsight-best
+  // combination did over the same bars, from bar `start` on.
+  drawWalkForward(el, start, oos, inSample) {
+    const chart = this.chart(el);
+    chart.volume.applyOptions({ visible: false });
+    chart.setMode("line");
+    const t = this.columns.time.subarray(start, start + oos.length);
+    const values = Float64Array.from(oos);
+    chart.setData({ t, o: values, h: values, l: values, c: values, v: new Float64Array(t.length) });
+    chart.setLine("in-sample", null, chart.colors.text, false, t, Float64Array.from(inSample));
+    chart.chart.timeScale().fitContent();
   }
 
   // Stops a running sweep now: its workers are terminated.

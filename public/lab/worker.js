@@ -27,6 +27,11 @@ const ops = {
     const rows = lab.sweepChunk(settings, grid, metric, start, end);
     return [{ rows, start, end, ms: performance.now() - started }, [rows.buffer]];
   },
+  walkForward({ settings, grid, metric, train, test, anchored }) {
+    const started = performance.now();
+    const json = lab.walkForward(settings, grid, metric, train, test, anchored);
+    return [{ json, ms: performance.now() - started }, []];
+  },
   difference({ report }) {
     return [lab.difference(report) ?? null, []];
   },

@@ -180,3 +180,25 @@ mod tests {
         assert!(first_difference(&a, &e).unwrap().starts_with("metrics.sharpe: "));
     }
 }
+
+#[cfg(test)]
+mod json {
+    use crate::backtest::{Config, Report, run_signals};
+    use crate::bar::Bar;
+    use crate::strategy::Signal;
+
+    #[test]
+    fn a_report_with_undefined_metrics_survives_json() {
+        // No trades: win rate, profit factor and more are NaN, written as null.
+        let bars: Vec<Bar> = (0..5)
+            .map(|i| Bar { ts: i * 86_400, open: 10.0, high: 11.0, low: 9.0, close: 10.0, volume: 1.0 })
+            .collect();
+        let report = run_signals(&bars, &[Signal::Hold; 5], &Config::default()).unwrap();
+        assert!(report.metrics.win_rate.is_nan());
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.contains("\"win_rate\":null"), "{text}");
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(super::first_difference(&report, &back), None);
+        assert_eq!(super::fingerprint(&report), super::fingerprint(&back));
+    }
+}

@@ -34,44 +34,62 @@ const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Final equity over initial cash, minus one.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub total_return: f64,
     /// Compound annual growth rate.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub cagr: f64,
     /// Annualised volatility of per-bar returns.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub volatility: f64,
     /// Annualised Sharpe ratio.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub sharpe: f64,
     /// Annualised Sortino ratio.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub sortino: f64,
     /// CAGR over maximum drawdown.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub calmar: f64,
     /// Largest fall from a peak of equity (0.25 = 25%).
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub max_drawdown: f64,
     /// Longest time under a previous peak, in bars.
     pub max_drawdown_bars: usize,
     /// Mean depth of the drawdown episodes.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub avg_drawdown: f64,
     /// Share of trades with a positive profit.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub win_rate: f64,
     /// Gross profit over gross loss.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub profit_factor: f64,
     /// Mean profit per trade, in currency.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub expectancy: f64,
     /// Van Tharp's system quality number.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub sqn: f64,
     /// Share of bars that ended in the market.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub exposure: f64,
     /// Number of round trips.
     pub trades: usize,
     /// Best trade's return.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub best_trade: f64,
     /// Worst trade's return.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub worst_trade: f64,
     /// Mean trade return.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub avg_trade: f64,
     /// Final equity.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub final_equity: f64,
     /// Return of holding the asset from the first to the last close.
+    #[serde(deserialize_with = "super::nan_as_null::number")]
     pub buy_and_hold_return: f64,
 }
 

@@ -187,6 +187,23 @@ impl Config {
     }
 }
 
+/// JSON has no NaN: `serde_json` writes an undefined figure as `null`.
+/// These read `null` back as NaN, so a report survives a round trip through
+/// JSON (the server's report checked against the browser's, saved runs).
+pub(crate) mod nan_as_null {
+    use serde::{Deserialize, Deserializer};
+
+    /// A number, or `null` for NaN.
+    pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    /// Numbers, each possibly `null` for NaN.
+    pub(crate) fn numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+}
+
 /// Long or short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -221,16 +238,21 @@ pub struct Trade {
     /// Entry fill time (the filling bar's `ts`).
     pub entry_ts: i64,
     /// Entry fill price, after slippage.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub entry_price: f64,
     /// Exit fill time.
     pub exit_ts: i64,
     /// Exit fill price, after slippage.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub exit_price: f64,
     /// Units traded.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub size: f64,
     /// Profit after both commissions.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub pnl: f64,
     /// `pnl` relative to the entry notional.
+    #[serde(deserialize_with = "nan_as_null::number")]
     pub return_pct: f64,
     /// Bars from entry fill to exit fill.
     pub bars_held: usize,
@@ -246,6 +268,7 @@ pub struct Report {
     /// Every round trip, in order.
     pub trades: Vec<Trade>,
     /// Equity at every bar's close.
+    #[serde(deserialize_with = "nan_as_null::numbers")]
     pub equity: Vec<f64>,
 }
 

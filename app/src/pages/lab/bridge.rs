@@ -55,6 +55,26 @@ extern "C" {
         total: u32,
         progress: &Closure<dyn FnMut(f64, f64, f64)>,
     ) -> Promise;
+    #[wasm_bindgen(method)]
+    fn difference(this: &Session, report: &str) -> Promise;
+    #[wasm_bindgen(method, js_name = walkForward)]
+    fn walk_forward_raw(
+        this: &Session,
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        train: u32,
+        test: u32,
+        anchored: bool,
+    ) -> Promise;
+    #[wasm_bindgen(method, js_name = drawWalkForward)]
+    fn draw_walk_forward_raw(
+        this: &Session,
+        el: &web_sys::HtmlElement,
+        start: u32,
+        oos: &js_sys::Float64Array,
+        in_sample: &js_sys::Float64Array,
+    );
     /// Stops a running sweep at once; false when none runs.
     #[wasm_bindgen(method)]
     pub(crate) fn cancel(this: &Session) -> bool;
@@ -227,6 +247,46 @@ impl Session {
             cancelled: Reflect::get(&r, &"cancelled".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false),
             ms: number(&r, "ms"),
         })
+    }
+
+    /// The first value where the last run differs from `report` (JSON of the
+    /// server's report); `None` when they agree bit for bit.
+    ///
+    /// # Errors
+    /// The worker's message.
+    pub(crate) async fn first_difference(&self, report: &str) -> Result<Option<String>, String> {
+        let r = JsFuture::from(self.difference(report)).await.map_err(message)?;
+        Ok(r.as_string())
+    }
+
+    /// A walk-forward validation in a worker: its report as JSON, `None` when cancelled.
+    ///
+    /// # Errors
+    /// The engine's message (a bad field, windows that do not fit).
+    pub(crate) async fn walk_forward(
+        &self,
+        settings: &str,
+        grid: &str,
+        metric: &str,
+        (train, test, anchored): (u32, u32, bool),
+    ) -> Result<Option<String>, String> {
+        let r = JsFuture::from(self.walk_forward_raw(settings, grid, metric, train, test, anchored))
+            .await
+            .map_err(message)?;
+        if Reflect::get(&r, &"cancelled".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false) {
+            return Ok(None);
+        }
+        Ok(Reflect::get(&r, &"json".into()).ok().and_then(|v| v.as_string()))
+    }
+
+    /// Draws the stitched out-of-sample equity beside the in-sample one.
+    pub(crate) fn draw_walk_forward(&self, el: &web_sys::HtmlElement, start: usize, oos: &[f64], in_sample: &[f64]) {
+        self.draw_walk_forward_raw(
+            el,
+            start as u32,
+            &js_sys::Float64Array::from(oos),
+            &js_sys::Float64Array::from(in_sample),
+        );
     }
 
     /// Engine and total milliseconds of the last run.

@@ -221,6 +221,26 @@ impl LabInput {
         pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
     }
 
+    /// The input as `POST /api/v1/backtests` and the lab's server functions
+    /// read it: the data fields and every setting, flat.
+    #[cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser sends it"))]
+    pub(crate) fn to_flat_json(&self) -> String {
+        let mut object = match serde_json::to_value(&self.settings) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        object.insert("symbol".into(), Value::from(self.symbol.clone()));
+        object.insert("timeframe".into(), Value::from(self.timeframe.to_string()));
+        if !self.from.is_empty() {
+            object.insert("from".into(), Value::from(self.from.clone()));
+        }
+        if !self.to.is_empty() {
+            // The last day whole, as the bars' URL asks for it.
+            object.insert("to".into(), Value::from(format!("{}T23:59:59Z", self.to)));
+        }
+        Value::Object(object).to_string()
+    }
+
     /// Where the packed bars of this input's data come from.
     #[cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser writes the URL"))]
     pub(crate) fn bars_url(&self) -> String {
@@ -330,6 +350,19 @@ mod tests {
         // A parameter of another strategy (the form still shows it) is dropped.
         let (input, errors) = read(&[("symbol", "X"), ("strategy", "rsi_trend"), ("p.fast", "5")]);
         assert!(errors.is_empty() && input.settings.params.is_empty());
+    }
+
+    #[test]
+    fn the_flat_json_is_what_the_api_takes() {
+        let (input, _) = read(&[("symbol", "GOOG"), ("to", "2024-02-01"), ("p.fast", "5"), ("mode", "long-short")]);
+        let v: Value = serde_json::from_str(&input.to_flat_json()).unwrap();
+        assert_eq!(v["symbol"], "GOOG");
+        assert_eq!(v["timeframe"], "1d");
+        assert_eq!(v["to"], "2024-02-01T23:59:59Z");
+        assert!(v.get("from").is_none());
+        assert_eq!(v["params"]["fast"], 5);
+        assert_eq!(v["mode"], "long-short");
+        assert_eq!(v["strategy"], "sma_cross");
     }
 
     #[test]

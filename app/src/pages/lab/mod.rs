@@ -26,7 +26,7 @@ use serde_json::Value;
 
 pub(crate) use input::{FieldError, LabInput};
 use results::{MetricsTable, MonthlyHeatmap, TradeList};
-use sweep_view::{Finished, Progress, Request, SweepPanel};
+use sweep_view::{Finished, Progress, Request, SweepPanel, WalkForwardView, Windows};
 
 /// Where a run is.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,9 @@ pub(crate) fn LabPage() -> impl IntoView {
     let sweep_progress = RwSignal::new(Progress::Idle);
     let sweep_finished = RwSignal::new(None::<Finished>);
     let sweep_canvas = NodeRef::<leptos::html::Canvas>::new();
+    let check = RwSignal::new(Check::Idle);
+    let walk = RwSignal::new(None::<(Value, String)>);
+    let wf_chart = NodeRef::<leptos::html::Div>::new();
     #[cfg(feature = "hydrate")]
     let runner = StoredValue::new_local(browser::Runner::new(browser::Parts {
         input,
@@ -77,6 +80,9 @@ pub(crate) fn LabPage() -> impl IntoView {
         sweep_progress,
         sweep_finished,
         sweep_canvas,
+        check,
+        walk,
+        wf_chart,
     }));
     // Copy in both builds: the browser's runner sits behind a stored handle.
     let changed = move || {
@@ -97,9 +103,19 @@ pub(crate) fn LabPage() -> impl IntoView {
         #[cfg(not(feature = "hydrate"))]
         let _ = request;
     });
+    let run_wf = Callback::new(move |(request, windows): (Request, Windows)| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.walk_forward(request, windows));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (request, windows);
+    });
     let cancel_sweep = Callback::new(move |()| {
         #[cfg(feature = "hydrate")]
         runner.with_value(|r| r.cancel_sweep());
+    });
+    let on_check = Callback::new(move |()| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.check_on_server());
     });
     let load_params = Callback::new(move |params: Vec<(String, String)>| {
         #[cfg(feature = "hydrate")]
@@ -233,6 +249,7 @@ pub(crate) fn LabPage() -> impl IntoView {
             </form>
             <section class="lab-results" aria-live="polite">
                 <StatusLine status/>
+                <CheckView check on_check/>
                 <h2 class="visually-hidden">"Price and trades"</h2>
                 <div class="lab-chart" node_ref=price_ref data-testid="lab-price" role="img"
                     aria-label="Price with each trade's entry and exit"></div>
@@ -250,7 +267,12 @@ pub(crate) fn LabPage() -> impl IntoView {
                     <h2 id="lab-sweep-title">"Sweep"</h2>
                     <p class="hint">"Runs every combination of one or two parameters over the same bars, on every core."</p>
                     <SweepPanel strategy progress=sweep_progress finished=sweep_finished run=run_sweep
-                        cancel=cancel_sweep load=load_params canvas=sweep_canvas/>
+                        run_wf cancel=cancel_sweep load=load_params canvas=sweep_canvas/>
+                </section>
+                <section class="lab-sweep" aria-labelledby="lab-wf-title">
+                    <h2 id="lab-wf-title">"Walk-forward"</h2>
+                    <p class="hint">"Chooses the best combination of the sweep's grid on each training window, then trades it on the next, unseen window."</p>
+                    {move || walk.get().map(|(report, metric)| view! { <WalkForwardView report metric chart=wf_chart/> })}
                 </section>
             </section>
         </div>
@@ -361,6 +383,48 @@ fn ParamField(param: meta::Param, value: Value, errors: RwSignal<Vec<FieldError>
     }
 }
 
+/// Where "check on the server" is.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), expect(dead_code, reason = "the browser checks"))]
+enum Check {
+    Idle,
+    Running,
+    /// The server's native run has the same three hashes.
+    Identical {
+        metrics: String,
+        trades: String,
+        equity: String,
+        bars: usize,
+    },
+    /// It does not; the first value that differs.
+    Differs(String),
+    Failed(String),
+}
+
+/// The "check on the server" button and its verdict.
+#[component]
+fn CheckView(check: RwSignal<Check>, on_check: Callback<()>) -> impl IntoView {
+    view! {
+        <div class="lab-check">
+            <button type="button" on:click=move |_| on_check.run(()) disabled=move || check.get() == Check::Running
+                data-testid="lab-check">"Check on the server"</button>
+            <span data-testid="lab-check-result" role="status">
+                {move || match check.get() {
+                    Check::Idle => view! { <span class="hint">"Runs the same backtest natively on the server and compares every number."</span> }.into_any(),
+                    Check::Running => view! { <span class="loading">"Running on the server…"</span> }.into_any(),
+                    Check::Identical { metrics, trades, equity, bars } => view! {
+                        <span class="check-ok">{format!(
+                            "Identical bit for bit on {bars} bars: metrics {metrics}, trades {trades}, equity {equity}"
+                        )}</span>
+                    }.into_any(),
+                    Check::Differs(message) => view! { <span class="error">{format!("Differs from the server: {message}")}</span> }.into_any(),
+                    Check::Failed(message) => view! { <span class="error">{message}</span> }.into_any(),
+                }}
+            </span>
+        </div>
+    }
+}
+
 /// What the lab is doing, in words.
 #[component]
 fn StatusLine(status: RwSignal<Status>) -> impl IntoView {
@@ -400,8 +464,8 @@ mod browser {
 
     use super::bridge::{self, Session};
     use super::sweep::grid_json;
-    use super::sweep_view::{Finished, Progress, Request, dims};
-    use super::{FieldError, LabInput, Settings, Status};
+    use super::sweep_view::{Finished, Progress, Request, Windows, dims};
+    use super::{Check, FieldError, LabInput, Settings, Status};
 
     /// Settings as the worker reads them.
     fn settings_json(settings: &Settings) -> String {
@@ -438,6 +502,9 @@ mod browser {
         pub sweep_progress: RwSignal<Progress>,
         pub sweep_finished: RwSignal<Option<Finished>>,
         pub sweep_canvas: NodeRef<leptos::html::Canvas>,
+        pub check: RwSignal<Check>,
+        pub walk: RwSignal<Option<(Value, String)>>,
+        pub wf_chart: NodeRef<leptos::html::Div>,
     }
 
     #[derive(Clone)]
@@ -555,6 +622,89 @@ mod browser {
                         runner.state.borrow_mut().cursor = finished.best.map(|(c, _)| c);
                         runner.parts.sweep_finished.set(Some(finished));
                         runner.draw_sweep();
+                    }
+                    Err(e) => progress.set(Progress::Failed(e)),
+                }
+            });
+        }
+
+        /// Runs the shown backtest natively on the server and compares the fingerprints.
+        pub(super) fn check_on_server(&self) {
+            let runner = self.clone();
+            let check = self.parts.check;
+            leptos::task::spawn_local(async move {
+                let Some(local) = runner.summary.with_untracked(|s| {
+                    s.as_ref().and_then(|s| {
+                        serde_json::from_value::<quant::backtest::Fingerprint>(s["fingerprint"].clone()).ok()
+                    })
+                }) else {
+                    return check.set(Check::Failed("Run a backtest first.".into()));
+                };
+                check.set(Check::Running);
+                let input = runner.input.get_untracked().to_flat_json();
+                let reply = match crate::lab_api::check_backtest(input, local.clone()).await {
+                    Ok(reply) => reply,
+                    Err(e) => return check.set(Check::Failed(e.to_string())),
+                };
+                if reply.server == local {
+                    let quant::backtest::Fingerprint { metrics, trades, equity } = reply.server;
+                    return check.set(Check::Identical { metrics, trades, equity, bars: reply.bars });
+                }
+                let session = runner.state.borrow().session.clone();
+                let detail = match (reply.report, session) {
+                    (Some(report), Some(session)) => {
+                        let text = serde_json::to_string(&report).unwrap_or_default();
+                        match session.first_difference(&text).await {
+                            Ok(Some(difference)) => difference,
+                            Ok(None) => "the hashes differ but every value agrees".into(),
+                            Err(e) => e,
+                        }
+                    }
+                    _ => "the hashes differ".into(),
+                };
+                check.set(Check::Differs(format!("{detail} (the server ran on {} bars)", reply.bars)));
+            });
+        }
+
+        /// Runs a walk-forward validation of the sweep's grid in a worker.
+        pub(super) fn walk_forward(&self, request: Request, windows: Windows) {
+            let runner = self.clone();
+            let progress = self.parts.sweep_progress;
+            leptos::task::spawn_local(async move {
+                progress.set(Progress::Working(format!(
+                    "Walk-forward: {} combinations on each window…",
+                    super::sweep::total(&request.axes)
+                )));
+                let settings = settings_json(&runner.input.get_untracked().settings);
+                let outcome = async {
+                    let session = runner.session().await?;
+                    runner.ensure_bars(&session).await?;
+                    let w = (windows.train, windows.test, windows.anchored);
+                    session
+                        .walk_forward(&settings, &grid_json(&request.axes), &request.metric, w)
+                        .await
+                        .map(|j| (session, j))
+                }
+                .await;
+                match outcome {
+                    Ok((_, None)) => progress.set(Progress::Failed("Walk-forward cancelled.".into())),
+                    Ok((session, Some(json))) => {
+                        progress.set(Progress::Idle);
+                        let report: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                        let curve = |k: &str| -> Vec<f64> {
+                            report[k]
+                                .as_array()
+                                .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+                                .unwrap_or_default()
+                        };
+                        let (oos, ins) = (curve("oos_equity"), curve("in_sample_equity"));
+                        let start = report["start"].as_u64().unwrap_or_default() as usize;
+                        runner.parts.walk.set(Some((report, request.metric)));
+                        // The chart's element exists once the view has rendered the report.
+                        gloo_timers::future::TimeoutFuture::new(0).await;
+                        if let Some(el) = runner.parts.wf_chart.get_untracked() {
+                            session.draw_walk_forward(&el, start, &oos, &ins);
+                        }
                     }
                     Err(e) => progress.set(Progress::Failed(e)),
                 }
@@ -727,6 +877,7 @@ mod browser {
                 return;
             }
             self.status.set(Status::Running);
+            self.parts.check.set(Check::Idle);
             match session.run(&settings_json(&input.settings), &price, &equity).await {
                 Ok(json) => {
                     let summary: Value = serde_json::from_str(&json).unwrap_or(Value::Null);

@@ -85,8 +85,33 @@ pub(super) struct Request {
     pub metric: String,
 }
 
+/// Walk-forward windows, in bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Windows {
+    pub train: u32,
+    pub test: u32,
+    pub anchored: bool,
+}
+
+/// Reads the walk-forward fields (`train`, `test`, `anchored`).
+fn read_windows(get: &impl Fn(&str) -> String) -> Result<Windows, String> {
+    let bars = |k: &str| {
+        get(k)
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("{k}: a whole number of bars above 0"))
+    };
+    Ok(Windows {
+        train: bars("train")?,
+        test: bars("test")?,
+        anchored: matches!(get("anchored").as_str(), "on" | "true"),
+    })
+}
+
 /// Reads the sweep form's fields (`x`, `x_from`...; `y` empty for none).
-pub(super) fn read_request(strategy: &str, get: impl Fn(&str) -> String) -> Result<Request, String> {
+pub(super) fn read_request(strategy: &str, get: &impl Fn(&str) -> String) -> Result<Request, String> {
     let entry = CATALOG.iter().find(|e| e.name == strategy).ok_or("choose a strategy first")?;
     let num = |k: &str| get(k).trim().parse::<f64>().map_err(|_| format!("{k}: not a number"));
     let mut axes = vec![Axis::new(entry, &get("x"), num("x_from")?, num("x_to")?, num("x_step")?)?];
@@ -111,7 +136,13 @@ pub(super) fn read_request(strategy: &str, get: impl Fn(&str) -> String) -> Resu
 #[cfg_attr(not(feature = "hydrate"), expect(dead_code, reason = "the browser runs sweeps"))]
 pub(super) enum Progress {
     Idle,
-    Running { done: f64, total: f64, elapsed_ms: f64 },
+    /// Work without a count (a walk-forward); the words say what.
+    Working(String),
+    Running {
+        done: f64,
+        total: f64,
+        elapsed_ms: f64,
+    },
     Failed(String),
 }
 
@@ -123,29 +154,46 @@ pub(super) fn SweepPanel(
     progress: RwSignal<Progress>,
     finished: RwSignal<Option<Finished>>,
     run: Callback<Request>,
+    run_wf: Callback<(Request, Windows)>,
     cancel: Callback<()>,
     load: Callback<Vec<(String, String)>>,
     canvas: NodeRef<leptos::html::Canvas>,
 ) -> impl IntoView {
     let form = NodeRef::<leptos::html::Form>::new();
     let error = RwSignal::new(None::<String>);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // The form's fields, as its GET submission would send them.
+    let pairs = move || -> Vec<(String, String)> {
         #[cfg(feature = "hydrate")]
-        let pairs = form.get_untracked().map(|f| super::browser::form_pairs(&f)).unwrap_or_default();
+        {
+            form.get_untracked().map(|f| super::browser::form_pairs(&f)).unwrap_or_default()
+        }
         #[cfg(not(feature = "hydrate"))]
-        let pairs: Vec<(String, String)> = {
+        {
             let _ = form;
             Vec::new()
-        };
+        }
+    };
+    let read = move || {
+        let pairs = pairs();
         let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-        match read_request(&strategy.get_untracked(), get) {
-            Ok(request) => {
+        read_request(&strategy.get_untracked(), &get).and_then(|r| read_windows(&get).map(|w| (r, w)))
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match read() {
+            Ok((request, _)) => {
                 error.set(None);
                 run.run(request);
             }
             Err(e) => error.set(Some(e)),
         }
+    };
+    let walk = move |_| match read() {
+        Ok(both) => {
+            error.set(None);
+            run_wf.run(both);
+        }
+        Err(e) => error.set(Some(e)),
     };
     let fields = move || {
         let entry = CATALOG.iter().find(|e| e.name == strategy.get());
@@ -171,7 +219,7 @@ pub(super) fn SweepPanel(
         let second = params.get(1).copied();
         view! { {axis("x", first, false)} {axis("y", second, true)} }
     };
-    let running = move || matches!(progress.get(), Progress::Running { .. });
+    let running = move || matches!(progress.get(), Progress::Running { .. } | Progress::Working(_));
     view! {
         <form class="sweep-form" node_ref=form on:submit=submit data-testid="sweep-form">
             {fields}
@@ -180,7 +228,13 @@ pub(super) fn SweepPanel(
                     {RANK_METRICS.iter().map(|m| view! { <option value=*m selected=*m == "sharpe">{*m}</option> }).collect_view()}
                 </select>
             </label>
+            <div class="sweep-axis">
+                <label>"Walk-forward: train bars" <input name="train" type="number" min="2" step="1" value="504"/></label>
+                <label>"test bars" <input name="test" type="number" min="1" step="1" value="126"/></label>
+                <label class="check"><input name="anchored" type="checkbox"/>" anchored"</label>
+            </div>
             <button type="submit" class="primary" disabled=running>"Run sweep"</button>
+            <button type="button" disabled=running on:click=walk data-testid="wf-run">"Run walk-forward"</button>
             <button type="button" disabled=move || !running() on:click=move |_| cancel.run(()) data-testid="sweep-cancel">"Cancel"</button>
             <span class="field-error" role="alert">{move || error.get()}</span>
         </form>
@@ -196,6 +250,10 @@ pub(super) fn SweepPanel(
 fn SweepProgress(progress: RwSignal<Progress>) -> impl IntoView {
     move || match progress.get() {
         Progress::Idle => ().into_any(),
+        Progress::Working(what) => view! {
+            <p class="sweep-progress" data-testid="sweep-progress"><progress></progress>{format!(" {what}")}</p>
+        }
+        .into_any(),
         Progress::Failed(message) => view! { <p class="error" role="alert">{message}</p> }.into_any(),
         Progress::Running { done, total, elapsed_ms } => {
             let left = if done > 0.0 { elapsed_ms / done * (total - done) / 1000.0 } else { f64::NAN };
@@ -295,6 +353,63 @@ fn SweepSummary(finished: Finished, load: Callback<Vec<(String, String)>>) -> im
     }
 }
 
+/// A walk-forward's windows and its degradation, from the worker's JSON.
+#[component]
+pub(super) fn WalkForwardView(
+    report: serde_json::Value,
+    metric: String,
+    chart: NodeRef<leptos::html::Div>,
+) -> impl IntoView {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let date = |v: &serde_json::Value| crate::components::format::date(v.as_i64().unwrap_or_default());
+    let windows = report["windows"].as_array().cloned().unwrap_or_default();
+    let oos = report["oos_equity"].as_array().map(|a| a.iter().map(f).collect::<Vec<_>>()).unwrap_or_default();
+    let ins = report["in_sample_equity"].as_array().map(|a| a.iter().map(f).collect::<Vec<_>>()).unwrap_or_default();
+    let total = |curve: &[f64]| curve.last().copied().unwrap_or(f64::NAN);
+    let summary = format!(
+        "{} windows. Mean {metric} in sample {}, out of sample {}: efficiency {}, degradation {}. \
+         Stitched out-of-sample equity ends at {:.2}; the hindsight-best parameters ({}) end at {:.2}.",
+        windows.len(),
+        show(f(&report["mean_in_sample"]), &metric),
+        show(f(&report["mean_out_of_sample"]), &metric),
+        show(f(&report["efficiency"]), "ratio"),
+        show(f(&report["degradation"]), "ratio"),
+        total(&oos),
+        report["in_sample_params"],
+        total(&ins),
+    );
+    let rows = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            view! {
+                <tr>
+                    <td>{i + 1}</td>
+                    <td>{format!("{} to {}", date(&w["train"][0]), date(&w["train"][1]))}</td>
+                    <td>{format!("{} to {}", date(&w["test"][0]), date(&w["test"][1]))}</td>
+                    <td class="params">{w["params"].to_string()}</td>
+                    <td>{show(f(&w["in_sample"]), &metric)}</td>
+                    <td>{show(f(&w["out_of_sample"]), &metric)}</td>
+                    <td>{show(f(&w["test_return"]), "total_return")}</td>
+                    <td>{w["test_trades"].as_u64().unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p class="wf-summary" data-testid="wf-summary">{summary}</p>
+        <div class="lab-chart lab-wf" node_ref=chart data-testid="wf-chart" role="img"
+            aria-label="Stitched out-of-sample equity beside the in-sample (hindsight) equity"></div>
+        <div class="table-scroll">
+            <table class="wf-windows" data-testid="wf-windows">
+                <caption>"Each window: parameters chosen in sample, then traded out of sample"</caption>
+                <thead><tr><th>"#"</th><th>"Train"</th><th>"Test"</th><th>"Chosen"</th><th>{format!("{metric} in")}</th><th>{format!("{metric} out")}</th><th>"Test return"</th><th>"Trades"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +421,7 @@ mod tests {
         };
         let r = read_request(
             "sma_cross",
-            fields(&[
+            &fields(&[
                 ("x", "fast"),
                 ("x_from", "5"),
                 ("x_to", "20"),
@@ -322,13 +437,13 @@ mod tests {
         assert_eq!((sweep::total(&r.axes), r.metric.as_str()), (16, "sharpe"));
         let one = read_request(
             "sma_cross",
-            fields(&[("x", "fast"), ("x_from", "5"), ("x_to", "6"), ("x_step", "1"), ("metric", "cagr")]),
+            &fields(&[("x", "fast"), ("x_from", "5"), ("x_to", "6"), ("x_step", "1"), ("metric", "cagr")]),
         )
         .unwrap();
         assert_eq!(one.axes.len(), 1);
         let same = read_request(
             "sma_cross",
-            fields(&[
+            &fields(&[
                 ("x", "fast"),
                 ("x_from", "5"),
                 ("x_to", "6"),
@@ -340,9 +455,12 @@ mod tests {
         assert_eq!(same.unwrap_err(), "choose two different parameters");
         let metric = read_request(
             "sma_cross",
-            fields(&[("x", "fast"), ("x_from", "5"), ("x_to", "6"), ("x_step", "1"), ("metric", "luck")]),
+            &fields(&[("x", "fast"), ("x_from", "5"), ("x_to", "6"), ("x_step", "1"), ("metric", "luck")]),
         );
         assert!(metric.unwrap_err().contains("unknown metric `luck`"));
+        let windows = read_windows(&fields(&[("train", "504"), ("test", "126"), ("anchored", "on")])).unwrap();
+        assert_eq!(windows, Windows { train: 504, test: 126, anchored: true });
+        assert!(read_windows(&fields(&[("train", "0"), ("test", "5")])).unwrap_err().starts_with("train:"));
         let (from, to, step) = default_range(find_param("sma_cross", "slow"));
         assert_eq!((from, to, step), (10.0, 40.0, 2.0));
     }

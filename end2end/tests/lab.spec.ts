@@ -130,3 +130,71 @@ test("a two-parameter sweep shows progress, can be cancelled, and a heatmap cell
   expect(wfLines).toContainEqual(["in-sample"]);
   expect(errors).toEqual([]);
 });
+
+test("runs are saved, listed, compared side by side and deleted", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=sma_cross&p.fast=5&p.slow=20");
+  await done(page);
+  const save = page.getByTestId("save-form");
+  await save.locator("input[name=name]").fill("fast five");
+  await save.getByRole("button", { name: "Save this run" }).click();
+  await expect(save).toContainText('Saved as "fast five"');
+  const firstReturn = await metric(page, "total_return");
+
+  await page.locator("#lab-p-fast").fill("12");
+  await expect.poll(() => metric(page, "total_return")).not.toBe(firstReturn);
+  await done(page);
+  await save.locator("input[name=name]").fill("fast twelve");
+  await save.getByRole("button", { name: "Save this run" }).click();
+  await expect(save).toContainText('Saved as "fast twelve"');
+
+  const list = page.getByTestId("saved-runs").locator("tbody tr");
+  await expect(list).toHaveCount(2);
+  await page.getByRole("checkbox", { name: "Compare fast five" }).check();
+  await page.getByRole("checkbox", { name: "Compare fast twelve" }).check();
+  await page.getByTestId("compare").click();
+  const table = page.getByTestId("compare-table");
+  await expect(table.locator("thead th")).toHaveText(["Metric", "fast five", "fast twelve"]);
+  // The saved metrics are the runs' own.
+  await expect(table.locator("tr[data-metric=total_return] td").first()).toHaveText(firstReturn);
+  await expect.poll(() =>
+    page.evaluate(`[...globalThis.FinstageChart.instances].filter((c) => c.lines.has("run-1")).length`),
+  ).toBe(1);
+  await done(page);
+
+  // Opening a saved run puts its input in the URL.
+  await page.getByRole("button", { name: "fast five", exact: true }).click();
+  await expect(page).toHaveURL(/p\.fast=5/);
+  await done(page);
+  expect(await metric(page, "total_return")).toBe(firstReturn);
+
+  await page.getByRole("button", { name: "Delete fast twelve" }).click();
+  await expect(page.getByTestId("saved-runs").locator("tbody tr")).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
+test("the lab opens from the symbol page, from a signal at its bar, and from the strategy settings", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/symbol/AAPL?tf=1d");
+  await page.getByTestId("open-lab").click();
+  await expect(page).toHaveURL(/\/lab\?symbol=AAPL&tf=1d/);
+  await done(page);
+
+  // A strategy from the settings: the first watched symbol is filled in.
+  await page.goto("/settings");
+  await page.locator("tr[data-strategy=ema_cross] a.lab-link").click();
+  await expect(page).toHaveURL(/strategy=ema_cross/);
+  await expect(page.locator("#lab-symbol")).not.toHaveValue("");
+  await done(page);
+  await expect(page.locator("#lab-strategy")).toHaveValue("ema_cross");
+
+  // A signal: its strategy, parameters and series, up to its bar's day.
+  await page.goto("/signals");
+  const link = page.getByTestId("signal-row").first().locator("a.lab-link");
+  const href = (await link.getAttribute("href")) ?? "";
+  // Parameters are listed when the signal carries any (default ones may be left out).
+  expect(href).toMatch(/^\/lab\?symbol=[A-Z.-]+&tf=\w+&strategy=\w+(&p\.\w+=[^&]+)*&to=\d{4}-\d\d-\d\d$/);
+  await link.click();
+  await expect(page.getByTestId("lab-status")).toHaveAttribute("data-state", /done|failed/);
+  expect(errors).toEqual([]);
+});

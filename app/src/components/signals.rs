@@ -42,6 +42,20 @@ pub(crate) fn SignalHeader() -> impl IntoView {
     }
 }
 
+/// The lab with this signal's strategy, parameters and series, up to the
+/// day of its bar ("open in lab at this bar").
+pub(crate) fn lab_href(signal: &SignalEvent) -> String {
+    let mut href = format!("/lab?symbol={}&tf={}&strategy={}", signal.symbol, signal.timeframe, signal.strategy);
+    if let Some(params) = signal.params.as_object() {
+        for (name, value) in params {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            href.push_str(&format!("&p.{name}={text}"));
+        }
+    }
+    href.push_str(&format!("&to={}", format::date(signal.bar_ts)));
+    href
+}
+
 /// One signal as a table row.
 #[component]
 pub(crate) fn SignalRowView(signal: SignalEvent, passed: bool) -> impl IntoView {
@@ -49,6 +63,7 @@ pub(crate) fn SignalRowView(signal: SignalEvent, passed: bool) -> impl IntoView 
     let evidence = evidence(&signal);
     let record = record(signal.backtest.as_ref());
     let href = format!("/symbol/{}?tf={}", signal.symbol, signal.timeframe);
+    let lab = lab_href(&signal);
     view! {
         <tr
             // The chart's signal details link here (`/signals?...#signal-ID`).
@@ -60,7 +75,11 @@ pub(crate) fn SignalRowView(signal: SignalEvent, passed: bool) -> impl IntoView 
         >
             <td class="time">{format::datetime(signal.bar_ts)} " " <span class="tf">{signal.timeframe.to_string()}</span></td>
             <td class="symbol"><A href=href>{signal.symbol.clone()}</A></td>
-            <td class="strategy">{signal.strategy.clone()}</td>
+            <td class="strategy">
+                {signal.strategy.clone()}
+                " "
+                <a class="lab-link" href=lab title="Open in the lab at this bar">"lab"</a>
+            </td>
             <td><span class=format!("badge {word}")>{word}</span></td>
             <td class="num">{format::price(signal.price)}</td>
             <td class="evidence">{evidence}</td>

@@ -69,6 +69,8 @@ fn StrategyForm(row: StrategyRow) -> impl IntoView {
         <tr data-strategy=row.name.clone() title=row.summary.clone()>
             <td class="strategy">
                 {row.name.clone()}
+                " "
+                <a class="lab-link" href=format!("/lab?strategy={}", row.name) title="Try it in the backtest lab">"lab"</a>
                 <ActionForm action=save attr:id=form_id.clone()>
                     <input type="hidden" name="name" value=name/>
                 </ActionForm>

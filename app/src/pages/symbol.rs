@@ -63,6 +63,10 @@ pub(super) fn SymbolPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <p class="lab-link-line">
+            <a href=move || format!("/lab?symbol={}&tf={}", symbol.get(), timeframe.get().unwrap_or_else(|| "1d".into()))
+                data-testid="open-lab">"Backtest this series in the lab"</a>
+        </p>
         <h2>"News"</h2>
         <Suspense fallback=|| view! { <p class="loading">"Loading news…"</p> }>
             {move || Suspend::new(async move {

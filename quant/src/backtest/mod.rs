@@ -40,7 +40,7 @@ mod tests;
 pub use breakdown::{MonthReturn, TradeStats, buy_and_hold, monthly_returns, trade_stats, underwater};
 pub use fingerprint::{Fingerprint, fingerprint, first_difference};
 pub use metrics::{Metrics, compute as compute_metrics};
-pub use settings::{Resolved, Settings, config_field};
+pub use settings::{Checked, Resolved, Settings, config_field};
 pub use sweep::{
     Grid, Progress, RANK_METRICS, Sweep, SweepRun, WalkForward, WalkForwardReport, WalkForwardWindow, check_metric,
     combinations, evaluate, lower_is_better, rank, sweep, sweep_with, walk_forward, walk_forward_with,

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{Config, Fill, Mode, Sizing};
 use crate::error::ParamError;
-use crate::strategies::{self, Entry};
+use crate::strategies::{self, Entry, Info};
 
 /// A strategy with its parameters and the engine's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +79,18 @@ impl Default for Settings {
     }
 }
 
+/// Settings checked against the strategy's description (no strategy code
+/// involved: what a form needs).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The strategy's description.
+    pub info: &'static Info,
+    /// Every parameter, defaults filled in.
+    pub params: Value,
+    /// The engine's configuration.
+    pub config: Config,
+}
+
 /// Settings checked and resolved: ready to run.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -119,8 +131,18 @@ impl Settings {
     /// [`ParamError`] naming the first bad field as written here: an unknown
     /// strategy, a bad parameter, or a bad engine setting.
     pub fn resolve(&self) -> Result<Resolved, ParamError> {
-        let entry = strategies::find(&self.strategy)?;
-        let params = Value::Object(entry.resolve(&Value::Object(self.params.clone()))?);
+        let Checked { params, config, .. } = self.check()?;
+        Ok(Resolved { entry: strategies::find(&self.strategy)?, params, config })
+    }
+
+    /// [`Settings::resolve`] without the strategy's code: everything is
+    /// checked the same way, against the strategy's [`Info`].
+    ///
+    /// # Errors
+    /// As [`Settings::resolve`].
+    pub fn check(&self) -> Result<Checked, ParamError> {
+        let info = strategies::info(&self.strategy)?;
+        let params = Value::Object(info.resolve(&Value::Object(self.params.clone()))?);
         let config = self.config();
         config.validate().map_err(|e| match e {
             ParamError::OutOfRange { name, min, max, value } => {
@@ -128,7 +150,7 @@ impl Settings {
             }
             other => other,
         })?;
-        Ok(Resolved { entry, params, config })
+        Ok(Checked { info, params, config })
     }
 }
 

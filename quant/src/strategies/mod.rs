@@ -44,9 +44,9 @@ use crate::strategy::Strategy;
 /// A strategy of the catalog, ready to run.
 pub type BoxedStrategy = Box<dyn Strategy + Send>;
 
-/// One catalog entry.
+/// What a strategy is and which parameters it takes.
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
+pub struct Info {
     /// The name used by the CLI, the API and the browser.
     pub name: &'static str,
     /// One line on what it does.
@@ -55,24 +55,15 @@ pub struct Entry {
     pub params: &'static [Param],
     /// Rules linking two parameters (`fast` below `slow`).
     pub rules: &'static [Rule],
-    build: fn(&Value) -> Result<BoxedStrategy, ParamError>,
 }
 
-impl Entry {
-    /// Builds the strategy from JSON parameters (an object; missing keys take defaults).
-    ///
-    /// # Errors
-    /// [`ParamError`] naming the parameter: an unknown key, a value of the
-    /// wrong type or outside its range ([`meta`]), or a broken rule.
-    pub fn build(&self, params: &Value) -> Result<BoxedStrategy, ParamError> {
-        (self.build)(&Value::Object(self.resolve(params)?))
-    }
-
+impl Info {
     /// The full parameter set `params` stands for: checked against the
     /// metadata, every key present, defaults filled in.
     ///
     /// # Errors
-    /// As [`Entry::build`], for everything the metadata can see.
+    /// [`ParamError`] naming the parameter: an unknown key, a value of the
+    /// wrong type or outside its range ([`meta`]), or a broken rule.
     pub fn resolve(&self, params: &Value) -> Result<serde_json::Map<String, Value>, ParamError> {
         meta::check(self.name, self.params, self.rules, params)
     }
@@ -81,6 +72,33 @@ impl Entry {
     #[must_use]
     pub fn param(&self, name: &str) -> Option<&'static Param> {
         self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// One catalog entry: the description and the builder. It reads as its
+/// [`Info`] (`entry.name`, `entry.params`).
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// What it is.
+    pub info: &'static Info,
+    build: fn(&Value) -> Result<BoxedStrategy, ParamError>,
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Info;
+
+    fn deref(&self) -> &Info {
+        self.info
+    }
+}
+
+impl Entry {
+    /// Builds the strategy from JSON parameters (an object; missing keys take defaults).
+    ///
+    /// # Errors
+    /// As [`Info::resolve`].
+    pub fn build(&self, params: &Value) -> Result<BoxedStrategy, ParamError> {
+        (self.build)(&Value::Object(self.resolve(params)?))
     }
 }
 
@@ -119,254 +137,317 @@ pub const NAME_LIST: &[&str] = &[
     "williams_r",
 ];
 
-/// Every strategy, alphabetically.
+/// Every strategy's description, alphabetically: what forms, URLs and
+/// validation need, without the strategies' code (a wasm bundle that
+/// only shows or checks parameters, the lab page, links none of it).
+pub const INFO: &[Info] = &[
+    ADX_TREND,
+    AROON,
+    BOLLINGER_BREAKOUT,
+    BOLLINGER_REVERSION,
+    CCI,
+    DONCHIAN_BREAKOUT,
+    EMA_CROSS,
+    GOLDEN_CROSS,
+    ICHIMOKU,
+    KELTNER_BREAKOUT,
+    MACD_SIGNAL_CROSS,
+    MACD_ZERO_CROSS,
+    MFI,
+    NEW_HIGH,
+    OBV_TREND,
+    PARABOLIC_SAR,
+    RSI_REVERSAL,
+    RSI_TREND,
+    SMA_CROSS,
+    STOCHASTIC_CROSS,
+    SUPERTREND,
+    TRIX,
+    VOLUME_BREAKOUT,
+    WILLIAMS_R,
+];
+
+const ADX_TREND: Info = Info {
+    name: "adx_trend",
+    summary: "Buy when +DI crosses above -DI with ADX above a threshold, sell on the opposite crossing",
+    params: &[
+        period("period", 14, 2, "Window of ADX and the directional indicators"),
+        float("threshold", 20.0, 0.0, 99.0, 1.0, "ADX level the trend must exceed for a buy or a sell"),
+    ],
+    rules: &[],
+};
+
+const AROON: Info = Info {
+    name: "aroon",
+    summary: "Buy when Aroon up crosses above Aroon down, sell when it crosses below",
+    params: &[period("period", 25, 2, "Window of Aroon up and down")],
+    rules: &[],
+};
+
+const BOLLINGER_BREAKOUT: Info = Info {
+    name: "bollinger_breakout",
+    summary: "Buy when the close crosses above the upper Bollinger band, sell below the middle band",
+    params: &[
+        period("period", 20, 2, "Window of the middle band and the deviation"),
+        float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
+    ],
+    rules: &[],
+};
+
+const BOLLINGER_REVERSION: Info = Info {
+    name: "bollinger_reversion",
+    summary: "Buy when the close comes back above the lower Bollinger band, sell at the middle (or upper) band",
+    params: &[
+        period("period", 20, 2, "Window of the middle band and the deviation"),
+        float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
+        choice("exit", "middle", &["middle", "upper"], "The band whose upward crossing sells"),
+    ],
+    rules: &[],
+};
+
+const CCI: Info = Info {
+    name: "cci",
+    summary: "Buy when the CCI crosses above +100, sell when it crosses below -100",
+    params: &[
+        period("period", 20, 2, "Window of the CCI"),
+        float("level", 100.0, 1.0, 500.0, 5.0, "Crossing +level buys, crossing -level sells"),
+    ],
+    rules: &[],
+};
+
+const DONCHIAN_BREAKOUT: Info = Info {
+    name: "donchian_breakout",
+    summary: "Turtle breakout: buy above the previous 20-bar high, sell below the previous 10-bar low",
+    params: &[
+        period("entry", 20, 1, "Bars whose highest high a close must exceed to buy"),
+        period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
+    ],
+    rules: &[],
+};
+
+const EMA_CROSS: Info = Info {
+    name: "ema_cross",
+    summary: "Buy when EMA(fast) crosses above EMA(slow), sell when it crosses below",
+    params: &[period("fast", 12, 1, "Period of the fast EMA"), period("slow", 26, 2, "Period of the slow EMA")],
+    rules: FAST_BELOW_SLOW,
+};
+
+const GOLDEN_CROSS: Info = Info {
+    name: "golden_cross",
+    summary: "Buy on the golden cross of SMA(50) over SMA(200), sell on the death cross",
+    params: &[period("fast", 50, 1, "Period of the fast SMA"), period("slow", 200, 2, "Period of the slow SMA")],
+    rules: FAST_BELOW_SLOW,
+};
+
+const ICHIMOKU: Info = Info {
+    name: "ichimoku",
+    summary: "Buy when the close clears the cloud with tenkan above kijun, sell when it falls below the cloud",
+    params: &[
+        period("tenkan_period", 9, 1, "Window of the conversion line"),
+        period("kijun_period", 26, 1, "Window of the base line"),
+        period("senkou_b_period", 52, 1, "Window of leading span B"),
+        int("displacement", 26, 0, MAX_LISTED_PERIOD as i64, "Bars the leading spans are shifted forward"),
+    ],
+    rules: &[],
+};
+
+const KELTNER_BREAKOUT: Info = Info {
+    name: "keltner_breakout",
+    summary: "Buy when the close crosses above the upper Keltner band, sell below the middle band",
+    params: &[
+        period("period", 20, 1, "Period of the EMA of closes, the middle band"),
+        period("atr_period", 10, 1, "Period of the ATR"),
+        float("multiplier", 2.0, 0.1, 10.0, 0.1, "Band width in ATRs"),
+    ],
+    rules: &[],
+};
+
+const MACD_SIGNAL_CROSS: Info = Info {
+    name: "macd_signal_cross",
+    summary: "Buy when the MACD line crosses above its signal line, sell when it crosses below",
+    params: &[
+        period("fast", 12, 2, "Period of the fast EMA"),
+        period("slow", 26, 3, "Period of the slow EMA"),
+        period("signal", 9, 1, "Period of the signal EMA of the MACD line"),
+    ],
+    rules: FAST_BELOW_SLOW,
+};
+
+const MACD_ZERO_CROSS: Info = Info {
+    name: "macd_zero_cross",
+    summary: "Buy when the MACD line crosses above zero, sell when it crosses below",
+    params: &[period("fast", 12, 2, "Period of the fast EMA"), period("slow", 26, 3, "Period of the slow EMA")],
+    rules: FAST_BELOW_SLOW,
+};
+
+const MFI: Info = Info {
+    name: "mfi",
+    summary: "Buy when the MFI climbs back above 20, sell when it drops back below 80",
+    params: &[
+        period("period", 14, 2, "Window of the MFI"),
+        float("oversold", 20.0, 0.0, 100.0, 1.0, "Level the MFI climbs back above to buy"),
+        float("overbought", 80.0, 0.0, 100.0, 1.0, "Level the MFI drops back below to sell"),
+    ],
+    rules: ZONES,
+};
+
+const NEW_HIGH: Info = Info {
+    name: "new_high",
+    summary: "Buy a new 252-bar (or all-time) closing high, sell below the 20-bar low or a trailing stop",
+    params: &[
+        period("period", 252, 1, "Bars whose highest close a close must exceed to buy (unused with all_time)"),
+        flag("all_time", false, "Buy a new all-time closing high instead"),
+        int(
+            "exit",
+            20,
+            0,
+            MAX_LISTED_PERIOD as i64,
+            "Bars whose lowest close a close must undercut to sell; 0 disables",
+        ),
+        float("trailing", 0.0, 0.0, 0.99, 0.01, "Trailing stop below the highest close since the buy; 0 disables"),
+    ],
+    rules: &[Rule::AnyNonZero { a: "exit", b: "trailing" }],
+};
+
+const OBV_TREND: Info = Info {
+    name: "obv_trend",
+    summary: "Buy when on-balance volume crosses above its 20-bar average, sell when it crosses below",
+    params: &[period("period", 20, 1, "Period of the average of on-balance volume")],
+    rules: &[],
+};
+
+const PARABOLIC_SAR: Info = Info {
+    name: "parabolic_sar",
+    summary: "Buy when the close crosses above the parabolic SAR, sell when it crosses below",
+    params: &[
+        float("acceleration", 0.02, 0.001, 1.0, 0.001, "Acceleration step"),
+        float("maximum", 0.2, 0.001, 1.0, 0.01, "Largest acceleration"),
+    ],
+    rules: &[Rule::Below { low: "acceleration", high: "maximum", strict: false }],
+};
+
+const RSI_REVERSAL: Info = Info {
+    name: "rsi_reversal",
+    summary: "Buy when RSI(14) climbs back above 30, sell when it drops back below 70",
+    params: &[
+        period("period", 14, 2, "RSI period"),
+        float("oversold", 30.0, 0.0, 100.0, 1.0, "Level the RSI climbs back above to buy"),
+        float("overbought", 70.0, 0.0, 100.0, 1.0, "Level the RSI drops back below to sell"),
+    ],
+    rules: ZONES,
+};
+
+const RSI_TREND: Info = Info {
+    name: "rsi_trend",
+    summary: "Buy when RSI(14) crosses above 50, sell when it crosses below",
+    params: &[
+        period("period", 14, 2, "RSI period"),
+        float("level", 50.0, 0.0, 100.0, 1.0, "The level whose crossings are traded"),
+    ],
+    rules: &[],
+};
+
+const SMA_CROSS: Info = Info {
+    name: "sma_cross",
+    summary: "Buy when SMA(fast) crosses above SMA(slow), sell when it crosses below",
+    params: &[period("fast", 10, 1, "Period of the fast SMA"), period("slow", 20, 2, "Period of the slow SMA")],
+    rules: FAST_BELOW_SLOW,
+};
+
+const STOCHASTIC_CROSS: Info = Info {
+    name: "stochastic_cross",
+    summary: "Buy when %K crosses above %D below 20, sell when it crosses below %D above 80",
+    params: &[
+        period("fastk_period", 14, 1, "Window of the raw %K"),
+        period("slowk_period", 3, 1, "SMA smoothing of raw %K into %K"),
+        period("slowd_period", 3, 1, "SMA smoothing of %K into %D"),
+        float("oversold", 20.0, 0.0, 100.0, 1.0, "%D level below which an upward crossing buys"),
+        float("overbought", 80.0, 0.0, 100.0, 1.0, "%D level above which a downward crossing sells"),
+    ],
+    rules: ZONES,
+};
+
+const SUPERTREND: Info = Info {
+    name: "supertrend",
+    summary: "Buy when the SuperTrend turns up, sell when it turns down",
+    params: &[
+        period("period", 10, 1, "Period of the ATR"),
+        float("multiplier", 3.0, 0.1, 10.0, 0.1, "Band distance in ATRs"),
+    ],
+    rules: &[],
+};
+
+const TRIX: Info = Info {
+    name: "trix",
+    summary: "Buy when TRIX crosses above its signal EMA, sell when it crosses below",
+    params: &[
+        period("period", 15, 1, "Period of the three EMAs"),
+        period("signal", 9, 1, "Period of the signal EMA of TRIX"),
+    ],
+    rules: &[],
+};
+
+const VOLUME_BREAKOUT: Info = Info {
+    name: "volume_breakout",
+    summary: "Buy a close above the previous 20-bar high on 1.2x average volume, sell below the 10-bar low",
+    params: &[
+        period("period", 20, 1, "Bars whose highest high a close must exceed to buy"),
+        period("volume_period", 20, 1, "Bars of the average volume"),
+        float("multiplier", 1.2, 0.1, 10.0, 0.1, "Volume over its average needed for a buy"),
+        period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
+    ],
+    rules: &[],
+};
+
+const WILLIAMS_R: Info = Info {
+    name: "williams_r",
+    summary: "Buy when Williams %R climbs back above -80, sell when it drops back below -20",
+    params: &[
+        period("period", 14, 2, "Window of %R"),
+        float("oversold", -80.0, -100.0, 0.0, 1.0, "Level %R climbs back above to buy"),
+        float("overbought", -20.0, -100.0, 0.0, 1.0, "Level %R drops back below to sell"),
+    ],
+    rules: ZONES,
+};
+
+/// Every strategy, alphabetically, ready to build.
 pub const CATALOG: &[Entry] = &[
+    Entry { info: &ADX_TREND, build: |p| Ok(Box::new(AdxTrend::new(parse(p, "adx_trend")?)?)) },
+    Entry { info: &AROON, build: |p| Ok(Box::new(AroonCross::new(parse(p, "aroon")?)?)) },
     Entry {
-        name: "adx_trend",
-        summary: "Buy when +DI crosses above -DI with ADX above a threshold, sell on the opposite crossing",
-        params: &[
-            period("period", 14, 2, "Window of ADX and the directional indicators"),
-            float("threshold", 20.0, 0.0, 99.0, 1.0, "ADX level the trend must exceed for a buy or a sell"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(AdxTrend::new(parse(p, "adx_trend")?)?)),
-    },
-    Entry {
-        name: "aroon",
-        summary: "Buy when Aroon up crosses above Aroon down, sell when it crosses below",
-        params: &[period("period", 25, 2, "Window of Aroon up and down")],
-        rules: &[],
-        build: |p| Ok(Box::new(AroonCross::new(parse(p, "aroon")?)?)),
-    },
-    Entry {
-        name: "bollinger_breakout",
-        summary: "Buy when the close crosses above the upper Bollinger band, sell below the middle band",
-        params: &[
-            period("period", 20, 2, "Window of the middle band and the deviation"),
-            float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
-        ],
-        rules: &[],
+        info: &BOLLINGER_BREAKOUT,
         build: |p| Ok(Box::new(BollingerBreakout::new(parse(p, "bollinger_breakout")?)?)),
     },
     Entry {
-        name: "bollinger_reversion",
-        summary: "Buy when the close comes back above the lower Bollinger band, sell at the middle (or upper) band",
-        params: &[
-            period("period", 20, 2, "Window of the middle band and the deviation"),
-            float("nbdev", 2.0, 0.1, 10.0, 0.1, "Band width in standard deviations"),
-            choice("exit", "middle", &["middle", "upper"], "The band whose upward crossing sells"),
-        ],
-        rules: &[],
+        info: &BOLLINGER_REVERSION,
         build: |p| {
             let params = parse(p, "bollinger_reversion")?;
             Ok(Box::new(BollingerReversion::new(params)?))
         },
     },
+    Entry { info: &CCI, build: |p| Ok(Box::new(CciBreakout::new(parse(p, "cci")?)?)) },
+    Entry { info: &DONCHIAN_BREAKOUT, build: |p| Ok(Box::new(DonchianBreakout::new(parse(p, "donchian_breakout")?)?)) },
+    Entry { info: &EMA_CROSS, build: |p| Ok(Box::new(Cross::new(MaKind::Ema, parse(p, "ema_cross")?)?)) },
+    Entry { info: &GOLDEN_CROSS, build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "golden_cross")?)?)) },
+    Entry { info: &ICHIMOKU, build: |p| Ok(Box::new(IchimokuCloud::new(parse(p, "ichimoku")?)?)) },
+    Entry { info: &KELTNER_BREAKOUT, build: |p| Ok(Box::new(KeltnerBreakout::new(parse(p, "keltner_breakout")?)?)) },
     Entry {
-        name: "cci",
-        summary: "Buy when the CCI crosses above +100, sell when it crosses below -100",
-        params: &[
-            period("period", 20, 2, "Window of the CCI"),
-            float("level", 100.0, 1.0, 500.0, 5.0, "Crossing +level buys, crossing -level sells"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(CciBreakout::new(parse(p, "cci")?)?)),
-    },
-    Entry {
-        name: "donchian_breakout",
-        summary: "Turtle breakout: buy above the previous 20-bar high, sell below the previous 10-bar low",
-        params: &[
-            period("entry", 20, 1, "Bars whose highest high a close must exceed to buy"),
-            period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(DonchianBreakout::new(parse(p, "donchian_breakout")?)?)),
-    },
-    Entry {
-        name: "ema_cross",
-        summary: "Buy when EMA(fast) crosses above EMA(slow), sell when it crosses below",
-        params: &[period("fast", 12, 1, "Period of the fast EMA"), period("slow", 26, 2, "Period of the slow EMA")],
-        rules: FAST_BELOW_SLOW,
-        build: |p| Ok(Box::new(Cross::new(MaKind::Ema, parse(p, "ema_cross")?)?)),
-    },
-    Entry {
-        name: "golden_cross",
-        summary: "Buy on the golden cross of SMA(50) over SMA(200), sell on the death cross",
-        params: &[period("fast", 50, 1, "Period of the fast SMA"), period("slow", 200, 2, "Period of the slow SMA")],
-        rules: FAST_BELOW_SLOW,
-        build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "golden_cross")?)?)),
-    },
-    Entry {
-        name: "ichimoku",
-        summary: "Buy when the close clears the cloud with tenkan above kijun, sell when it falls below the cloud",
-        params: &[
-            period("tenkan_period", 9, 1, "Window of the conversion line"),
-            period("kijun_period", 26, 1, "Window of the base line"),
-            period("senkou_b_period", 52, 1, "Window of leading span B"),
-            int("displacement", 26, 0, MAX_LISTED_PERIOD as i64, "Bars the leading spans are shifted forward"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(IchimokuCloud::new(parse(p, "ichimoku")?)?)),
-    },
-    Entry {
-        name: "keltner_breakout",
-        summary: "Buy when the close crosses above the upper Keltner band, sell below the middle band",
-        params: &[
-            period("period", 20, 1, "Period of the EMA of closes, the middle band"),
-            period("atr_period", 10, 1, "Period of the ATR"),
-            float("multiplier", 2.0, 0.1, 10.0, 0.1, "Band width in ATRs"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(KeltnerBreakout::new(parse(p, "keltner_breakout")?)?)),
-    },
-    Entry {
-        name: "macd_signal_cross",
-        summary: "Buy when the MACD line crosses above its signal line, sell when it crosses below",
-        params: &[
-            period("fast", 12, 2, "Period of the fast EMA"),
-            period("slow", 26, 3, "Period of the slow EMA"),
-            period("signal", 9, 1, "Period of the signal EMA of the MACD line"),
-        ],
-        rules: FAST_BELOW_SLOW,
+        info: &MACD_SIGNAL_CROSS,
         build: |p| Ok(Box::new(MacdCross::signal_cross(parse(p, "macd_signal_cross")?)?)),
     },
-    Entry {
-        name: "macd_zero_cross",
-        summary: "Buy when the MACD line crosses above zero, sell when it crosses below",
-        params: &[period("fast", 12, 2, "Period of the fast EMA"), period("slow", 26, 3, "Period of the slow EMA")],
-        rules: FAST_BELOW_SLOW,
-        build: |p| Ok(Box::new(MacdCross::zero_cross(parse(p, "macd_zero_cross")?)?)),
-    },
-    Entry {
-        name: "mfi",
-        summary: "Buy when the MFI climbs back above 20, sell when it drops back below 80",
-        params: &[
-            period("period", 14, 2, "Window of the MFI"),
-            float("oversold", 20.0, 0.0, 100.0, 1.0, "Level the MFI climbs back above to buy"),
-            float("overbought", 80.0, 0.0, 100.0, 1.0, "Level the MFI drops back below to sell"),
-        ],
-        rules: ZONES,
-        build: |p| Ok(Box::new(MfiReversal::new(parse(p, "mfi")?)?)),
-    },
-    Entry {
-        name: "new_high",
-        summary: "Buy a new 252-bar (or all-time) closing high, sell below the 20-bar low or a trailing stop",
-        params: &[
-            period("period", 252, 1, "Bars whose highest close a close must exceed to buy (unused with all_time)"),
-            flag("all_time", false, "Buy a new all-time closing high instead"),
-            int(
-                "exit",
-                20,
-                0,
-                MAX_LISTED_PERIOD as i64,
-                "Bars whose lowest close a close must undercut to sell; 0 disables",
-            ),
-            float("trailing", 0.0, 0.0, 0.99, 0.01, "Trailing stop below the highest close since the buy; 0 disables"),
-        ],
-        rules: &[Rule::AnyNonZero { a: "exit", b: "trailing" }],
-        build: |p| Ok(Box::new(NewHigh::new(parse(p, "new_high")?)?)),
-    },
-    Entry {
-        name: "obv_trend",
-        summary: "Buy when on-balance volume crosses above its 20-bar average, sell when it crosses below",
-        params: &[period("period", 20, 1, "Period of the average of on-balance volume")],
-        rules: &[],
-        build: |p| Ok(Box::new(ObvTrend::new(parse(p, "obv_trend")?)?)),
-    },
-    Entry {
-        name: "parabolic_sar",
-        summary: "Buy when the close crosses above the parabolic SAR, sell when it crosses below",
-        params: &[
-            float("acceleration", 0.02, 0.001, 1.0, 0.001, "Acceleration step"),
-            float("maximum", 0.2, 0.001, 1.0, 0.01, "Largest acceleration"),
-        ],
-        rules: &[Rule::Below { low: "acceleration", high: "maximum", strict: false }],
-        build: |p| Ok(Box::new(ParabolicSar::new(parse(p, "parabolic_sar")?)?)),
-    },
-    Entry {
-        name: "rsi_reversal",
-        summary: "Buy when RSI(14) climbs back above 30, sell when it drops back below 70",
-        params: &[
-            period("period", 14, 2, "RSI period"),
-            float("oversold", 30.0, 0.0, 100.0, 1.0, "Level the RSI climbs back above to buy"),
-            float("overbought", 70.0, 0.0, 100.0, 1.0, "Level the RSI drops back below to sell"),
-        ],
-        rules: ZONES,
-        build: |p| Ok(Box::new(RsiReversal::new(parse(p, "rsi_reversal")?)?)),
-    },
-    Entry {
-        name: "rsi_trend",
-        summary: "Buy when RSI(14) crosses above 50, sell when it crosses below",
-        params: &[
-            period("period", 14, 2, "RSI period"),
-            float("level", 50.0, 0.0, 100.0, 1.0, "The level whose crossings are traded"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(RsiTrend::new(parse(p, "rsi_trend")?)?)),
-    },
-    Entry {
-        name: "sma_cross",
-        summary: "Buy when SMA(fast) crosses above SMA(slow), sell when it crosses below",
-        params: &[period("fast", 10, 1, "Period of the fast SMA"), period("slow", 20, 2, "Period of the slow SMA")],
-        rules: FAST_BELOW_SLOW,
-        build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "sma_cross")?)?)),
-    },
-    Entry {
-        name: "stochastic_cross",
-        summary: "Buy when %K crosses above %D below 20, sell when it crosses below %D above 80",
-        params: &[
-            period("fastk_period", 14, 1, "Window of the raw %K"),
-            period("slowk_period", 3, 1, "SMA smoothing of raw %K into %K"),
-            period("slowd_period", 3, 1, "SMA smoothing of %K into %D"),
-            float("oversold", 20.0, 0.0, 100.0, 1.0, "%D level below which an upward crossing buys"),
-            float("overbought", 80.0, 0.0, 100.0, 1.0, "%D level above which a downward crossing sells"),
-        ],
-        rules: ZONES,
-        build: |p| Ok(Box::new(StochasticCross::new(parse(p, "stochastic_cross")?)?)),
-    },
-    Entry {
-        name: "supertrend",
-        summary: "Buy when the SuperTrend turns up, sell when it turns down",
-        params: &[
-            period("period", 10, 1, "Period of the ATR"),
-            float("multiplier", 3.0, 0.1, 10.0, 0.1, "Band distance in ATRs"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(SuperTrendFlip::new(parse(p, "supertrend")?)?)),
-    },
-    Entry {
-        name: "trix",
-        summary: "Buy when TRIX crosses above its signal EMA, sell when it crosses below",
-        params: &[
-            period("period", 15, 1, "Period of the three EMAs"),
-            period("signal", 9, 1, "Period of the signal EMA of TRIX"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(TrixCross::new(parse(p, "trix")?)?)),
-    },
-    Entry {
-        name: "volume_breakout",
-        summary: "Buy a close above the previous 20-bar high on 1.2x average volume, sell below the 10-bar low",
-        params: &[
-            period("period", 20, 1, "Bars whose highest high a close must exceed to buy"),
-            period("volume_period", 20, 1, "Bars of the average volume"),
-            float("multiplier", 1.2, 0.1, 10.0, 0.1, "Volume over its average needed for a buy"),
-            period("exit", 10, 1, "Bars whose lowest low a close must undercut to sell"),
-        ],
-        rules: &[],
-        build: |p| Ok(Box::new(VolumeBreakout::new(parse(p, "volume_breakout")?)?)),
-    },
-    Entry {
-        name: "williams_r",
-        summary: "Buy when Williams %R climbs back above -80, sell when it drops back below -20",
-        params: &[
-            period("period", 14, 2, "Window of %R"),
-            float("oversold", -80.0, -100.0, 0.0, 1.0, "Level %R climbs back above to buy"),
-            float("overbought", -20.0, -100.0, 0.0, 1.0, "Level %R drops back below to sell"),
-        ],
-        rules: ZONES,
-        build: |p| Ok(Box::new(WilliamsR::new(parse(p, "williams_r")?)?)),
-    },
+    Entry { info: &MACD_ZERO_CROSS, build: |p| Ok(Box::new(MacdCross::zero_cross(parse(p, "macd_zero_cross")?)?)) },
+    Entry { info: &MFI, build: |p| Ok(Box::new(MfiReversal::new(parse(p, "mfi")?)?)) },
+    Entry { info: &NEW_HIGH, build: |p| Ok(Box::new(NewHigh::new(parse(p, "new_high")?)?)) },
+    Entry { info: &OBV_TREND, build: |p| Ok(Box::new(ObvTrend::new(parse(p, "obv_trend")?)?)) },
+    Entry { info: &PARABOLIC_SAR, build: |p| Ok(Box::new(ParabolicSar::new(parse(p, "parabolic_sar")?)?)) },
+    Entry { info: &RSI_REVERSAL, build: |p| Ok(Box::new(RsiReversal::new(parse(p, "rsi_reversal")?)?)) },
+    Entry { info: &RSI_TREND, build: |p| Ok(Box::new(RsiTrend::new(parse(p, "rsi_trend")?)?)) },
+    Entry { info: &SMA_CROSS, build: |p| Ok(Box::new(Cross::new(MaKind::Sma, parse(p, "sma_cross")?)?)) },
+    Entry { info: &STOCHASTIC_CROSS, build: |p| Ok(Box::new(StochasticCross::new(parse(p, "stochastic_cross")?)?)) },
+    Entry { info: &SUPERTREND, build: |p| Ok(Box::new(SuperTrendFlip::new(parse(p, "supertrend")?)?)) },
+    Entry { info: &TRIX, build: |p| Ok(Box::new(TrixCross::new(parse(p, "trix")?)?)) },
+    Entry { info: &VOLUME_BREAKOUT, build: |p| Ok(Box::new(VolumeBreakout::new(parse(p, "volume_breakout")?)?)) },
+    Entry { info: &WILLIAMS_R, build: |p| Ok(Box::new(WilliamsR::new(parse(p, "williams_r")?)?)) },
 ];
 
 /// The catalog entry called `name`.
@@ -375,6 +456,18 @@ pub const CATALOG: &[Entry] = &[
 /// [`ParamError::Unknown`] listing the known names.
 pub fn find(name: &str) -> Result<&'static Entry, ParamError> {
     CATALOG.iter().find(|e| e.name == name).ok_or_else(|| ParamError::Unknown {
+        kind: "strategy",
+        value: name.to_owned(),
+        expected: NAMES,
+    })
+}
+
+/// The description of the strategy called `name` (no strategy code linked).
+///
+/// # Errors
+/// [`ParamError::Unknown`] listing the known names.
+pub fn info(name: &str) -> Result<&'static Info, ParamError> {
+    INFO.iter().find(|i| i.name == name).ok_or_else(|| ParamError::Unknown {
         kind: "strategy",
         value: name.to_owned(),
         expected: NAMES,
@@ -422,6 +515,8 @@ mod tests {
     fn names_list_the_catalog_in_order() {
         let catalog: Vec<&str> = super::CATALOG.iter().map(|e| e.name).collect();
         assert_eq!(super::NAME_LIST, catalog.as_slice());
+        let info: Vec<&str> = super::INFO.iter().map(|i| i.name).collect();
+        assert_eq!(info, catalog);
     }
 
     use super::*;

@@ -65,7 +65,9 @@ impl From<quant::ParamError> for LabError {
     }
 }
 
-/// The stored bars `data` names, oldest first.
+/// The stored bars `data` names, oldest first: closed bars only (a bar that
+/// has not ended yet, such as today's daily bar while the feed runs, still
+/// changes, and no backtest may see it: the pipeline's closed-bar rule).
 ///
 /// # Errors
 /// [`LabError::NotFound`] for a symbol not stored, [`LabError::NoBars`] for a
@@ -76,7 +78,9 @@ pub async fn load_bars(db: &Db, data: &Data) -> Result<Vec<Bar>, LabError> {
     if symbols::get(db, symbol).await?.is_none() {
         return Err(LabError::NotFound(format!("symbol {symbol} not found")));
     }
-    let (from, to) = (data.from.unwrap_or(i64::MIN), data.to.unwrap_or(i64::MAX));
+    // Opened at least one bar length ago: ended by now.
+    let closed = chrono::Utc::now().timestamp() - data.timeframe.seconds();
+    let (from, to) = (data.from.unwrap_or(i64::MIN), data.to.unwrap_or(i64::MAX).min(closed));
     let bars = bars::range(db, symbol, data.timeframe, from, to, None, MAX_LAB_BARS + 1).await?;
     if bars.len() > MAX_LAB_BARS {
         return Err(LabError::Invalid(format!(

@@ -57,6 +57,10 @@ extern "C" {
     ) -> Promise;
     #[wasm_bindgen(method)]
     fn difference(this: &Session, report: &str) -> Promise;
+    #[wasm_bindgen(method, js_name = curve)]
+    fn curve_raw(this: &Session, settings: &str) -> Promise;
+    #[wasm_bindgen(method, js_name = drawCompare)]
+    fn draw_compare_raw(this: &Session, el: &web_sys::HtmlElement, runs: &js_sys::Array);
     #[wasm_bindgen(method, js_name = walkForward)]
     fn walk_forward_raw(
         this: &Session,
@@ -287,6 +291,25 @@ impl Session {
             &js_sys::Float64Array::from(oos),
             &js_sys::Float64Array::from(in_sample),
         );
+    }
+
+    /// A run's times and equity, not drawn.
+    ///
+    /// # Errors
+    /// The engine's message.
+    pub(crate) async fn curve(&self, settings: &str) -> Result<JsValue, String> {
+        JsFuture::from(self.curve_raw(settings)).await.map_err(message)
+    }
+
+    /// Overlays curves from [`Session::curve`], each with its name and initial cash.
+    pub(crate) fn draw_compare(&self, el: &web_sys::HtmlElement, runs: Vec<(String, JsValue, f64)>) {
+        let list = js_sys::Array::new();
+        for (name, curve, cash) in runs {
+            let _ = Reflect::set(&curve, &"name".into(), &name.into());
+            let _ = Reflect::set(&curve, &"cash".into(), &cash.into());
+            list.push(&curve);
+        }
+        self.draw_compare_raw(el, &list);
     }
 
     /// Engine and total milliseconds of the last run.

@@ -126,7 +126,7 @@ impl LabInput {
         }
         // Parameters are read once the strategy is known; those of another
         // strategy (left in the form while it re-renders) are dropped.
-        match strategies::find(&input.settings.strategy) {
+        match strategies::info(&input.settings.strategy) {
             Err(e) => error("strategy", e.to_string()),
             Ok(entry) => {
                 let mut map = Map::new();
@@ -150,7 +150,7 @@ impl LabInput {
                     map.insert(name, value);
                 }
                 input.settings.params = map;
-                if let Err(e) = input.settings.resolve() {
+                if let Err(e) = input.settings.check() {
                     error(&field_of(&e, entry), e.to_string());
                 }
             }
@@ -177,7 +177,7 @@ impl LabInput {
             put("to", self.to.clone());
         }
         put("strategy", s.strategy.clone());
-        if let Ok(entry) = strategies::find(&s.strategy) {
+        if let Ok(entry) = strategies::info(&s.strategy) {
             for p in entry.params {
                 if let Some(v) = s.params.get(p.name).filter(|v| **v != p.default_value()) {
                     put(&format!("p.{}", p.name), v.as_str().map_or_else(|| v.to_string(), str::to_owned));
@@ -241,6 +241,30 @@ impl LabInput {
         Value::Object(object).to_string()
     }
 
+    /// Reads back what [`LabInput::to_flat_json`] wrote (a saved run's input).
+    ///
+    /// # Errors
+    /// A message when the text is not such an input.
+    #[cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser opens saved runs"))]
+    pub(crate) fn from_flat_json(text: &str) -> Result<Self, String> {
+        let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(text) else {
+            return Err("a saved input must be a JSON object".into());
+        };
+        let mut take = |k: &str| map.remove(k).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let symbol = take("symbol");
+        let timeframe = take("timeframe");
+        // Dates as the form writes them: the day only.
+        let day = |t: String| t.get(..10).map(str::to_owned).unwrap_or(t);
+        let (from, to) = (day(take("from")), day(take("to")));
+        let settings: Settings = serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?;
+        let timeframe = if timeframe.is_empty() {
+            Timeframe::D1
+        } else {
+            timeframe.parse().map_err(|e: quant::ParamError| e.to_string())?
+        };
+        Ok(Self { symbol, timeframe, from, to, settings })
+    }
+
     /// Where the packed bars of this input's data come from.
     #[cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser writes the URL"))]
     pub(crate) fn bars_url(&self) -> String {
@@ -262,7 +286,7 @@ impl LabInput {
 }
 
 /// The form field a settings error belongs to.
-fn field_of(error: &quant::ParamError, entry: &strategies::Entry) -> String {
+fn field_of(error: &quant::ParamError, entry: &strategies::Info) -> String {
     use quant::ParamError as E;
     let name = match error {
         E::OutOfRange { name, .. } | E::TooSmall { name, .. } | E::TooLarge { name, .. } => (*name).to_owned(),
@@ -328,7 +352,7 @@ mod tests {
         let (again, errors) = LabInput::from_pairs(pairs);
         assert!(errors.is_empty());
         assert_eq!(again.to_query(), query);
-        assert_eq!(again.settings.resolve().unwrap().params, input.settings.resolve().unwrap().params);
+        assert_eq!(again.settings.check().unwrap().params, input.settings.check().unwrap().params);
     }
 
     #[test]
@@ -363,6 +387,23 @@ mod tests {
         assert_eq!(v["params"]["fast"], 5);
         assert_eq!(v["mode"], "long-short");
         assert_eq!(v["strategy"], "sma_cross");
+    }
+
+    #[test]
+    fn a_saved_input_reads_back() {
+        let (input, _) = read(&[
+            ("symbol", "GOOG"),
+            ("from", "2020-01-01"),
+            ("to", "2024-02-01"),
+            ("p.fast", "5"),
+            ("cash", "5000"),
+        ]);
+        let back = LabInput::from_flat_json(&input.to_flat_json()).unwrap();
+        assert_eq!(back, input);
+        assert!(LabInput::from_flat_json("[1]").is_err());
+        assert!(
+            LabInput::from_flat_json(r#"{"symbol": "X", "cassh": 1}"#).unwrap_err().contains("unknown field `cassh`")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod input;
 mod results;
+mod saved;
 mod sweep;
 mod sweep_view;
 
@@ -21,11 +22,13 @@ use quant::Timeframe;
 #[cfg(feature = "hydrate")]
 use quant::backtest::Settings;
 use quant::backtest::{Fill, Mode, Sizing};
-use quant::strategies::{CATALOG, meta};
+use quant::strategies::{INFO, meta};
 use serde_json::Value;
 
+use crate::lab_api::LabRunSummary;
 pub(crate) use input::{FieldError, LabInput};
 use results::{MetricsTable, MonthlyHeatmap, TradeList};
+use saved::SavedRuns;
 use sweep_view::{Finished, Progress, Request, SweepPanel, WalkForwardView, Windows};
 
 /// Where a run is.
@@ -68,6 +71,11 @@ pub(crate) fn LabPage() -> impl IntoView {
     let check = RwSignal::new(Check::Idle);
     let walk = RwSignal::new(None::<(Value, String)>);
     let wf_chart = NodeRef::<leptos::html::Div>::new();
+    let saved = RwSignal::new(Vec::<LabRunSummary>::new());
+    let saved_message = RwSignal::new(None::<String>);
+    let compared = RwSignal::new(Vec::<LabRunSummary>::new());
+    let compare_chart = NodeRef::<leptos::html::Div>::new();
+    let symbols = RwSignal::new(Vec::<String>::new());
     #[cfg(feature = "hydrate")]
     let runner = StoredValue::new_local(browser::Runner::new(browser::Parts {
         input,
@@ -83,6 +91,11 @@ pub(crate) fn LabPage() -> impl IntoView {
         check,
         walk,
         wf_chart,
+        saved,
+        saved_message,
+        compared,
+        compare_chart,
+        symbols,
     }));
     // Copy in both builds: the browser's runner sits behind a stored handle.
     let changed = move || {
@@ -117,6 +130,30 @@ pub(crate) fn LabPage() -> impl IntoView {
         #[cfg(feature = "hydrate")]
         runner.with_value(|r| r.check_on_server());
     });
+    let save_run = Callback::new(move |name: String| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.save(name));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = name;
+    });
+    let open_run = Callback::new(move |id: i64| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.open(id));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = id;
+    });
+    let delete_run = Callback::new(move |id: i64| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.delete(id));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = id;
+    });
+    let compare_runs = Callback::new(move |ids: Vec<i64>| {
+        #[cfg(feature = "hydrate")]
+        runner.with_value(|r| r.compare(ids));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ids;
+    });
     let load_params = Callback::new(move |params: Vec<(String, String)>| {
         #[cfg(feature = "hydrate")]
         runner.with_value(|r| r.load_params(&params));
@@ -132,7 +169,10 @@ pub(crate) fn LabPage() -> impl IntoView {
                     <legend>"Data"</legend>
                     <Field label="Symbol" name="symbol" error=error_for("symbol")>
                         <input id="lab-symbol" name="symbol" value=input.with_untracked(|i| i.symbol.clone())
-                            autocomplete="off" spellcheck="false" size="10" required/>
+                            autocomplete="off" spellcheck="false" size="10" required list="lab-symbols"/>
+                        <datalist id="lab-symbols">
+                            {move || symbols.get().into_iter().map(|s| view! { <option value=s></option> }).collect_view()}
+                        </datalist>
                     </Field>
                     <Field label="Timeframe" name="tf" error=error_for("tf")>
                         <select id="lab-tf" name="tf">
@@ -156,7 +196,7 @@ pub(crate) fn LabPage() -> impl IntoView {
                     <legend>"Strategy"</legend>
                     <Field label="Strategy" name="strategy" error=error_for("strategy")>
                         <select id="lab-strategy" name="strategy">
-                            {CATALOG.iter().map(|e| {
+                            {INFO.iter().map(|e| {
                                 let chosen = input.with_untracked(|i| i.settings.strategy == e.name);
                                 view! { <option value=e.name selected=chosen title=e.summary>{e.name}</option> }
                             }).collect_view()}
@@ -164,7 +204,7 @@ pub(crate) fn LabPage() -> impl IntoView {
                     </Field>
                     {move || {
                         let name = strategy.get();
-                        let entry = CATALOG.iter().find(|e| e.name == name);
+                        let entry = INFO.iter().find(|e| e.name == name);
                         let summary_line = entry.map(|e| e.summary).unwrap_or_default();
                         let params = input.with_untracked(|i| i.settings.params.clone());
                         view! {
@@ -273,6 +313,11 @@ pub(crate) fn LabPage() -> impl IntoView {
                     <h2 id="lab-wf-title">"Walk-forward"</h2>
                     <p class="hint">"Chooses the best combination of the sweep's grid on each training window, then trades it on the next, unseen window."</p>
                     {move || walk.get().map(|(report, metric)| view! { <WalkForwardView report metric chart=wf_chart/> })}
+                </section>
+                <section class="lab-sweep" aria-labelledby="lab-saved-title">
+                    <h2 id="lab-saved-title">"Saved runs"</h2>
+                    <SavedRuns runs=saved message=saved_message save=save_run open=open_run delete=delete_run
+                        compare=compare_runs compared compare_chart/>
                 </section>
             </section>
         </div>
@@ -505,6 +550,11 @@ mod browser {
         pub check: RwSignal<Check>,
         pub walk: RwSignal<Option<(Value, String)>>,
         pub wf_chart: NodeRef<leptos::html::Div>,
+        pub saved: RwSignal<Vec<crate::lab_api::LabRunSummary>>,
+        pub saved_message: RwSignal<Option<String>>,
+        pub compared: RwSignal<Vec<crate::lab_api::LabRunSummary>>,
+        pub compare_chart: NodeRef<leptos::html::Div>,
+        pub symbols: RwSignal<Vec<String>>,
     }
 
     #[derive(Clone)]
@@ -523,8 +573,9 @@ mod browser {
     struct State {
         session: Option<Session>,
         loaded: Option<(String, quant::Timeframe, String, String)>,
-        /// Bars held by the workers.
+        /// Bars held by the workers, and the time of the last one.
         bars: f64,
+        last_ts: f64,
         /// The heatmap's geometry (from the drawing) and its keyboard cursor.
         plot: Option<wasm_bindgen::JsValue>,
         cursor: Option<usize>,
@@ -537,10 +588,19 @@ mod browser {
             let Parts { input, errors, status, summary, price, equity, .. } = parts;
             let runner = Self { input, errors, status, summary, price, equity, parts, state: Rc::default() };
             runner.listen_to_heatmap();
+            runner.refresh_saved();
+            runner.offer_symbols();
             let first = runner.clone();
-            Effect::new(move |_| {
+            // The first run, once both charts' elements are on the page: at
+            // hydration they are already; after a client-side navigation they
+            // mount a moment after this.
+            Effect::new(move |started: Option<bool>| {
+                if started == Some(true) || price.get().is_none() || equity.get().is_none() {
+                    return started.unwrap_or(false);
+                }
                 let first = first.clone();
                 leptos::task::spawn_local(async move { first.run(0).await });
+                true
             });
             runner
         }
@@ -641,7 +701,15 @@ mod browser {
                     return check.set(Check::Failed("Run a backtest first.".into()));
                 };
                 check.set(Check::Running);
-                let input = runner.input.get_untracked().to_flat_json();
+                // The same bars: up to the last one loaded here, even if more
+                // have closed on the server since.
+                let mut input: Value =
+                    serde_json::from_str(&runner.input.get_untracked().to_flat_json()).unwrap_or_default();
+                let last = runner.state.borrow().last_ts;
+                if let Some(object) = input.as_object_mut().filter(|_| last.is_finite()) {
+                    object.insert("to".into(), Value::from(last as i64));
+                }
+                let input = input.to_string();
                 let reply = match crate::lab_api::check_backtest(input, local.clone()).await {
                     Ok(reply) => reply,
                     Err(e) => return check.set(Check::Failed(e.to_string())),
@@ -708,6 +776,129 @@ mod browser {
                     }
                     Err(e) => progress.set(Progress::Failed(e)),
                 }
+            });
+        }
+
+        /// The watchlist's symbols as suggestions; the first one when the URL names none.
+        fn offer_symbols(&self) {
+            let runner = self.clone();
+            leptos::task::spawn_local(async move {
+                let Ok(rows) = crate::api::get_watchlist().await else { return };
+                let list: Vec<String> = rows.into_iter().map(|r| r.symbol).collect();
+                let first = list.first().cloned();
+                runner.parts.symbols.set(list);
+                if let Some(first) = first.filter(|_| runner.input.with_untracked(|i| i.symbol.is_empty())) {
+                    if let Some(el) = document().get_element_by_id("lab-symbol") {
+                        el.unchecked_ref::<web_sys::HtmlInputElement>().set_value(&first);
+                    }
+                    if let Some(form) = runner.parts.form.get_untracked() {
+                        runner.form_changed(&form);
+                    }
+                }
+            });
+        }
+
+        fn refresh_saved(&self) {
+            let saved = self.parts.saved;
+            let message = self.parts.saved_message;
+            leptos::task::spawn_local(async move {
+                match crate::lab_api::lab_runs().await {
+                    Ok(runs) => saved.set(runs),
+                    Err(e) => message.set(Some(format!("Saved runs: {e}"))),
+                }
+            });
+        }
+
+        /// Saves the shown run under `name` (a default name when empty).
+        pub(super) fn save(&self, name: String) {
+            let input = self.input.get_untracked();
+            let metrics =
+                self.summary.with_untracked(|s| s.as_ref().map(|s| s["metrics"].to_string())).unwrap_or_default();
+            let name = if name.trim().is_empty() {
+                let params: Vec<String> = input.settings.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {} on {} {}", input.settings.strategy, params.join(" "), input.symbol, input.timeframe)
+            } else {
+                name.trim().to_owned()
+            };
+            let runner = self.clone();
+            leptos::task::spawn_local(async move {
+                let message = runner.parts.saved_message;
+                match crate::lab_api::save_lab_run(name, input.to_flat_json(), metrics).await {
+                    Ok(run) => {
+                        message.set(Some(format!("Saved as \"{}\".", run.name)));
+                        runner.refresh_saved();
+                    }
+                    Err(e) => message.set(Some(e.to_string())),
+                }
+            });
+        }
+
+        /// Opens a saved run: its input becomes the page's URL.
+        pub(super) fn open(&self, id: i64) {
+            let message = self.parts.saved_message;
+            leptos::task::spawn_local(async move {
+                match crate::lab_api::lab_run(id)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| LabInput::from_flat_json(&r.input))
+                {
+                    Ok(input) => {
+                        let _ = window().location().assign(&format!("/lab?{}", input.to_query()));
+                    }
+                    Err(e) => message.set(Some(e)),
+                }
+            });
+        }
+
+        /// Deletes a saved run.
+        pub(super) fn delete(&self, id: i64) {
+            let runner = self.clone();
+            leptos::task::spawn_local(async move {
+                if let Err(e) = crate::lab_api::delete_lab_run(id).await {
+                    runner.parts.saved_message.set(Some(e.to_string()));
+                }
+                runner.parts.compared.update(|c| c.retain(|r| r.id != id));
+                runner.refresh_saved();
+            });
+        }
+
+        /// Compares saved runs: metrics side by side, then each run again in
+        /// the worker for its equity curve; the shown run is restored after.
+        pub(super) fn compare(&self, ids: Vec<i64>) {
+            let runner = self.clone();
+            leptos::task::spawn_local(async move {
+                let parts = runner.parts;
+                let chosen: Vec<_> = parts.saved.with_untracked(|all| {
+                    ids.iter().filter_map(|id| all.iter().find(|r| r.id == *id).cloned()).collect()
+                });
+                parts.compared.set(chosen.clone());
+                let outcome = async {
+                    let session = runner.session().await?;
+                    let mut curves = Vec::new();
+                    for run in &chosen {
+                        let full = crate::lab_api::lab_run(run.id).await.map_err(|e| e.to_string())?;
+                        let input = LabInput::from_flat_json(&full.input)?;
+                        let loaded = session.load_bars(&input.bars_url()).await?;
+                        runner.state.borrow_mut().loaded = None;
+                        if loaded.bars == 0.0 {
+                            return Err(format!("{}: no bars stored for its range", run.name));
+                        }
+                        let curve = session.curve(&settings_json(&input.settings)).await?;
+                        curves.push((run.name.clone(), curve, input.settings.cash));
+                    }
+                    gloo_timers::future::TimeoutFuture::new(0).await;
+                    if let Some(el) = parts.compare_chart.get_untracked() {
+                        session.draw_compare(&el, curves);
+                    }
+                    Ok::<_, String>(())
+                }
+                .await;
+                if let Err(e) = outcome {
+                    parts.saved_message.set(Some(e));
+                }
+                // Back to the shown run's bars and result.
+                let generation = runner.state.borrow().generation;
+                runner.run(generation).await;
             });
         }
 
@@ -834,6 +1025,7 @@ mod browser {
             let mut state = self.state.borrow_mut();
             state.loaded = Some(key);
             state.bars = loaded.bars;
+            state.last_ts = loaded.last;
             Ok(())
         }
 
@@ -869,6 +1061,7 @@ mod browser {
                         let mut state = self.state.borrow_mut();
                         state.loaded = Some(key);
                         state.bars = loaded.bars;
+                        state.last_ts = loaded.last;
                     }
                     Err(e) => return self.status.set(Status::Failed(e)),
                 }

@@ -9,7 +9,7 @@
 // The server renders the sweep form only; the browser runs the rest.
 #![cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser runs sweeps"))]
 
-use quant::strategies::{Entry, meta};
+use quant::strategies::{Info, meta};
 use serde_json::Value;
 
 /// The metrics of a row after index, refused and score, in the worker's order.
@@ -52,7 +52,7 @@ impl Axis {
     /// # Errors
     /// A message naming the parameter when it cannot be swept (not a number)
     /// or the range leaves its metadata's bounds or holds no value.
-    pub(crate) fn new(entry: &Entry, name: &str, from: f64, to: f64, step: f64) -> Result<Self, String> {
+    pub(crate) fn new(entry: &Info, name: &str, from: f64, to: f64, step: f64) -> Result<Self, String> {
         let param = entry.param(name).ok_or_else(|| format!("{} has no parameter `{name}`", entry.name))?;
         let (min, max) = param.range().ok_or_else(|| format!("{name} is not a number and cannot be swept"))?;
         let whole = matches!(param.kind, meta::Kind::Int { .. });
@@ -175,7 +175,7 @@ pub(crate) fn neighbourhood(scores: &[f64], nx: usize, ny: usize, cell: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quant::strategies::find;
+    use quant::strategies::info as find;
 
     #[test]
     fn axes_follow_the_metadata() {

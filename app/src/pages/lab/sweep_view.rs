@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 use quant::backtest::RANK_METRICS;
-use quant::strategies::{CATALOG, Entry, meta};
+use quant::strategies::{INFO, Info, meta};
 
 use super::sweep::{self, Axis, METRICS, Neighbourhood, WIDTH};
 
@@ -74,7 +74,7 @@ fn default_range(p: &meta::Param) -> (f64, f64, f64) {
     }
 }
 
-fn numeric(entry: &Entry) -> Vec<&'static meta::Param> {
+fn numeric(entry: &Info) -> Vec<&'static meta::Param> {
     entry.params.iter().filter(|p| p.range().is_some()).collect()
 }
 
@@ -112,7 +112,7 @@ fn read_windows(get: &impl Fn(&str) -> String) -> Result<Windows, String> {
 
 /// Reads the sweep form's fields (`x`, `x_from`...; `y` empty for none).
 pub(super) fn read_request(strategy: &str, get: &impl Fn(&str) -> String) -> Result<Request, String> {
-    let entry = CATALOG.iter().find(|e| e.name == strategy).ok_or("choose a strategy first")?;
+    let entry = INFO.iter().find(|e| e.name == strategy).ok_or("choose a strategy first")?;
     let num = |k: &str| get(k).trim().parse::<f64>().map_err(|_| format!("{k}: not a number"));
     let mut axes = vec![Axis::new(entry, &get("x"), num("x_from")?, num("x_to")?, num("x_step")?)?];
     let y = get("y");
@@ -196,7 +196,7 @@ pub(super) fn SweepPanel(
         Err(e) => error.set(Some(e)),
     };
     let fields = move || {
-        let entry = CATALOG.iter().find(|e| e.name == strategy.get());
+        let entry = INFO.iter().find(|e| e.name == strategy.get());
         let params = entry.map(numeric).unwrap_or_default();
         let axis = |prefix: &'static str, pick: Option<&'static meta::Param>, optional: bool| {
             let (from, to, step) = pick.map(default_range).unwrap_or((0.0, 0.0, 1.0));
@@ -466,12 +466,12 @@ mod tests {
     }
 
     fn find_param(strategy: &str, name: &str) -> &'static meta::Param {
-        quant::strategies::find(strategy).unwrap().param(name).unwrap()
+        quant::strategies::info(strategy).unwrap().param(name).unwrap()
     }
 
     #[test]
     fn cells_name_their_parameters() {
-        let sma = quant::strategies::find("sma_cross").unwrap();
+        let sma = quant::strategies::info("sma_cross").unwrap();
         let axes =
             vec![Axis::new(sma, "fast", 5.0, 7.0, 1.0).unwrap(), Axis::new(sma, "slow", 10.0, 30.0, 10.0).unwrap()];
         let f = Finished::new(axes, "sharpe".into(), Vec::new(), 0, false, 0.0);

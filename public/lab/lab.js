@@ -127,6 +127,32 @@ class Lab {
     return result.json;
   }
 
+  // A run's equity without drawing it (for comparisons): { time, equity }.
+  async curve(settings) {
+    const lane = await this.lane(0);
+    const result = await lane.call("backtest", { settings });
+    return { time: this.columns.time, equity: result.equity };
+  }
+
+  // Overlays runs' equity curves as growth of one unit of cash. `runs` is
+  // [{ name, time, equity, cash }]; the first is the main line.
+  drawCompare(el, runs) {
+    const chart = this.chart(el);
+    chart.volume.applyOptions({ visible: false });
+    chart.setMode("line");
+    for (const id of [...chart.lines.keys()]) chart.removeLine(id);
+    const palette = [chart.colors.accent, "#f5a524", "#b26ef7", "#2ebdbd"];
+    runs.forEach((run, i) => {
+      const growth = Float64Array.from(run.equity, (e) => e / run.cash);
+      if (i === 0) {
+        chart.setData({ t: run.time, o: growth, h: growth, l: growth, c: growth, v: new Float64Array(growth.length) });
+      } else {
+        chart.setLine(`run-${i}`, null, palette[i % palette.length], false, run.time, growth);
+      }
+    });
+    chart.chart.timeScale().fitContent();
+  }
+
   // What the last backtest has that the server's report (JSON) does not.
   async difference(report) {
     const lane = await this.lane(0);

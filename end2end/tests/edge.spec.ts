@@ -33,8 +33,11 @@ test("the page hydrates under its CSP, and a repeat visit fetches only the HTML"
     expect(e.transfer, e.name).toBeGreaterThan(0);
     expect(e.encoded, `${e.name} is sent compressed`).toBeLessThan(e.body);
   }
-  // The first visit fits the 250 KB budget: the HTML and every file it loads,
-  // as sent. The other pages' code is not in it (they are lazy routes, fetched
+  // The first visit's budget: the HTML and every file it loads, as sent. It
+  // was 250 KB; the backtest lab (issue 15) may add at most 10% to the first
+  // load before it (242,592 bytes), so 266,851. The lab's code is a lazy
+  // chunk, but wasm-split keeps every chunk's data (its strings and tables)
+  // in the main module: docs/WASM.md, "The lab's share". The other pages' code is not in it (they are lazy routes, fetched
   // when first opened), which is what the css/js/wasm list above also says.
   const firstLoad = await page.evaluate(() => {
     const html = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
@@ -44,7 +47,7 @@ test("the page hydrates under its CSP, and a repeat visit fetches only the HTML"
       .filter((e) => new URL(e.name).origin === location.origin);
     return html.transferSize + files.reduce((sum, e) => sum + e.transferSize, 0);
   });
-  expect(firstLoad).toBeLessThanOrEqual(250_000);
+  expect(firstLoad).toBeLessThanOrEqual(266_851);
 
   const wasm = pkg.find((e) => e.name.endsWith(".wasm"));
   const response = await page.request.get(wasm!.name, { headers: { "accept-encoding": "br" } });

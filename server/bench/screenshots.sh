@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the screenshots in docs/screenshots/ from the release build
 # (`cargo leptos build --release --precompress --split` first): a new SQLite
-# database with the simulator's watchlist (400 days of daily history, live at
+# database with the simulator's watchlist (1,500 days of daily history, live at
 # 1 s bars), screenshotted by server/bench/screenshots.cjs in Chromium.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" FINSTAGE_LISTEN="127.0.0.1:$port" \
-  FINSTAGE_SITE_ROOT="$ROOT/target/site" FINSTAGE_SIM__INTERVAL=1s FINSTAGE_SIM__HISTORY_DAYS=400 \
+  FINSTAGE_SITE_ROOT="$ROOT/target/site" FINSTAGE_SIM__INTERVAL=1s FINSTAGE_SIM__HISTORY_DAYS=${HISTORY_DAYS:-1500} \
   FINSTAGE_LOG=warn target/release/finstage serve >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
@@ -27,4 +27,6 @@ sleep 5
 mkdir -p docs/screenshots
 NODE_PATH="$ROOT/end2end/node_modules" BASE="http://127.0.0.1:$port" OUT=docs/screenshots \
   node server/bench/screenshots.cjs
+NODE_PATH="$ROOT/end2end/node_modules" BASE="http://127.0.0.1:$port" OUT=docs/screenshots \
+  node server/bench/lab_screenshots.cjs
 ls -l docs/screenshots

@@ -7,6 +7,7 @@
 //! TA-Lib's defaults. The CLI, the golden tests and (later) the dashboard all go
 //! through here.
 
+use crate::number::{Number, read as read_number};
 use std::fmt;
 use std::str::FromStr;
 
@@ -67,7 +68,7 @@ impl FromStr for Spec {
         if let Some(args) = args.filter(|a| !a.trim().is_empty()) {
             for arg in args.split(',') {
                 let arg = arg.trim();
-                let value = match number(arg) {
+                let value = match read_number(arg) {
                     Number::Finite(value) => value,
                     Number::NotFinite => return Err(bad(&format!("`{arg}` is not a finite number"))),
                     Number::Invalid => return Err(bad(&format!("`{arg}` is not a number"))),
@@ -77,68 +78,6 @@ impl FromStr for Spec {
             }
         }
         Ok(Self { name: name.to_ascii_uppercase(), params, written })
-    }
-}
-
-/// A parameter as [`number`] reads it.
-#[derive(Debug, PartialEq)]
-enum Number {
-    Finite(f64),
-    /// `inf`, `NaN`, or beyond `f64`'s range.
-    NotFinite,
-    Invalid,
-}
-
-/// Reads `text` with the grammar of `f64::from_str` (`+2`, `.5`, `5.`,
-/// `1e-3`, `inf`), to the same value. The digits are decoded by serde_json
-/// (correctly rounded, with its `float_roundtrip` feature) instead of by
-/// `f64::from_str`: core's parser carries a 10 KB table of powers of five,
-/// and a wasm split build keeps every table in the main module, so that
-/// table would be in the download of every page, not only the chart's.
-fn number(text: &str) -> Number {
-    let (negative, unsigned) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if ["inf", "infinity", "nan"].iter().any(|word| unsigned.eq_ignore_ascii_case(word)) {
-        return Number::NotFinite;
-    }
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
-        None => (unsigned, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
-        return Number::Invalid;
-    }
-    if let Some(exponent) = exponent {
-        let exponent_digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-        if exponent_digits.is_empty() || !digits(exponent_digits) {
-            return Number::Invalid;
-        }
-    }
-    // The same number in JSON's grammar: no `+`, no leading zeros, digits on
-    // both sides of the point.
-    let int = int.trim_start_matches('0');
-    let mut json = String::with_capacity(text.len() + 2);
-    if negative {
-        json.push('-');
-    }
-    json.push_str(if int.is_empty() { "0" } else { int });
-    if !frac.is_empty() {
-        json.push('.');
-        json.push_str(frac);
-    }
-    if let Some(exponent) = exponent {
-        json.push('e');
-        json.push_str(exponent);
-    }
-    // Well-formed by now; an error means out of range (`1e400`, infinite for `f64::from_str`).
-    match serde_json::from_str::<f64>(&json) {
-        Ok(value) if value.is_finite() => Number::Finite(value),
-        _ => Number::NotFinite,
     }
 }
 
@@ -380,15 +319,15 @@ mod tests {
         for text in cases {
             let expected: f64 = text.parse().unwrap();
             // Bit for bit: `-0` stays negative zero.
-            assert!(matches!(number(text), Number::Finite(v) if v.to_bits() == expected.to_bits()), "{text}");
+            assert!(matches!(read_number(text), Number::Finite(v) if v.to_bits() == expected.to_bits()), "{text}");
         }
         for text in ["inf", "-Infinity", "NaN", "1e400", "-1e309"] {
             assert!(!text.parse::<f64>().unwrap().is_finite());
-            assert_eq!(number(text), Number::NotFinite, "{text}");
+            assert_eq!(read_number(text), Number::NotFinite, "{text}");
         }
         for text in ["", ".", "-", "+", "e5", "1e", "1e+", "1.2.3", "1,5", "0x10", " 1", "1 ", "--1", "1_000", "x"] {
             assert!(text.parse::<f64>().is_err(), "{text}");
-            assert_eq!(number(text), Number::Invalid, "{text}");
+            assert_eq!(read_number(text), Number::Invalid, "{text}");
         }
     }
 

@@ -140,34 +140,34 @@ pub const NAME_LIST: &[&str] = &[
 /// Every strategy's description, alphabetically: what forms, URLs and
 /// validation need, without the strategies' code (a wasm bundle that
 /// only shows or checks parameters, the lab page, links none of it).
-pub const INFO: &[Info] = &[
-    ADX_TREND,
-    AROON,
-    BOLLINGER_BREAKOUT,
-    BOLLINGER_REVERSION,
-    CCI,
-    DONCHIAN_BREAKOUT,
-    EMA_CROSS,
-    GOLDEN_CROSS,
-    ICHIMOKU,
-    KELTNER_BREAKOUT,
-    MACD_SIGNAL_CROSS,
-    MACD_ZERO_CROSS,
-    MFI,
-    NEW_HIGH,
-    OBV_TREND,
-    PARABOLIC_SAR,
-    RSI_REVERSAL,
-    RSI_TREND,
-    SMA_CROSS,
-    STOCHASTIC_CROSS,
-    SUPERTREND,
-    TRIX,
-    VOLUME_BREAKOUT,
-    WILLIAMS_R,
+pub static INFO: [&Info; 24] = [
+    &ADX_TREND,
+    &AROON,
+    &BOLLINGER_BREAKOUT,
+    &BOLLINGER_REVERSION,
+    &CCI,
+    &DONCHIAN_BREAKOUT,
+    &EMA_CROSS,
+    &GOLDEN_CROSS,
+    &ICHIMOKU,
+    &KELTNER_BREAKOUT,
+    &MACD_SIGNAL_CROSS,
+    &MACD_ZERO_CROSS,
+    &MFI,
+    &NEW_HIGH,
+    &OBV_TREND,
+    &PARABOLIC_SAR,
+    &RSI_REVERSAL,
+    &RSI_TREND,
+    &SMA_CROSS,
+    &STOCHASTIC_CROSS,
+    &SUPERTREND,
+    &TRIX,
+    &VOLUME_BREAKOUT,
+    &WILLIAMS_R,
 ];
 
-const ADX_TREND: Info = Info {
+static ADX_TREND: Info = Info {
     name: "adx_trend",
     summary: "Buy when +DI crosses above -DI with ADX above a threshold, sell on the opposite crossing",
     params: &[
@@ -177,14 +177,14 @@ const ADX_TREND: Info = Info {
     rules: &[],
 };
 
-const AROON: Info = Info {
+static AROON: Info = Info {
     name: "aroon",
     summary: "Buy when Aroon up crosses above Aroon down, sell when it crosses below",
     params: &[period("period", 25, 2, "Window of Aroon up and down")],
     rules: &[],
 };
 
-const BOLLINGER_BREAKOUT: Info = Info {
+static BOLLINGER_BREAKOUT: Info = Info {
     name: "bollinger_breakout",
     summary: "Buy when the close crosses above the upper Bollinger band, sell below the middle band",
     params: &[
@@ -194,7 +194,7 @@ const BOLLINGER_BREAKOUT: Info = Info {
     rules: &[],
 };
 
-const BOLLINGER_REVERSION: Info = Info {
+static BOLLINGER_REVERSION: Info = Info {
     name: "bollinger_reversion",
     summary: "Buy when the close comes back above the lower Bollinger band, sell at the middle (or upper) band",
     params: &[
@@ -205,7 +205,7 @@ const BOLLINGER_REVERSION: Info = Info {
     rules: &[],
 };
 
-const CCI: Info = Info {
+static CCI: Info = Info {
     name: "cci",
     summary: "Buy when the CCI crosses above +100, sell when it crosses below -100",
     params: &[
@@ -215,7 +215,7 @@ const CCI: Info = Info {
     rules: &[],
 };
 
-const DONCHIAN_BREAKOUT: Info = Info {
+static DONCHIAN_BREAKOUT: Info = Info {
     name: "donchian_breakout",
     summary: "Turtle breakout: buy above the previous 20-bar high, sell below the previous 10-bar low",
     params: &[
@@ -225,21 +225,21 @@ const DONCHIAN_BREAKOUT: Info = Info {
     rules: &[],
 };
 
-const EMA_CROSS: Info = Info {
+static EMA_CROSS: Info = Info {
     name: "ema_cross",
     summary: "Buy when EMA(fast) crosses above EMA(slow), sell when it crosses below",
     params: &[period("fast", 12, 1, "Period of the fast EMA"), period("slow", 26, 2, "Period of the slow EMA")],
     rules: FAST_BELOW_SLOW,
 };
 
-const GOLDEN_CROSS: Info = Info {
+static GOLDEN_CROSS: Info = Info {
     name: "golden_cross",
     summary: "Buy on the golden cross of SMA(50) over SMA(200), sell on the death cross",
     params: &[period("fast", 50, 1, "Period of the fast SMA"), period("slow", 200, 2, "Period of the slow SMA")],
     rules: FAST_BELOW_SLOW,
 };
 
-const ICHIMOKU: Info = Info {
+static ICHIMOKU: Info = Info {
     name: "ichimoku",
     summary: "Buy when the close clears the cloud with tenkan above kijun, sell when it falls below the cloud",
     params: &[
@@ -251,7 +251,7 @@ const ICHIMOKU: Info = Info {
     rules: &[],
 };
 
-const KELTNER_BREAKOUT: Info = Info {
+static KELTNER_BREAKOUT: Info = Info {
     name: "keltner_breakout",
     summary: "Buy when the close crosses above the upper Keltner band, sell below the middle band",
     params: &[
@@ -262,7 +262,7 @@ const KELTNER_BREAKOUT: Info = Info {
     rules: &[],
 };
 
-const MACD_SIGNAL_CROSS: Info = Info {
+static MACD_SIGNAL_CROSS: Info = Info {
     name: "macd_signal_cross",
     summary: "Buy when the MACD line crosses above its signal line, sell when it crosses below",
     params: &[
@@ -273,14 +273,14 @@ const MACD_SIGNAL_CROSS: Info = Info {
     rules: FAST_BELOW_SLOW,
 };
 
-const MACD_ZERO_CROSS: Info = Info {
+static MACD_ZERO_CROSS: Info = Info {
     name: "macd_zero_cross",
     summary: "Buy when the MACD line crosses above zero, sell when it crosses below",
     params: &[period("fast", 12, 2, "Period of the fast EMA"), period("slow", 26, 3, "Period of the slow EMA")],
     rules: FAST_BELOW_SLOW,
 };
 
-const MFI: Info = Info {
+static MFI: Info = Info {
     name: "mfi",
     summary: "Buy when the MFI climbs back above 20, sell when it drops back below 80",
     params: &[
@@ -291,7 +291,7 @@ const MFI: Info = Info {
     rules: ZONES,
 };
 
-const NEW_HIGH: Info = Info {
+static NEW_HIGH: Info = Info {
     name: "new_high",
     summary: "Buy a new 252-bar (or all-time) closing high, sell below the 20-bar low or a trailing stop",
     params: &[
@@ -309,14 +309,14 @@ const NEW_HIGH: Info = Info {
     rules: &[Rule::AnyNonZero { a: "exit", b: "trailing" }],
 };
 
-const OBV_TREND: Info = Info {
+static OBV_TREND: Info = Info {
     name: "obv_trend",
     summary: "Buy when on-balance volume crosses above its 20-bar average, sell when it crosses below",
     params: &[period("period", 20, 1, "Period of the average of on-balance volume")],
     rules: &[],
 };
 
-const PARABOLIC_SAR: Info = Info {
+static PARABOLIC_SAR: Info = Info {
     name: "parabolic_sar",
     summary: "Buy when the close crosses above the parabolic SAR, sell when it crosses below",
     params: &[
@@ -326,7 +326,7 @@ const PARABOLIC_SAR: Info = Info {
     rules: &[Rule::Below { low: "acceleration", high: "maximum", strict: false }],
 };
 
-const RSI_REVERSAL: Info = Info {
+static RSI_REVERSAL: Info = Info {
     name: "rsi_reversal",
     summary: "Buy when RSI(14) climbs back above 30, sell when it drops back below 70",
     params: &[
@@ -337,7 +337,7 @@ const RSI_REVERSAL: Info = Info {
     rules: ZONES,
 };
 
-const RSI_TREND: Info = Info {
+static RSI_TREND: Info = Info {
     name: "rsi_trend",
     summary: "Buy when RSI(14) crosses above 50, sell when it crosses below",
     params: &[
@@ -347,14 +347,14 @@ const RSI_TREND: Info = Info {
     rules: &[],
 };
 
-const SMA_CROSS: Info = Info {
+static SMA_CROSS: Info = Info {
     name: "sma_cross",
     summary: "Buy when SMA(fast) crosses above SMA(slow), sell when it crosses below",
     params: &[period("fast", 10, 1, "Period of the fast SMA"), period("slow", 20, 2, "Period of the slow SMA")],
     rules: FAST_BELOW_SLOW,
 };
 
-const STOCHASTIC_CROSS: Info = Info {
+static STOCHASTIC_CROSS: Info = Info {
     name: "stochastic_cross",
     summary: "Buy when %K crosses above %D below 20, sell when it crosses below %D above 80",
     params: &[
@@ -367,7 +367,7 @@ const STOCHASTIC_CROSS: Info = Info {
     rules: ZONES,
 };
 
-const SUPERTREND: Info = Info {
+static SUPERTREND: Info = Info {
     name: "supertrend",
     summary: "Buy when the SuperTrend turns up, sell when it turns down",
     params: &[
@@ -377,7 +377,7 @@ const SUPERTREND: Info = Info {
     rules: &[],
 };
 
-const TRIX: Info = Info {
+static TRIX: Info = Info {
     name: "trix",
     summary: "Buy when TRIX crosses above its signal EMA, sell when it crosses below",
     params: &[
@@ -387,7 +387,7 @@ const TRIX: Info = Info {
     rules: &[],
 };
 
-const VOLUME_BREAKOUT: Info = Info {
+static VOLUME_BREAKOUT: Info = Info {
     name: "volume_breakout",
     summary: "Buy a close above the previous 20-bar high on 1.2x average volume, sell below the 10-bar low",
     params: &[
@@ -399,7 +399,7 @@ const VOLUME_BREAKOUT: Info = Info {
     rules: &[],
 };
 
-const WILLIAMS_R: Info = Info {
+static WILLIAMS_R: Info = Info {
     name: "williams_r",
     summary: "Buy when Williams %R climbs back above -80, sell when it drops back below -20",
     params: &[
@@ -467,7 +467,7 @@ pub fn find(name: &str) -> Result<&'static Entry, ParamError> {
 /// # Errors
 /// [`ParamError::Unknown`] listing the known names.
 pub fn info(name: &str) -> Result<&'static Info, ParamError> {
-    INFO.iter().find(|i| i.name == name).ok_or_else(|| ParamError::Unknown {
+    INFO.iter().copied().find(|i| i.name == name).ok_or_else(|| ParamError::Unknown {
         kind: "strategy",
         value: name.to_owned(),
         expected: NAMES,

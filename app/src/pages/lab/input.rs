@@ -69,9 +69,11 @@ impl LabInput {
         for (key, raw) in pairs {
             let value = raw.trim();
             let number = |error: &mut dyn FnMut(&str, String)| -> Option<f64> {
-                match value.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Some(x),
-                    _ => {
+                // Not `str::parse`: its table of powers of five would land in
+                // the main module's data (docs/WASM.md).
+                match quant::number::finite(value) {
+                    Some(x) => Some(x),
+                    None => {
                         error(key, format!("{key}: `{value}` is not a number"));
                         None
                     }

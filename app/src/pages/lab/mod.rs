@@ -204,7 +204,7 @@ pub(crate) fn LabPage() -> impl IntoView {
                     </Field>
                     {move || {
                         let name = strategy.get();
-                        let entry = INFO.iter().find(|e| e.name == name);
+                        let entry = INFO.iter().copied().find(|e| e.name == name);
                         let summary_line = entry.map(|e| e.summary).unwrap_or_default();
                         let params = input.with_untracked(|i| i.settings.params.clone());
                         view! {

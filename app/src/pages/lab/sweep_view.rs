@@ -112,8 +112,8 @@ fn read_windows(get: &impl Fn(&str) -> String) -> Result<Windows, String> {
 
 /// Reads the sweep form's fields (`x`, `x_from`...; `y` empty for none).
 pub(super) fn read_request(strategy: &str, get: &impl Fn(&str) -> String) -> Result<Request, String> {
-    let entry = INFO.iter().find(|e| e.name == strategy).ok_or("choose a strategy first")?;
-    let num = |k: &str| get(k).trim().parse::<f64>().map_err(|_| format!("{k}: not a number"));
+    let entry = INFO.iter().copied().find(|e| e.name == strategy).ok_or("choose a strategy first")?;
+    let num = |k: &str| quant::number::finite(get(k).trim()).ok_or_else(|| format!("{k}: not a number"));
     let mut axes = vec![Axis::new(entry, &get("x"), num("x_from")?, num("x_to")?, num("x_step")?)?];
     let y = get("y");
     if !y.is_empty() {
@@ -196,7 +196,7 @@ pub(super) fn SweepPanel(
         Err(e) => error.set(Some(e)),
     };
     let fields = move || {
-        let entry = INFO.iter().find(|e| e.name == strategy.get());
+        let entry = INFO.iter().copied().find(|e| e.name == strategy.get());
         let params = entry.map(numeric).unwrap_or_default();
         let axis = |prefix: &'static str, pick: Option<&'static meta::Param>, optional: bool| {
             let (from, to, step) = pick.map(default_range).unwrap_or((0.0, 0.0, 1.0));

@@ -198,3 +198,20 @@ test("the lab opens from the symbol page, from a signal at its bar, and from the
   await expect(page.getByTestId("lab-status")).toHaveAttribute("data-state", /done|failed/);
   expect(errors).toEqual([]);
 });
+
+test("the lab fits a 360 px phone and answers the keyboard", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=rsi_reversal");
+  await done(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  // Keyboard only: the strategy's first parameter, a new value, a rerun.
+  const before = await metric(page, "trades");
+  await page.locator("#lab-p-period").focus();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("5");
+  await expect.poll(() => metric(page, "trades")).not.toBe(before);
+  await expect(page).toHaveURL(/p\.period=5/);
+  expect(errors).toEqual([]);
+});

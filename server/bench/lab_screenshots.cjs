@@ -75,6 +75,7 @@ async function done(page) {
   await done(phone);
   await phone.screenshot({ path: `${OUT}/lab-phone.png`, fullPage: false });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) console.error(await phone.evaluate(() => [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > innerWidth + 1 && !e.closest(".table-scroll")).map((e) => e.tagName + "." + e.className).slice(0, 10).join(" ")));
   if (overflow > 0) errors.push(`the lab is ${overflow} px wider than a 390 px phone`);
   await phone.close();
 

@@ -296,6 +296,11 @@ pub(crate) fn LabPage() -> impl IntoView {
                 <h2 class="visually-hidden">"Equity"</h2>
                 <div class="lab-chart lab-equity" node_ref=equity_ref data-testid="lab-equity" role="img"
                     aria-label="Equity, buy and hold, and drawdown"></div>
+                <p class="chart-key">
+                    <span class="key k0">"strategy equity"</span>
+                    <span class="key khold">"buy and hold"</span>
+                    <span class="key kdown">"drawdown, % (lower pane)"</span>
+                </p>
                 {move || summary.get().map(|s| view! {
                     <div class="lab-tables">
                         <MetricsTable summary=s.clone()/>

@@ -89,12 +89,14 @@ pub(super) fn MetricsTable(summary: Value) -> impl IntoView {
         })
         .collect_view();
     view! {
+        <div class="table-scroll">
         <table class="lab-metrics" data-testid="lab-metrics">
             <thead>
                 <tr><th scope="col">"Metric"</th><th scope="col">"All"</th><th scope="col">"Long"</th><th scope="col">"Short"</th></tr>
             </thead>
             <tbody>{portfolio}{trades}</tbody>
         </table>
+        </div>
     }
 }
 

@@ -99,7 +99,12 @@ pub(super) fn SavedRuns(
         {move || {
             let list = compared.get();
             (!list.is_empty()).then(|| {
-                let header = list.iter().map(|r| view! { <th scope="col">{r.name.clone()}</th> }).collect_view();
+                // Each run's colour on the chart below (lab.js draws them in this order).
+                let header = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| view! { <th scope="col"><span class=format!("key k{i}")>{r.name.clone()}</span></th> })
+                    .collect_view();
                 let rows = COMPARED
                     .iter()
                     .map(|&(label, key, pct)| {

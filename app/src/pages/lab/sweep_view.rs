@@ -400,6 +400,10 @@ pub(super) fn WalkForwardView(
         <p class="wf-summary" data-testid="wf-summary">{summary}</p>
         <div class="lab-chart lab-wf" node_ref=chart data-testid="wf-chart" role="img"
             aria-label="Stitched out-of-sample equity beside the in-sample (hindsight) equity"></div>
+        <p class="chart-key">
+            <span class="key k0">"out of sample, stitched"</span>
+            <span class="key khold">"hindsight-best parameters"</span>
+        </p>
         <div class="table-scroll">
             <table class="wf-windows" data-testid="wf-windows">
                 <caption>"Each window: parameters chosen in sample, then traded out of sample"</caption>

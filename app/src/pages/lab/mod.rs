@@ -98,11 +98,15 @@ pub(crate) fn LabPage() -> impl IntoView {
         symbols,
     }));
     // Copy in both builds: the browser's runner sits behind a stored handle.
-    let changed = move || {
+    // Typing waits for a pause; a choice made (a select, a checkbox, leaving a
+    // field, the Run button) runs at once.
+    let changed = move |typing: bool| {
         #[cfg(feature = "hydrate")]
         if let Some(form) = form_ref.get_untracked() {
-            runner.with_value(|r| r.form_changed(&form));
+            runner.with_value(|r| r.form_changed(&form, typing));
         }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = typing;
     };
     let on_pick = Callback::new(move |(from, to): (i64, i64)| {
         #[cfg(feature = "hydrate")]
@@ -278,9 +282,9 @@ pub(crate) fn LabPage() -> impl IntoView {
         </p>
         <div class="lab">
             <form class="lab-form" method="get" action="/lab" node_ref=form_ref data-testid="lab-form"
-                on:input=move |_| changed()
-                on:change=move |_| changed()
-                on:submit=move |ev| { ev.prevent_default(); changed(); }>
+                on:input=move |_| changed(true)
+                on:change=move |_| changed(false)
+                on:submit=move |ev| { ev.prevent_default(); changed(false); }>
                 {data_fields}
                 {strategy_fields}
                 {money_fields}
@@ -610,8 +614,9 @@ mod browser {
             runner
         }
 
-        /// The form changed: read it, show its errors, put it in the URL, run soon.
-        pub(super) fn form_changed(&self, form: &web_sys::HtmlFormElement) {
+        /// The form changed: read it, show its errors, put it in the URL, and
+        /// run: after a pause while `typing`, else at once.
+        pub(super) fn form_changed(&self, form: &web_sys::HtmlFormElement, typing: bool) {
             let pairs = form_pairs(form);
             let (input, errors) = LabInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let url = format!("/lab?{}", input.to_query());
@@ -632,7 +637,9 @@ mod browser {
             };
             let runner = self.clone();
             leptos::task::spawn_local(async move {
-                gloo_timers::future::sleep(DEBOUNCE).await;
+                if typing {
+                    gloo_timers::future::sleep(DEBOUNCE).await;
+                }
                 runner.run(generation).await;
             });
         }
@@ -797,7 +804,7 @@ mod browser {
                         el.unchecked_ref::<web_sys::HtmlInputElement>().set_value(&first);
                     }
                     if let Some(form) = runner.parts.form.get_untracked() {
-                        runner.form_changed(&form);
+                        runner.form_changed(&form, false);
                     }
                 }
             });
@@ -923,7 +930,7 @@ mod browser {
                 }
             }
             if let Some(form) = self.parts.form.get_untracked() {
-                self.form_changed(&form);
+                self.form_changed(&form, false);
             }
         }
 

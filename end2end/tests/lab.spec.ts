@@ -29,7 +29,9 @@ test("the lab runs a backtest in a worker and reruns when a parameter changes", 
   // Long-only: every trade is long, so the Long column equals All and Short has none.
   expect(await metric(page, "trades", 2)).toBe(trades);
   expect(await metric(page, "trades", 3)).toBe("0");
-  await expect(page.getByTestId("lab-trades").locator("tbody tr")).toHaveCount(Number(trades));
+  // The trade list shows a page of 50 at most, and says how many there are.
+  await expect(page.getByTestId("lab-trades").locator("tbody tr")).toHaveCount(Math.min(Number(trades), 50));
+  await expect(page.getByTestId("lab-trades").locator("caption")).toContainText(`${trades} trades`);
   await expect(page.getByTestId("lab-monthly").locator("tbody tr").first()).toBeVisible();
 
   // The charts: candles with a marker per entry and exit, equity with buy-and-hold and a drawdown pane.
@@ -67,6 +69,96 @@ test("the lab runs a backtest in a worker and reruns when a parameter changes", 
   await page.locator("#lab-p-fast").fill("0");
   await expect(page.locator("#err-p-fast")).toContainText("fast must be within 1..=2000");
   expect(await metric(page, "trades")).toBe(changed.trades);
+  expect(errors).toEqual([]);
+});
+
+test("a run with more than a page of trades lists them a page at a time", async ({ page }) => {
+  const errors = collectErrors(page);
+  // SMA(1) against SMA(2) crosses every few bars: well over 50 trades in 400 days.
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=sma_cross&p.fast=1&p.slow=2");
+  await done(page);
+  const trades = Number(await metric(page, "trades"));
+  expect(trades).toBeGreaterThan(50);
+  const list = page.getByTestId("lab-trades");
+  await expect(list.locator("tbody tr")).toHaveCount(50);
+  await expect(list.locator("caption")).toContainText(`Trades 1–50 of ${trades}`);
+  const pager = page.getByTestId("lab-trades-pager");
+  await expect(pager.getByRole("button", { name: "Previous" })).toBeDisabled();
+  await pager.getByRole("button", { name: "Next" }).click();
+  await expect(list.locator("tbody tr").first()).toHaveAttribute("data-trade", "50");
+  await expect(list.locator("caption")).toContainText(`Trades 51–${Math.min(100, trades)} of ${trades}`);
+  await pager.getByRole("button", { name: "First" }).click();
+  await expect(list.locator("tbody tr").first()).toHaveAttribute("data-trade", "0");
+  await expect(pager.getByRole("button", { name: "Previous" })).toBeDisabled();
+  await pager.getByRole("button", { name: "Last" }).click();
+  await expect(list.locator("tbody tr")).toHaveCount(trades - 50 * Math.floor((trades - 1) / 50));
+  await expect(pager.getByRole("button", { name: "Next" })).toBeDisabled();
+  await expect(pager.getByRole("button", { name: "Last" })).toBeDisabled();
+  // The last page's last row is the run's last trade, and choosing it moves the chart.
+  await expect(list.locator("tbody tr").last()).toHaveAttribute("data-trade", String(trades - 1));
+  const entry = Date.parse(`${await list.locator("tbody tr").last().locator("td").nth(2).textContent()}T00:00:00Z`) / 1000;
+  await list.locator("tbody tr").last().getByRole("button").click();
+  await expect.poll(() => page.evaluate(`(() => {
+    const chart = [...globalThis.FinstageChart.instances].find((c) => c.el.dataset.testid === "lab-price");
+    const r = chart.chart.timeScale().getVisibleRange();
+    return r.from <= ${entry} && ${entry} <= r.to && r.to - r.from < 100 * 86400;
+  })()`)).toBe(true);
+  expect(errors).toEqual([]);
+});
+
+test("a long series is drawn at the chart's width and in full detail when zoomed in", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/lab?symbol=AAPL&tf=1d&strategy=sma_cross");
+  await done(page);
+  // The lab's level of detail on a chart of its own: 300,000 one-minute bars
+  // and 3,000 trades, generated in the page.
+  const result = await page.evaluate(`(async () => {
+    const { Detailed, TRADE_WIDTH } = await import("/lab/detail.js");
+    const el = document.createElement("div");
+    el.style.cssText = "position: relative; width: 800px; height: 300px";
+    document.body.appendChild(el);
+    const chart = globalThis.FinstageChart.create(el, true);
+    const n = 300000;
+    const t = new Float64Array(n), o = new Float64Array(n), h = new Float64Array(n), l = new Float64Array(n), c = new Float64Array(n), v = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      t[i] = 1700000000 + 60 * i;
+      c[i] = 100 + 10 * Math.sin(i / 5000) + (i % 7);
+      o[i] = c[i] - 1; h[i] = c[i] + 2 + (i === 123457 ? 50 : 0); l[i] = c[i] - 3; v[i] = 1;
+    }
+    const trades = new Float64Array(3000 * TRADE_WIDTH);
+    for (let k = 0; k < 3000; k++) {
+      const entry = k * 100 + 10, exit = k * 100 + 60;
+      trades.set([1, t[entry], c[entry], t[exit], c[exit], 1, c[exit] - c[entry], 0, 50, 0], k * TRADE_WIDTH);
+    }
+    const detail = new Detailed(chart).set({ t, candles: { o, h, l, c, v }, lines: [], trades }, false);
+    await chart.painted();
+    const whole = { points: chart.price.data().length, markers: chart.markers.length, hint: el.querySelector(".lab-chart-hint").hidden ? "" : el.querySelector(".lab-chart-hint").textContent,
+      spike: Math.max(...chart.price.data().map((p) => p.high)), volume: chart.volume.data().reduce((s, p) => s + p.value, 0) };
+    detail.show(150000, 150300);
+    await chart.painted();
+    const range = chart.chart.timeScale().getVisibleRange();
+    const shown = chart.price.data().filter((p) => p.time >= range.from && p.time <= range.to);
+    const exact = shown.every((p) => { const i = (p.time - 1700000000) / 60; return p.open === o[i] && p.high === h[i] && p.low === l[i] && p.close === c[i]; });
+    const zoomed = { points: chart.price.data().length, shown: shown.length, exact, markers: chart.markers.length,
+      hint: el.querySelector(".lab-chart-hint").hidden, path: chart.lines.get("trades").series.data().length };
+    chart.destroy();
+    el.remove();
+    return { whole, zoomed };
+  })()`) as { whole: { points: number; markers: number; hint: string; spike: number; volume: number }; zoomed: { points: number; shown: number; exact: boolean; markers: number; hint: boolean; path: number } };
+  // Whole: about two points per pixel (at least 1,000), the highest high kept, every bar's volume counted, no markers but a note.
+  expect(result.whole.points).toBeLessThanOrEqual(4 * 1600);
+  expect(result.whole.points).toBeGreaterThanOrEqual(1000);
+  expect(result.whole.spike).toBeCloseTo(100 + 10 * Math.sin(123457 / 5000) + (123457 % 7) + 52, 6);
+  expect(result.whole.volume).toBe(300000);
+  expect(result.whole.markers).toBe(0);
+  expect(result.whole.hint).toContain("3,000 trades here: zoom in");
+  // Zoomed to 300 bars: each drawn bar is the bar itself, and the trades around it are marked.
+  expect(result.zoomed.shown).toBeGreaterThanOrEqual(290);
+  expect(result.zoomed.exact).toBe(true);
+  expect(result.zoomed.hint).toBe(true);
+  expect(result.zoomed.markers).toBeGreaterThanOrEqual(6);
+  expect(result.zoomed.path).toBeGreaterThanOrEqual(6);
+  expect(result.zoomed.points).toBeLessThan(10000);
   expect(errors).toEqual([]);
 });
 

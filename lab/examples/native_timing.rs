@@ -17,8 +17,9 @@
 //! median, minimum and maximum per run (ms), the batches, the run's total
 //! return and fingerprint (to check both sides computed the same backtest),
 //! and the median time of each step of a backtest (settings, the strategy's
-//! run, the statistics, months and fingerprint, the JSON text, the drawdown
-//! and buy-and-hold columns), timed apart over `K` more runs.
+//! run, the statistics, months, the JSON text, the trade and month columns), timed
+//! apart over `K` more runs. (The fingerprint is computed only when the page
+//! checks a run against the server, so it is not part of a backtest.)
 //!
 //! Build it with the worker's profile so both sides get the same optimisation:
 //! `cargo build -p lab --example native_timing --profile lab-release`.
@@ -36,11 +37,9 @@ use serde_json::{Value, json};
 struct Summary<'a> {
     metrics: &'a backtest::Metrics,
     sides: Sides<'a>,
-    trades: &'a [backtest::Trade],
-    monthly: &'a [backtest::MonthReturn],
-    fingerprint: &'a backtest::Fingerprint,
     params: &'a Value,
     strategy: &'a str,
+    cash: f64,
 }
 
 #[derive(Serialize)]
@@ -68,28 +67,24 @@ fn phases(bars: &[quant::Bar], settings: &str) -> Result<[f64; PHASES.len()], Bo
     let sides = [None, Some(Side::Long), Some(Side::Short)].map(|side| backtest::trade_stats(&report.trades, side));
     let stats = lap();
     let monthly = backtest::monthly_returns(bars, &report.equity, resolved.config.initial_cash);
-    let months = lap();
-    let print = backtest::fingerprint(&report);
-    let hashing = lap();
+    let month_ms = lap();
     let text = serde_json::to_string(&Summary {
         metrics: &report.metrics,
         sides: Sides { all: &sides[0], long: &sides[1], short: &sides[2] },
-        trades: &report.trades,
-        monthly: &monthly,
-        fingerprint: &print,
         params: &resolved.params,
         strategy: resolved.entry.name,
+        cash: resolved.config.initial_cash,
     })?;
     let serialise = lap();
-    let columns = (backtest::underwater(&report.equity), backtest::buy_and_hold(bars, resolved.config.initial_cash));
-    let curves = lap();
-    std::hint::black_box((text, columns));
-    Ok([setup, run, stats, months, hashing, serialise, curves])
+    let trades = backtest::columns::trade_columns(&report.trades);
+    let months = backtest::columns::month_columns(&monthly);
+    let columns = lap();
+    std::hint::black_box((text, trades, months));
+    Ok([setup, run, stats, month_ms, serialise, columns])
 }
 
 /// The steps [`phases`] times.
-const PHASES: [&str; 7] =
-    ["settings", "run_strategy", "trade_stats", "monthly_returns", "fingerprint", "json", "drawdown_and_hold"];
+const PHASES: [&str; 6] = ["settings", "run_strategy", "trade_stats", "monthly_returns", "json", "columns"];
 
 fn text(arg: &str) -> Result<String, Box<dyn Error>> {
     Ok(match arg.strip_prefix('@') {
@@ -171,8 +166,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             "kind": "backtest", "bars": bars, "load_ms": load_ms, "batch": batch, "batches": batches, "warmup": warmup,
             "median_ms": median(&per_run), "min_ms": per_run.iter().copied().fold(f64::INFINITY, f64::min),
             "max_ms": per_run.iter().copied().fold(0.0, f64::max), "batches_ms": per_run,
-            "trades": summary["trades"].as_array().map(Vec::len),
-            "total_return": summary["metrics"]["total_return"], "fingerprint": summary["fingerprint"],
+            "trades": summary["sides"]["all"]["trades"],
+            "total_return": summary["metrics"]["total_return"], "fingerprint": lab.fingerprint()?,
             "json_bytes": last.as_ref().map(|o| o.json.len()),
             "phases_ms": PHASES.iter().enumerate().map(|(k, name)| ((*name).to_owned(), json!(step(k)))).collect::<serde_json::Map<_, _>>(),
         })

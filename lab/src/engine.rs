@@ -3,49 +3,30 @@
 //! it. The wasm glue in `lib.rs` keeps one per worker.
 //!
 //! Results cross to the page as JSON text for the small, structured parts and
-//! as plain `f64` columns for the long ones (equity, drawdown), which the glue
+//! as plain `f64` columns for the long ones (equity, trades), which the glue
 //! turns into `Float64Array`s without a JSON round trip.
 
 use quant::Bar;
 use quant::backtest::{
-    self, Fingerprint, Grid, MonthReturn, Report, Settings, Side, TradeStats, fingerprint, first_difference,
+    self, Fingerprint, Grid, Report, Settings, Side, TradeStats, columns, fingerprint, first_difference,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-/// What a sweep row holds, in order: the grid position, 1 when the strategy
-/// refused the combination (then every other value is NaN), the ranking score,
-/// then these metrics.
-pub const SWEEP_METRICS: [&str; 13] = [
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "volatility",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "sqn",
-    "exposure",
-    "trades",
-];
+pub use quant::backtest::columns::{SWEEP_METRICS, SWEEP_ROW};
 
-/// Values per sweep row: index, refused, score and [`SWEEP_METRICS`].
-pub const SWEEP_ROW: usize = 3 + SWEEP_METRICS.len();
-
-/// A backtest's answer.
+/// A backtest's answer. The page derives the rest from these and the bars it
+/// holds: buy-and-hold from the closes, the drawdown from the equity.
 #[derive(Debug)]
 pub struct Outcome {
-    /// Metrics, per-side statistics, trades, months and fingerprint, as JSON.
+    /// Metrics and per-side statistics, as JSON.
     pub json: String,
     /// Equity at each close.
     pub equity: Vec<f64>,
-    /// Depth under the running peak at each close.
-    pub drawdown: Vec<f64>,
-    /// Buy-and-hold equity at each close.
-    pub hold: Vec<f64>,
+    /// The trades, [`columns::TRADE_WIDTH`] values each ([`columns::trade_columns`]).
+    pub trades: Vec<f64>,
+    /// Returns by calendar month, [`columns::MONTH_WIDTH`] values each ([`columns::month_columns`]).
+    pub months: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -59,11 +40,10 @@ struct Sides {
 struct Summary<'a> {
     metrics: &'a backtest::Metrics,
     sides: Sides,
-    trades: &'a [backtest::Trade],
-    monthly: Vec<MonthReturn>,
-    fingerprint: Fingerprint,
     params: &'a Value,
     strategy: &'a str,
+    /// The initial cash (the page draws buy-and-hold from it and the closes).
+    cash: f64,
 }
 
 /// One worker's state.
@@ -109,21 +89,29 @@ impl Lab {
                 long: backtest::trade_stats(&report.trades, Some(Side::Long)),
                 short: backtest::trade_stats(&report.trades, Some(Side::Short)),
             },
-            trades: &report.trades,
-            monthly: backtest::monthly_returns(&self.bars, &report.equity, resolved.config.initial_cash),
-            fingerprint: fingerprint(&report),
             params: &resolved.params,
             strategy: resolved.entry.name,
+            cash: resolved.config.initial_cash,
         };
         let json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
+        let months = backtest::monthly_returns(&self.bars, &report.equity, resolved.config.initial_cash);
         let outcome = Outcome {
             json,
-            drawdown: backtest::underwater(&report.equity),
-            hold: backtest::buy_and_hold(&self.bars, resolved.config.initial_cash),
+            trades: columns::trade_columns(&report.trades),
+            months: columns::month_columns(&months),
             equity: report.equity.clone(),
         };
         self.last = Some(report);
         Ok(outcome)
+    }
+
+    /// The hashes of the last backtest's metrics, trades and equity: asked
+    /// for only when the page checks a run against the server.
+    ///
+    /// # Errors
+    /// A message when no backtest has run.
+    pub fn fingerprint(&self) -> Result<Fingerprint, String> {
+        self.last.as_ref().map(fingerprint).ok_or_else(|| "no backtest has run".into())
     }
 
     /// The first value where the last backtest differs from `other` (a
@@ -184,6 +172,34 @@ impl Lab {
 }
 
 impl Lab {
+    /// Runs a few backtests on generated bars and forgets them: the browser
+    /// compiles a worker's wasm with a quick baseline compiler first and
+    /// optimises the functions that run hot, so a worker that has done this
+    /// while the real bars download runs the first real backtest with
+    /// optimised code (on a million bars, 61 ms rather than 98).
+    pub fn warm_up(&mut self) {
+        let bars: Vec<Bar> = (0..20_000)
+            .map(|i| {
+                let c = 100.0 + (f64::from(i) / 37.0).sin() * 5.0 + f64::from(i % 11) * 0.1;
+                Bar {
+                    ts: 1_600_000_000 + i64::from(i) * 60,
+                    open: c,
+                    high: c + 0.5,
+                    low: c - 0.5,
+                    close: c,
+                    volume: 1.0,
+                }
+            })
+            .collect();
+        self.bars = bars;
+        for fast in [5, 8, 13] {
+            let settings =
+                format!(r#"{{"strategy":"sma_cross","params":{{"fast":{fast},"slow":30}},"mode":"long-short"}}"#);
+            let _ = std::hint::black_box(self.backtest(&settings));
+        }
+        *self = Self::default();
+    }
+
     /// A walk-forward validation of the strategy over `grid` (the settings'
     /// other parameters held at their values), as JSON of a
     /// [`backtest::WalkForwardReport`] (an undefined figure is `null`).
@@ -247,13 +263,27 @@ mod tests {
         let direct = backtest::run_strategy(&bars(500), s.as_mut(), &config).unwrap();
         assert_eq!(out.equity, direct.equity);
         let summary: Value = serde_json::from_str(&out.json).unwrap();
-        assert_eq!(summary["fingerprint"], serde_json::to_value(fingerprint(&direct)).unwrap());
+        assert_eq!(lab.fingerprint().unwrap(), fingerprint(&direct));
         assert_eq!(summary["sides"]["all"]["trades"], json!(direct.trades.len()));
         assert_eq!(summary["params"], json!({"fast": 5, "slow": 20}));
-        assert_eq!((out.drawdown.len(), out.hold.len()), (500, 500));
+        assert_eq!(out.trades, columns::trade_columns(&direct.trades));
+        let months = backtest::monthly_returns(&bars(500), &direct.equity, 10_000.0);
+        assert_eq!(out.months, columns::month_columns(&months));
+        assert!(!direct.trades.is_empty());
         assert_eq!(lab.difference(&serde_json::to_string(&direct).unwrap()).unwrap(), None);
         let err = lab.backtest(&json!({"strategy": "sma_cross", "params": {"fast": 0}}).to_string()).unwrap_err();
         assert!(err.contains("fast must be within"), "{err}");
+    }
+
+    #[test]
+    fn warming_up_leaves_nothing_behind() {
+        let mut lab = Lab::default();
+        lab.warm_up();
+        assert!(lab.bars().is_empty());
+        assert!(lab.fingerprint().is_err());
+        // A backtest now runs on no bars at all: nothing of the warm-up's remains.
+        let out = lab.backtest(&json!({"strategy": "sma_cross"}).to_string()).unwrap();
+        assert!(out.equity.is_empty() && out.trades.is_empty());
     }
 
     #[test]

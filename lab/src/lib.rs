@@ -54,7 +54,8 @@ mod glue {
         })
     }
 
-    /// Runs a backtest: `{json, equity, drawdown, hold}`.
+    /// Runs a backtest: `{json, equity, trades, months}` (`trades` and
+    /// `months` laid out by `quant::backtest::columns`).
     ///
     /// # Errors
     /// A message naming the bad field.
@@ -64,9 +65,26 @@ mod glue {
         let out = Object::new();
         set(&out, "json", &outcome.json.into());
         set(&out, "equity", &Float64Array::from(outcome.equity.as_slice()));
-        set(&out, "drawdown", &Float64Array::from(outcome.drawdown.as_slice()));
-        set(&out, "hold", &Float64Array::from(outcome.hold.as_slice()));
+        set(&out, "trades", &Float64Array::from(outcome.trades.as_slice()));
+        set(&out, "months", &Float64Array::from(outcome.months.as_slice()));
         Ok(out)
+    }
+
+    /// Runs a few backtests on generated bars so the browser optimises the
+    /// engine before the real bars arrive ([`Lab::warm_up`]).
+    #[wasm_bindgen(js_name = warmUp)]
+    pub fn warm_up() {
+        LAB.with_borrow_mut(Lab::warm_up);
+    }
+
+    /// The last backtest's hashes, as JSON `{metrics, trades, equity}`.
+    ///
+    /// # Errors
+    /// A message when no backtest has run.
+    #[wasm_bindgen]
+    pub fn fingerprint() -> Result<String, JsError> {
+        let print = LAB.with_borrow(Lab::fingerprint).map_err(|e| JsError::new(&e))?;
+        serde_json::to_string(&print).map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// The first value where the last backtest differs from the server's report.

@@ -6,8 +6,10 @@
 //
 // - Bars are fetched once per (symbol, timeframe, range) in the packed binary
 //   form (quant/src/pack.rs) and handed to each worker, which decodes them.
-// - A backtest runs in worker 0; the answer's long arrays arrive as
-//   transferred Float64Arrays and go straight to the charts.
+// - A backtest runs in worker 0; the answer's long arrays (equity, trades)
+//   arrive as transferred Float64Arrays. Buy-and-hold and the drawdown are
+//   derived here from the closes and the equity. The charts draw them through
+//   a level of detail (detail.js), so a million bars cost what a few thousand do.
 // - A sweep hands out chunks of combinations to every worker as each becomes
 //   free, sized to take about 50 ms, so progress arrives several times a
 //   second and the pool stays busy. Cancelling terminates the workers at once
@@ -15,6 +17,7 @@
 //   request and given the bars again.
 
 import "../chart/finchart.js";
+import { Detailed, TRADE_WIDTH, lowerBound } from "./detail.js";
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
 const CHUNK_MS = 50;
@@ -89,6 +92,8 @@ class Lab {
   // { bars, first, last, bytes, fetchMs, decodeMs }.
   async load(url) {
     const started = performance.now();
+    // The first worker starts (and warms its engine up) while the bars download.
+    if (!this.lanes[0]) this.lanes[0] = new Lane();
     const response = await fetch(url);
     if (!response.ok) {
       let message = response.statusText;
@@ -113,18 +118,44 @@ class Lab {
   }
 
   // Runs a backtest (`settings`: JSON text) and draws it. Resolves with the
-  // summary JSON text; `timing` holds engine and total times.
+  // summary JSON text; `timing` holds engine and total times, `trades` and
+  // `months` the run's trades and monthly returns (quant::backtest::columns).
   async backtest(settings, priceEl, equityEl) {
     const started = performance.now();
     const lane = await this.lane(0);
     const result = await lane.call("backtest", { settings });
     const summary = JSON.parse(result.json);
-    if (priceEl) this.drawPrice(priceEl, summary.trades);
-    if (equityEl) this.drawEquity(equityEl, result);
+    this.trades = result.trades;
+    this.months = result.months;
+    const same = this.drawnVersion === this.version;
+    this.drawnVersion = this.version;
+    if (priceEl) this.drawPrice(priceEl, result.trades, same);
+    if (equityEl) this.drawEquity(equityEl, result.equity, summary.cash, same);
     const charts = [priceEl, equityEl].filter(Boolean).map((el) => this.charts.get(el));
     await Promise.all(charts.map((c) => c.painted()));
     this.timing = { engineMs: result.ms, totalMs: performance.now() - started };
     return result.json;
+  }
+
+  // Trades `start..start + count` of the last run, TRADE_WIDTH values each.
+  tradeRows(start, count) {
+    const t = this.trades ?? new Float64Array(0);
+    return t.slice(start * TRADE_WIDTH, (start + count) * TRADE_WIDTH);
+  }
+
+  // The last run's monthly returns: year, month, return for each month.
+  monthRows() {
+    return this.months ?? new Float64Array(0);
+  }
+
+  get tradeCount() {
+    return (this.trades?.length ?? 0) / TRADE_WIDTH;
+  }
+
+  // The last run's hashes, JSON text of { metrics, trades, equity }.
+  async fingerprint() {
+    const lane = await this.lane(0);
+    return lane.call("fingerprint", {});
   }
 
   // A run's equity without drawing it (for comparisons): { time, equity }.
@@ -180,30 +211,19 @@ class Lab {
     return !!t && t.length > 1 && t[1] - t[0] < 86_400;
   }
 
-  columnsOf(values) {
-    const t = this.columns.time;
-    return { t, o: values ?? this.columns.open, h: values ?? this.columns.high, l: values ?? this.columns.low, c: values ?? this.columns.close, v: values ? new Float64Array(t.length) : this.columns.volume };
+  detail(el) {
+    const chart = this.chart(el);
+    chart.detail ??= new Detailed(chart);
+    return chart.detail;
   }
 
   // Candles with an arrow at every entry and exit and a dashed line from each
   // entry to its exit, green for a winner and red for a loser.
-  drawPrice(el, trades) {
-    const chart = this.chart(el);
-    chart.setData(this.columnsOf(null));
-    const markers = [];
-    const points = [];
-    const colors = [];
-    trades.forEach((trade, i) => {
-      const long = trade.side === "long";
-      markers.push({ t: trade.entry_ts, buy: long, id: `entry-${i}` });
-      if (trade.exit !== "end-of-data") markers.push({ t: trade.exit_ts, buy: !long, id: `exit-${i}` });
-      points.push(trade.entry_ts, trade.entry_price, trade.exit_ts, trade.exit_price);
-      colors.push(trade.pnl >= 0 ? chart.colors.up : chart.colors.down);
-    });
-    markers.sort((a, b) => a.t - b.t);
-    chart.setMarkers(markers);
-    chart.setPath("trades", points, colors);
-    this.fitOnce(chart);
+  drawPrice(el, trades, same) {
+    const k = this.columns;
+    const detail = this.detail(el);
+    detail.set({ t: k.time, candles: { o: k.open, h: k.high, l: k.low, c: k.close, v: k.volume }, lines: [], trades }, same);
+    this.fitOnce(detail.chart);
   }
 
   // The whole run in view the first time a series is drawn; later runs keep
@@ -214,23 +234,49 @@ class Lab {
     chart.chart.timeScale().fitContent();
   }
 
-  // The strategy's equity as the main line, buy-and-hold beside it, and the
-  // drawdown (percent under the running peak) in a pane below.
-  drawEquity(el, result) {
-    const chart = this.chart(el);
+  // The strategy's equity as the main line, buy-and-hold (`cash` in the
+  // first close, as quant::backtest::buy_and_hold) beside it, and the
+  // drawdown (percent under the running peak, as quant::backtest::underwater)
+  // in a pane below.
+  drawEquity(el, equity, cash, same) {
+    const detail = this.detail(el);
+    const chart = detail.chart;
     chart.volume.applyOptions({ visible: false });
     chart.setMode("line");
-    chart.setData(this.columnsOf(result.equity));
-    chart.setLine("hold", null, chart.colors.text, false, this.columns.time, result.hold);
-    const depth = result.drawdown.map((d) => -100 * d);
-    chart.setLine("drawdown", "drawdown", chart.colors.down, false, this.columns.time, depth);
+    const close = this.columns.close;
+    const n = equity.length;
+    const hold = new Float64Array(n);
+    const depth = new Float64Array(n);
+    let peak = -Infinity;
+    for (let i = 0; i < n; i++) {
+      hold[i] = cash * (close[i] / close[0]);
+      peak = Math.max(peak, equity[i]);
+      depth[i] = -100 * (peak > 0 ? 1 - equity[i] / peak : 0);
+    }
+    detail.set({
+      t: this.columns.time,
+      candles: null,
+      main: equity,
+      lines: [
+        { id: "hold", pane: null, color: chart.colors.text, values: hold },
+        { id: "drawdown", pane: "drawdown", color: chart.colors.down, values: depth, deepest: true },
+      ],
+      trades: null,
+    }, same);
     this.fitOnce(chart);
   }
 
-  // Shows the bars between two times on the price chart.
+  // Shows a trade (its entry and exit times) on the price chart with some
+  // bars either side: half its length, at least ten.
   focus(el, from, to) {
     const chart = this.charts.get(el);
-    if (chart) chart.setTimeRange(from, to);
+    if (!chart) return;
+    const t = this.columns.time;
+    const a = lowerBound(t, from);
+    const b = Math.max(a, lowerBound(t, to));
+    const pad = Math.max(10, Math.round((b - a) / 2));
+    if (chart.detail?.plan) chart.detail.show(a - pad, b + pad + 1);
+    else chart.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, a - pad), to: Math.min(t.length - 1, b + pad) });
   }
 
   // Runs `total` combinations over every worker. `onProgress(done, total,

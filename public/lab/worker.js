@@ -5,7 +5,9 @@
 
 import init, * as lab from "./pkg/lab.js";
 
-const ready = init();
+// The engine warms up on generated bars as soon as it is compiled, while the
+// page is still downloading the real ones (lab/src/engine.rs, `warm_up`).
+const ready = init().then(() => lab.warmUp());
 
 function columns(object) {
   return Object.values(object).filter((v) => v instanceof Float64Array).map((a) => a.buffer);
@@ -19,7 +21,7 @@ const ops = {
   backtest({ settings }) {
     const started = performance.now();
     const out = lab.backtest(settings);
-    const result = { json: out.json, equity: out.equity, drawdown: out.drawdown, hold: out.hold, ms: performance.now() - started };
+    const result = { json: out.json, equity: out.equity, trades: out.trades, months: out.months, ms: performance.now() - started };
     return [result, columns(result)];
   },
   sweep({ settings, grid, metric, start, end }) {
@@ -31,6 +33,9 @@ const ops = {
     const started = performance.now();
     const json = lab.walkForward(settings, grid, metric, train, test, anchored);
     return [{ json, ms: performance.now() - started }, []];
+  },
+  fingerprint() {
+    return [lab.fingerprint(), []];
   },
   difference({ report }) {
     return [lab.difference(report) ?? null, []];

@@ -304,21 +304,21 @@ async function workerTiming({ barsUrl, settings, batch, batches, warmup, pkg = "
       }
       // What the wasm-bindgen glue adds to each call, estimated on the same
       // sizes: the JSON text decoded into a JS string (one cached decoder, as
-      // the glue has) and the three columns copied out of wasm memory.
+      // the glue has) and the equity and trade columns copied out of wasm memory.
       const text = new TextEncoder().encode(out.json);
-      const n = out.equity.length;
-      const memory = new Float64Array(3 * n);
+      const n = out.equity.length + out.trades.length;
+      const memory = new Float64Array(n);
       const decoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
       let sink = 0;
       const g = performance.now();
       for (let i = 0; i < 500; i++) {
         sink += decoder.decode(text).length;
-        for (let k = 0; k < 3; k++) sink += memory.slice(k * n, (k + 1) * n).length;
+        sink += memory.slice(0, out.equity.length).length + memory.slice(out.equity.length).length;
       }
       const glueMs = (performance.now() - g) / 500;
       const summary = JSON.parse(out.json);
       self.postMessage({ bars, initMs: t1 - t0, fetchMs: t2 - t1, loadMs: t3 - t2, firstMs: first, perRun, glueMs, jsonBytes: text.length, sink,
-        trades: summary.trades.length, totalReturn: summary.metrics.total_return, fingerprint: summary.fingerprint,
+        trades: summary.sides.all.trades, totalReturn: summary.metrics.total_return, fingerprint: JSON.parse(lab.fingerprint()),
         isolated: self.crossOriginIsolated });
     };`;
   const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
@@ -640,7 +640,7 @@ async function million(browser) {
       const w = await page.evaluate(workerTiming, { barsUrl: MINUTE_BARS, settings: rows[0]?.settings ?? JSON.stringify({ strategy: "sma_cross", params: { fast: 10, slow: 20 } }), batch: 1, batches: 7, warmup: 2 });
       tight.push(w);
       console.log(`engine alone in a worker, run ${r + 1} (load ${load()}): ${ms(median(w.perRun))} per backtest [${ms(Math.min(...w.perRun))}-${ms(Math.max(...w.perRun))}], ` +
-        `first call ${ms(w.firstMs)}, unpack ${ms(w.loadMs)}; the glue's copies out (JSON ${bytes(w.jsonBytes)} bytes, three columns) estimated at ${ms(w.glueMs)}`);
+        `first call ${ms(w.firstMs)}, unpack ${ms(w.loadMs)}; the glue's copies out (JSON ${bytes(w.jsonBytes)} bytes, equity and trade columns) estimated at ${ms(w.glueMs)}`);
     }
     await context.close();
   }

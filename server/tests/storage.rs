@@ -68,6 +68,38 @@ async fn before_pages_back_through_the_history(db: &Db) {
     assert!(bars::before(db, "NVDA", Timeframe::D1, i64::MAX, 20).await.unwrap().is_empty());
 }
 
+async fn bulk_reads_match_ranged_reads(db: &Db) {
+    add(db, "TSLA").await;
+    // Awkward values: whole numbers (which SQLite may store as integers),
+    // tiny and huge magnitudes, negative zero, and bits no short decimal has.
+    let series: Vec<Bar> = (0..3_000i64)
+        .map(|i| {
+            let c = match i % 5 {
+                0 => 100.0,
+                1 => 1e-300 * (i as f64),
+                2 => 1.0 / 3.0 + i as f64,
+                3 => -0.0,
+                _ => 9.007_199_254_740_993e15,
+            };
+            Bar { ts: 1_700_000_000 + i * 60, open: c, high: c, low: c, close: c, volume: (i * 7) as f64 }
+        })
+        .collect();
+    bars::upsert(db, &rows("TSLA", Timeframe::M1, &series)).await.unwrap();
+    bars::upsert(db, &rows("TSLA", Timeframe::D1, &series[..5])).await.unwrap();
+    let bits = |b: &[Bar]| -> Vec<[u64; 5]> {
+        b.iter().map(|b| [b.open, b.high, b.low, b.close, b.volume].map(f64::to_bits)).collect()
+    };
+    for (from, to, limit) in [(i64::MIN, i64::MAX, 10_000), (series[10].ts, series[2_000].ts, 10_000), (0, i64::MAX, 7)]
+    {
+        let bulk = bars::bulk(db, "TSLA", Timeframe::M1, from, to, limit).await.unwrap();
+        let ranged = bars::range(db, "TSLA", Timeframe::M1, from, to, None, limit).await.unwrap();
+        assert_eq!(bulk, ranged, "{from}..={to}, {limit}");
+        assert_eq!(bits(&bulk), bits(&ranged));
+    }
+    assert_eq!(bars::bulk(db, "TSLA", Timeframe::M1, i64::MIN, i64::MAX, 10_000).await.unwrap(), series);
+    assert!(bars::bulk(db, "NONE", Timeframe::M1, i64::MIN, i64::MAX, 10).await.unwrap().is_empty());
+}
+
 async fn duplicate_keys_in_one_batch_keep_the_last(db: &Db) {
     add(db, "TSLA").await;
     let batch = rows("TSLA", Timeframe::D1, &[bar(0, 1.0), bar(86_400, 2.0), bar(0, 3.0)]);
@@ -336,6 +368,7 @@ on_both_backends!(
     upsert_is_idempotent,
     latest_returns_the_newest_bars_oldest_first,
     before_pages_back_through_the_history,
+    bulk_reads_match_ranged_reads,
     duplicate_keys_in_one_batch_keep_the_last,
     a_failing_batch_writes_nothing,
     bars_follow_their_symbol,

@@ -107,22 +107,44 @@ pub struct MonthReturn {
 pub fn monthly_returns(bars: &[Bar], equity: &[f64], initial: f64) -> Vec<MonthReturn> {
     let mut out: Vec<MonthReturn> = Vec::new();
     let mut base = initial;
-    let mut current: Option<(i32, u8, f64)> = None;
+    // The month being summed, its bounds [start, end) in Unix seconds, and
+    // its latest equity: the calendar is consulted once per month, not per bar.
+    let mut current: Option<(i32, u8, i64, i64, f64)> = None;
     for (bar, &e) in bars.iter().zip(equity) {
-        let (year, month) = year_month(bar.ts);
-        match current {
-            Some((y, m, last)) if (y, m) != (year, month) => {
-                out.push(MonthReturn { year: y, month: m, ret: last / base - 1.0 });
-                base = last;
+        match current.as_mut() {
+            Some((_, _, start, end, last)) if (*start..*end).contains(&bar.ts) => *last = e,
+            _ => {
+                if let Some((y, m, _, _, last)) = current {
+                    out.push(MonthReturn { year: y, month: m, ret: last / base - 1.0 });
+                    base = last;
+                }
+                let (year, month) = year_month(bar.ts);
+                let (start, end) = month_bounds(year, month);
+                current = Some((year, month, start, end, e));
             }
-            _ => {}
         }
-        current = Some((year, month, e));
     }
-    if let Some((year, month, last)) = current {
+    if let Some((year, month, _, _, last)) = current {
         out.push(MonthReturn { year, month, ret: last / base - 1.0 });
     }
     out
+}
+
+/// The first second of a month and of the next one (UTC).
+fn month_bounds(year: i32, month: u8) -> (i64, i64) {
+    let next = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    (days_from_civil(year, month) * 86_400, days_from_civil(next.0, next.1) * 86_400)
+}
+
+/// Days from 1970-01-01 to the first of a month (the inverse of [`year_month`]'s algorithm).
+fn days_from_civil(year: i32, month: u8) -> i64 {
+    let (month, year) = (i64::from(month), i64::from(year) - i64::from(month <= 2));
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The UTC calendar year and month of a Unix time (the proleptic Gregorian
@@ -200,5 +222,41 @@ mod tests {
         let months = monthly_returns(&bars, &[100.0, 110.0, 121.0, 108.9], 100.0);
         let got: Vec<(i32, u8, i64)> = months.iter().map(|m| (m.year, m.month, (m.ret * 1e6).round() as i64)).collect();
         assert_eq!(got, vec![(2024, 1, 100_000), (2024, 2, 100_000), (2024, 3, -100_000)]);
+    }
+
+    #[test]
+    fn month_bounds_hold_exactly_their_months() {
+        // Every month from 1899 to 2101 (centuries, leap years, before 1970).
+        for year in 1899..=2101 {
+            for month in 1..=12u8 {
+                let (start, end) = month_bounds(year, month);
+                assert_eq!(year_month(start), (year, month), "{year}-{month} start");
+                assert_eq!(year_month(end - 1), (year, month), "{year}-{month} last second");
+                assert_ne!(year_month(start - 1), (year, month), "{year}-{month} before");
+                assert_ne!(year_month(end), (year, month), "{year}-{month} after");
+            }
+        }
+    }
+
+    #[test]
+    fn minute_bars_sum_into_the_same_months_as_a_day_by_day_walk() {
+        // 100,000 one-minute bars from 2023-12-30 with a varying equity; the
+        // months must match a plain per-bar grouping.
+        let bars: Vec<Bar> = (0..100_000i64)
+            .map(|i| Bar { ts: 1_703_894_400 + i * 60, open: 1.0, high: 1.0, low: 1.0, close: 1.0, volume: 0.0 })
+            .collect();
+        let equity: Vec<f64> = (0..100_000).map(|i| 100.0 + (f64::from(i) / 997.0).sin() * 7.0).collect();
+        let mut expected: Vec<MonthReturn> = Vec::new();
+        let mut base = 50.0;
+        for (i, bar) in bars.iter().enumerate() {
+            let (year, month) = year_month(bar.ts);
+            let closes_month = bars.get(i + 1).is_none_or(|next| year_month(next.ts) != (year, month));
+            if closes_month {
+                expected.push(MonthReturn { year, month, ret: equity[i] / base - 1.0 });
+                base = equity[i];
+            }
+        }
+        assert_eq!(expected.len(), 4); // December to March
+        assert_eq!(monthly_returns(&bars, &equity, 50.0), expected);
     }
 }

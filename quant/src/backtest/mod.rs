@@ -30,6 +30,7 @@
 //! go through `libm`).
 
 mod breakdown;
+pub mod columns;
 mod fingerprint;
 mod metrics;
 mod settings;

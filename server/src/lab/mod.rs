@@ -81,7 +81,7 @@ pub async fn load_bars(db: &Db, data: &Data) -> Result<Vec<Bar>, LabError> {
     // Opened at least one bar length ago: ended by now.
     let closed = chrono::Utc::now().timestamp() - data.timeframe.seconds();
     let (from, to) = (data.from.unwrap_or(i64::MIN), data.to.unwrap_or(i64::MAX).min(closed));
-    let bars = bars::range(db, symbol, data.timeframe, from, to, None, MAX_LAB_BARS + 1).await?;
+    let bars = bars::bulk(db, symbol, data.timeframe, from, to, MAX_LAB_BARS + 1).await?;
     if bars.len() > MAX_LAB_BARS {
         return Err(LabError::Invalid(format!(
             "from/to: the range holds more than {MAX_LAB_BARS} {} bars of {symbol}; narrow it",

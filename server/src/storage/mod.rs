@@ -119,6 +119,9 @@ pub enum StorageError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] MigrateError),
+    /// A bulk read of a SQLite file failed ([`bars::bulk`]).
+    #[error("database error: {0}")]
+    Bulk(#[from] rusqlite::Error),
     /// A stored value could not be read back (e.g. an unknown timeframe).
     #[error("corrupt row: {0}")]
     Corrupt(String),

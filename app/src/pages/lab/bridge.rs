@@ -8,6 +8,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use super::results::RunColumns;
+
 const SCRIPT: &str = "/lab/lab.js";
 const SCRIPT_ID: &str = "finstage-lab";
 const GLOBAL: &str = "FinstageLab";
@@ -57,6 +59,14 @@ extern "C" {
     ) -> Promise;
     #[wasm_bindgen(method)]
     fn difference(this: &Session, report: &str) -> Promise;
+    #[wasm_bindgen(method, js_name = fingerprint)]
+    fn fingerprint_raw(this: &Session) -> Promise;
+    #[wasm_bindgen(method, js_name = tradeRows)]
+    fn trade_rows(this: &Session, start: u32, count: u32) -> js_sys::Float64Array;
+    #[wasm_bindgen(method, js_name = monthRows)]
+    fn month_rows(this: &Session) -> js_sys::Float64Array;
+    #[wasm_bindgen(method, getter, js_name = tradeCount)]
+    fn trade_count(this: &Session) -> u32;
     #[wasm_bindgen(method, js_name = curve)]
     fn curve_raw(this: &Session, settings: &str) -> Promise;
     #[wasm_bindgen(method, js_name = drawCompare)]
@@ -215,7 +225,8 @@ impl Session {
         })
     }
 
-    /// Runs a backtest and draws its charts; returns the summary JSON.
+    /// Runs a backtest and draws its charts; returns the summary JSON, the
+    /// trades and the monthly returns (laid out by `quant::backtest::columns`).
     ///
     /// # Errors
     /// The engine's message (a bad field).
@@ -224,9 +235,21 @@ impl Session {
         settings: &str,
         price: &web_sys::HtmlElement,
         equity: &web_sys::HtmlElement,
-    ) -> Result<String, String> {
+    ) -> Result<(String, RunColumns), String> {
         let r = JsFuture::from(self.backtest(settings, price, equity)).await.map_err(message)?;
-        r.as_string().ok_or_else(|| "the lab answered without a summary".into())
+        let json = r.as_string().ok_or("the lab answered without a summary")?;
+        let columns =
+            RunColumns { trades: self.trade_rows(0, self.trade_count()).to_vec(), months: self.month_rows().to_vec() };
+        Ok((json, columns))
+    }
+
+    /// The last run's hashes of metrics, trades and equity.
+    ///
+    /// # Errors
+    /// The worker's message (no run yet).
+    pub(crate) async fn fingerprint(&self) -> Result<quant::backtest::Fingerprint, String> {
+        let r = JsFuture::from(self.fingerprint_raw()).await.map_err(message)?;
+        serde_json::from_str(&r.as_string().unwrap_or_default()).map_err(|e| e.to_string())
     }
 
     /// Runs a sweep over the pool; `progress(done, total, elapsed_ms)` as chunks finish.

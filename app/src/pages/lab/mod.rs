@@ -60,6 +60,7 @@ pub(crate) fn LabPage() -> impl IntoView {
     let errors = RwSignal::new(start_errors);
     let status = RwSignal::new(Status::Starting);
     let summary = RwSignal::new(None::<Value>);
+    let columns = RwSignal::new(std::sync::Arc::new(results::RunColumns::default()));
     let price_ref = NodeRef::<leptos::html::Div>::new();
     let equity_ref = NodeRef::<leptos::html::Div>::new();
     let strategy = Memo::new(move |_| input.with(|i| i.settings.strategy.clone()));
@@ -82,6 +83,7 @@ pub(crate) fn LabPage() -> impl IntoView {
         errors,
         status,
         summary,
+        columns,
         price: price_ref,
         equity: equity_ref,
         form: form_ref,
@@ -307,10 +309,10 @@ pub(crate) fn LabPage() -> impl IntoView {
                 </p>
                 {move || summary.get().map(|s| view! {
                     <div class="lab-tables">
-                        <MetricsTable summary=s.clone()/>
-                        <MonthlyHeatmap summary=s.clone()/>
+                        <MetricsTable summary=s/>
+                        <MonthlyHeatmap columns=columns.get_untracked()/>
                     </div>
-                    <TradeList summary=s daily=input.with_untracked(|i| i.timeframe.seconds() >= 86_400) on_pick/>
+                    <TradeList columns=columns.get_untracked() daily=input.with_untracked(|i| i.timeframe.seconds() >= 86_400) on_pick/>
                 })}
                 <section class="lab-sweep" aria-labelledby="lab-sweep-title">
                     <h2 id="lab-sweep-title">"Sweep"</h2>
@@ -550,6 +552,8 @@ mod browser {
         pub errors: RwSignal<Vec<FieldError>>,
         pub status: RwSignal<Status>,
         pub summary: RwSignal<Option<Value>>,
+        /// The last run's trades and months.
+        pub columns: RwSignal<std::sync::Arc<super::results::RunColumns>>,
         pub price: NodeRef<leptos::html::Div>,
         pub equity: NodeRef<leptos::html::Div>,
         pub form: NodeRef<leptos::html::Form>,
@@ -648,8 +652,7 @@ mod browser {
         pub(super) fn focus(&self, from: i64, to: i64) {
             let state = self.state.borrow();
             let (Some(session), Some(price)) = (state.session.as_ref(), self.price.get_untracked()) else { return };
-            let pad = ((to - from) / 2).max(86_400 * 5) as f64;
-            session.focus(&price, from as f64 - pad, to as f64 + pad);
+            session.focus(&price, from as f64, to as f64);
             price.scroll_into_view_with_bool(false);
         }
 
@@ -705,12 +708,14 @@ mod browser {
             let runner = self.clone();
             let check = self.parts.check;
             leptos::task::spawn_local(async move {
-                let Some(local) = runner.summary.with_untracked(|s| {
-                    s.as_ref().and_then(|s| {
-                        serde_json::from_value::<quant::backtest::Fingerprint>(s["fingerprint"].clone()).ok()
-                    })
-                }) else {
-                    return check.set(Check::Failed("Run a backtest first.".into()));
+                let session = runner.state.borrow().session.clone();
+                let local = match session {
+                    Some(session) if runner.summary.with_untracked(Option::is_some) => session.fingerprint().await,
+                    _ => Err("Run a backtest first.".into()),
+                };
+                let local = match local {
+                    Ok(local) => local,
+                    Err(e) => return check.set(Check::Failed(e)),
                 };
                 check.set(Check::Running);
                 // The same bars: up to the last one loaded here, even if more
@@ -1084,10 +1089,12 @@ mod browser {
             self.status.set(Status::Running);
             self.parts.check.set(Check::Idle);
             match session.run(&settings_json(&input.settings), &price, &equity).await {
-                Ok(json) => {
+                Ok((json, columns)) => {
                     let summary: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
                     let (engine_ms, total_ms) = session.last_timing();
                     let bars = self.state.borrow().bars;
+                    // Before the summary, whose change renders the tables.
+                    self.parts.columns.set(std::sync::Arc::new(columns));
                     self.summary.set(Some(summary));
                     self.status.set(Status::Done { bars, engine_ms, total_ms });
                 }

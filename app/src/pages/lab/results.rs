@@ -1,8 +1,12 @@
 //! The lab's result views, from the summary the worker returns (JSON, where
 //! an undefined figure is `null`): the metrics table split All / Long /
-//! Short, the trade list and the monthly returns heatmap.
+//! Short, the monthly returns heatmap, and the trade list (from the trade
+//! columns the worker returns beside the summary).
+
+use std::sync::Arc;
 
 use leptos::prelude::*;
+use quant::backtest::columns::{EXIT_REASONS, MONTH_WIDTH, TRADE_COLUMNS, TRADE_WIDTH};
 use serde_json::Value;
 
 use crate::components::format;
@@ -100,77 +104,117 @@ pub(super) fn MetricsTable(summary: Value) -> impl IntoView {
     }
 }
 
-/// One trade, as the worker's JSON has it.
+/// A run's long results, as columns (`quant::backtest::columns`): they come
+/// from the worker beside the summary's JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RunColumns {
+    /// [`TRADE_WIDTH`] values per trade.
+    pub trades: Vec<f64>,
+    /// [`MONTH_WIDTH`] values per month.
+    pub months: Vec<f64>,
+}
+
+/// Trades shown per page of the trade list: a run on a million bars can
+/// have tens of thousands, and a page lays out in a frame.
+pub(super) const TRADES_PER_PAGE: usize = 50;
+
+/// One trade's cells, from its row of trade columns.
 #[derive(Debug, Clone)]
-pub(super) struct TradeRow {
-    pub entry_ts: i64,
-    pub exit_ts: i64,
+struct TradeRow {
+    entry_ts: i64,
+    exit_ts: i64,
     cells: [String; 10],
     win: bool,
 }
 
 impl TradeRow {
-    fn all(summary: &Value, daily: bool) -> Vec<Self> {
+    fn new(row: &[f64; TRADE_WIDTH], daily: bool) -> Self {
         let when = |ts: i64| if daily { format::date(ts) } else { format::datetime(ts) };
-        let Some(trades) = summary["trades"].as_array() else { return Vec::new() };
-        trades
-            .iter()
-            .map(|t| {
-                let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
-                let ts = |k: &str| t[k].as_i64().unwrap_or_default();
-                let word = |k: &str| t[k].as_str().unwrap_or_default().replace('-', " ");
-                TradeRow {
-                    entry_ts: ts("entry_ts"),
-                    exit_ts: ts("exit_ts"),
-                    win: f("pnl") > 0.0,
-                    cells: [
-                        word("side"),
-                        when(ts("entry_ts")),
-                        format::price(f("entry_price")),
-                        when(ts("exit_ts")),
-                        format::price(f("exit_price")),
-                        format!("{}", f("size")),
-                        show(Some(f("pnl")), Unit::Money),
-                        show(Some(f("return_pct")), Unit::Pct),
-                        format!("{}", t["bars_held"].as_u64().unwrap_or_default()),
-                        word("exit"),
-                    ],
-                }
-            })
-            .collect()
+        let at = |name: &str| TRADE_COLUMNS.iter().position(|c| *c == name).map_or(f64::NAN, |k| row[k]);
+        let (entry_ts, exit_ts) = (at("entry_ts") as i64, at("exit_ts") as i64);
+        let exit = EXIT_REASONS.get(at("exit") as usize).copied().unwrap_or_default();
+        TradeRow {
+            entry_ts,
+            exit_ts,
+            win: at("pnl") > 0.0,
+            cells: [
+                if at("side") > 0.0 { "long" } else { "short" }.to_owned(),
+                when(entry_ts),
+                format::price(at("entry_price")),
+                when(exit_ts),
+                format::price(at("exit_price")),
+                format!("{}", at("size")),
+                show(Some(at("pnl")), Unit::Money),
+                show(Some(at("return_pct")), Unit::Pct),
+                format!("{}", at("bars_held")),
+                exit.replace('-', " "),
+            ],
+        }
     }
 }
 
-/// The trade list (dates only for `daily` bars); choosing a trade calls
-/// `on_pick(entry_ts, exit_ts)`.
+/// The trade list, a page at a time (dates only for `daily` bars); choosing
+/// a trade calls `on_pick(entry_ts, exit_ts)`.
 #[component]
-pub(super) fn TradeList(summary: Value, daily: bool, on_pick: Callback<(i64, i64)>) -> impl IntoView {
-    let rows = TradeRow::all(&summary, daily);
-    let count = rows.len();
-    let body = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let (from, to) = (row.entry_ts, row.exit_ts);
-            let [side, entry_t, entry_p, exit_t, exit_p, size, pnl, ret, held, reason] = row.cells;
-            view! {
-                <tr class=if row.win { "win" } else { "loss" } data-trade=i>
-                    <td>
-                        <button type="button" class="link" on:click=move |_| on_pick.run((from, to))
-                            aria-label=format!("Show trade {} on the chart", i + 1)>
-                            {i + 1}
-                        </button>
-                    </td>
-                    <td>{side}</td><td>{entry_t}</td><td>{entry_p}</td><td>{exit_t}</td><td>{exit_p}</td>
-                    <td>{size}</td><td class="num">{pnl}</td><td class="num">{ret}</td><td>{held}</td><td>{reason}</td>
-                </tr>
-            }
-        })
-        .collect_view();
+pub(super) fn TradeList(columns: Arc<RunColumns>, daily: bool, on_pick: Callback<(i64, i64)>) -> impl IntoView {
+    let count = columns.trades.len() / TRADE_WIDTH;
+    let pages = count.div_ceil(TRADES_PER_PAGE).max(1);
+    let page = RwSignal::new(0usize);
+    let body = {
+        let columns = Arc::clone(&columns);
+        move || {
+            let first = page.get() * TRADES_PER_PAGE;
+            let rows = columns.trades.as_chunks::<TRADE_WIDTH>().0;
+            rows.iter()
+                .enumerate()
+                .skip(first)
+                .take(TRADES_PER_PAGE)
+                .map(|(i, row)| {
+                    let row = TradeRow::new(row, daily);
+                    let (from, to) = (row.entry_ts, row.exit_ts);
+                    let [side, entry_t, entry_p, exit_t, exit_p, size, pnl, ret, held, reason] = row.cells;
+                    view! {
+                        <tr class=if row.win { "win" } else { "loss" } data-trade=i>
+                            <td>
+                                <button type="button" class="link" on:click=move |_| on_pick.run((from, to))
+                                    aria-label=format!("Show trade {} on the chart", i + 1)>
+                                    {i + 1}
+                                </button>
+                            </td>
+                            <td>{side}</td><td>{entry_t}</td><td>{entry_p}</td><td>{exit_t}</td><td>{exit_p}</td>
+                            <td>{size}</td><td class="num">{pnl}</td><td class="num">{ret}</td><td>{held}</td><td>{reason}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        }
+    };
+    let shown = move || {
+        let first = page.get() * TRADES_PER_PAGE;
+        if count == 0 {
+            "No trades".to_owned()
+        } else {
+            format!("Trades {}–{} of {count}", first + 1, (first + TRADES_PER_PAGE).min(count))
+        }
+    };
+    let go = move |to: usize| page.set(to.min(pages - 1));
+    let pager = (pages > 1).then(|| {
+        view! {
+            <nav class="pager" aria-label="Trade pages" data-testid="lab-trades-pager">
+                <button type="button" on:click=move |_| go(0) disabled=move || { page.get() == 0 }>"First"</button>
+                <button type="button" on:click=move |_| go(page.get_untracked().saturating_sub(1))
+                    disabled=move || { page.get() == 0 }>"Previous"</button>
+                <span aria-live="polite">{move || format!("Page {} of {pages}", page.get() + 1)}</span>
+                <button type="button" on:click=move |_| go(page.get_untracked() + 1)
+                    disabled=move || { page.get() + 1 >= pages }>"Next"</button>
+                <button type="button" on:click=move |_| go(pages - 1) disabled=move || { page.get() + 1 >= pages }>"Last"</button>
+            </nav>
+        }
+    });
     view! {
         <div class="table-scroll">
-            <table class="lab-trades" data-testid="lab-trades">
-                <caption>{format!("{count} trades")}</caption>
+            <table class="lab-trades" data-testid="lab-trades" data-count=count>
+                <caption>{format!("{count} trades")}" · "{shown}</caption>
                 <thead>
                     <tr>
                         <th>"#"</th><th>"Side"</th><th>"Entry"</th><th>"Price"</th><th>"Exit"</th><th>"Price"</th>
@@ -180,27 +224,16 @@ pub(super) fn TradeList(summary: Value, daily: bool, on_pick: Callback<(i64, i64
                 <tbody>{body}</tbody>
             </table>
         </div>
+        {pager}
     }
 }
 
 /// Returns by month as a heatmap: a row per year, green up, red down, the
 /// shade growing with the size of the move (full at 10%).
 #[component]
-pub(super) fn MonthlyHeatmap(summary: Value) -> impl IntoView {
-    let months: Vec<(i64, u64, f64)> = summary["monthly"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["year"].as_i64().unwrap_or(0),
-                        m["month"].as_u64().unwrap_or(0),
-                        m["ret"].as_f64().unwrap_or(0.0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+pub(super) fn MonthlyHeatmap(columns: Arc<RunColumns>) -> impl IntoView {
+    let months: Vec<(i64, u64, f64)> =
+        columns.months.as_chunks::<MONTH_WIDTH>().0.iter().map(|&[y, m, r]| (y as i64, m as u64, r)).collect();
     let mut years: Vec<i64> = months.iter().map(|m| m.0).collect();
     years.dedup();
     const NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -3,8 +3,8 @@
 //! the workers return, and the overfitting guard, the spread of the scores
 //! around the best cell.
 //!
-//! A worker row is `[index, refused, score, metrics...]` (`lab/src/engine.rs`,
-//! `SWEEP_METRICS` there and [`METRICS`] here, in the same order).
+//! A worker row is `[index, refused, score, metrics...]`, laid out by
+//! `quant::backtest::columns` for the workers and this page alike.
 
 // The server renders the sweep form only; the browser runs the rest.
 #![cfg_attr(not(any(feature = "hydrate", test)), expect(dead_code, reason = "the browser runs sweeps"))]
@@ -13,24 +13,10 @@ use quant::strategies::{Info, meta};
 use serde_json::Value;
 
 /// The metrics of a row after index, refused and score, in the worker's order.
-pub(crate) const METRICS: [&str; 13] = [
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "volatility",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "sqn",
-    "exposure",
-    "trades",
-];
+pub(crate) use quant::backtest::columns::SWEEP_METRICS as METRICS;
 
 /// Values per worker row.
-pub(crate) const WIDTH: usize = 3 + METRICS.len();
+pub(crate) use quant::backtest::columns::SWEEP_ROW as WIDTH;
 
 /// The most combinations one sweep runs.
 pub(crate) const MAX_COMBINATIONS: usize = 250_000;

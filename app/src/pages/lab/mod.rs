@@ -497,7 +497,7 @@ fn StatusLine(status: RwSignal<Status>) -> impl IntoView {
                 Status::Loading => view! { <progress aria-label="Loading bars"></progress>" Loading bars…" }.into_any(),
                 Status::Running => view! { <progress aria-label="Running"></progress>" Running…" }.into_any(),
                 Status::Done { bars, engine_ms, total_ms } => view! {
-                    <span>{format!("{bars:.0} bars · engine {engine_ms:.1} ms · drawn in {total_ms:.0} ms")}</span>
+                    <span>{format!("{bars:.0} bars · engine {engine_ms:.1} ms · charts ready in {total_ms:.0} ms")}</span>
                 }.into_any(),
                 Status::Failed(message) => view! { <span class="error" role="alert">{message}</span> }.into_any(),
             }}

@@ -74,34 +74,8 @@ export FINSTAGE_LOG=warn
 
 # Seeded random walks: 2,520 weekdays ending on 2025-12-05, and 1,000,000
 # consecutive minutes ending at 2025-12-06 05:46 UTC.
-python3 - "$work" <<'EOF'
-import math, random, sys
-work = sys.argv[1]
-def walk(path, times, seed, vol):
-    rng = random.Random(seed)
-    price = 100.0
-    with open(path, "w") as f:
-        f.write("Timestamp,Open,High,Low,Close,Volume\n")
-        for t in times:
-            o = price
-            c = max(1.0, o * math.exp(rng.gauss(0.0, vol)))
-            h = max(o, c) * (1 + abs(rng.gauss(0, vol * 0.4)))
-            l = min(o, c) * (1 - abs(rng.gauss(0, vol * 0.4)))
-            v = round(1_000_000 * math.exp(rng.gauss(0, 0.5)))
-            f.write(f"{t},{o:.4f},{h:.4f},{l:.4f},{c:.4f},{v}\n")
-            price = c
-day = 86_400
-end = (1_765_000_000 // day) * day
-days = []
-t = end
-while len(days) < 2_520:
-    if (t // day + 3) % 7 < 5:  # 1970-01-01 was a Thursday: Monday..Friday
-        days.append(t)
-    t -= day
-walk(f"{work}/daily.csv", reversed(days), 15, 0.015)
-minute_end = (1_765_000_000 // 60) * 60
-walk(f"{work}/minutes.csv", range(minute_end - 999_999 * 60, minute_end + 1, 60), 16, 0.0008)
-EOF
+python3 server/bench/random_walk.py "$work/daily.csv" daily 2520 15 0.015
+python3 server/bench/random_walk.py "$work/minutes.csv" minutes 1000000 16 0.0008
 "$work/bin/finstage" migrate >&2
 "$work/bin/finstage" import --csv "$work/daily.csv" --symbol LABD --timeframe 1d >&2
 started=$(date +%s%N)

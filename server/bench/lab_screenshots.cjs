@@ -1,7 +1,8 @@
 // Screenshots of the backtest lab for docs/screenshots/ (run by
 // server/bench/screenshots.sh after the dashboard's): a run (form, charts,
 // metrics), a two-parameter sweep's heatmap with its ranked table, a
-// walk-forward, a comparison of two saved runs, and the page on a phone.
+// walk-forward, a comparison of two saved runs, a million one-minute bars
+// (whole and zoomed to a trade), and the page on a phone.
 // Dark theme. Fails on any console error.
 const { chromium } = require("@playwright/test");
 
@@ -68,6 +69,21 @@ async function done(page) {
   await page.waitForTimeout(800);
   await page.locator(".lab-sweep").nth(2).screenshot({ path: `${OUT}/lab-compare.png` });
   await page.close();
+
+  // A million one-minute bars (LABM, imported by screenshots.sh): the whole
+  // run at the chart's width with the note to zoom in, then one trade chosen
+  // from the list, every bar of it drawn with its markers.
+  const million = await browser.newPage({ viewport: { width: 1400, height: 1100 }, colorScheme: "dark" });
+  million.on("console", (m) => m.type() === "error" && errors.push(`million: ${m.text()}`));
+  million.on("pageerror", (e) => errors.push(`million: ${e.message}`));
+  await million.goto(`${BASE}/lab?symbol=LABM&tf=1m&strategy=sma_cross&p.fast=10&p.slow=30&mode=long-short`);
+  await million.waitForSelector('[data-testid="lab-status"][data-state="done"]', { timeout: 60_000 });
+  await million.waitForTimeout(500);
+  await million.screenshot({ path: `${OUT}/lab-million.png`, fullPage: false });
+  await million.getByTestId("lab-trades").locator("tbody tr").nth(3).getByRole("button").click();
+  await million.waitForTimeout(800);
+  await million.getByTestId("lab-price").screenshot({ path: `${OUT}/lab-million-zoomed.png` });
+  await million.close();
 
   const phone = await browser.newPage({ viewport: { width: 390, height: 900 }, colorScheme: "dark" });
   phone.on("console", (m) => m.type() === "error" && errors.push(`phone: ${m.text()}`));

@@ -14,6 +14,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# LABM: a million one-minute bars (a seeded random walk) for the lab's
+# long-series shots, imported before the server starts.
+python3 server/bench/random_walk.py "$work/minutes.csv" minutes 1000000 16 0.0008
+FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" target/release/finstage migrate >/dev/null
+FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" target/release/finstage import --csv "$work/minutes.csv" --symbol LABM --timeframe 1m >/dev/null
+rm -f "$work/minutes.csv"
 FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" FINSTAGE_LISTEN="127.0.0.1:$port" \
   FINSTAGE_SITE_ROOT="$ROOT/target/site" FINSTAGE_SIM__INTERVAL=1s FINSTAGE_SIM__HISTORY_DAYS=${HISTORY_DAYS:-1500} \
   FINSTAGE_LOG=warn target/release/finstage serve >"$work/serve.log" 2>&1 &

@@ -2,6 +2,8 @@
 
 mod chart;
 pub(crate) mod format;
+#[cfg(feature = "hydrate")]
+pub(crate) mod script;
 pub(crate) mod signals;
 
 pub(crate) use chart::{

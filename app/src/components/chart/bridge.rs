@@ -8,7 +8,6 @@
 use js_sys::{Float64Array, Object, Promise, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use super::data::{Columns, Points, Style};
 
@@ -83,39 +82,10 @@ extern "C" {
 /// # Errors
 /// A message when the script cannot be loaded.
 pub(crate) async fn load() -> Result<Adapter, String> {
-    let global = js_sys::global();
-    let published = |g: &Object| Reflect::get(g, &GLOBAL.into()).ok().filter(|m| !m.is_undefined());
-    if let Some(adapter) = published(&global) {
-        return Ok(adapter.unchecked_into());
-    }
-    let document = leptos::prelude::document();
-    let script: web_sys::HtmlScriptElement = match document.get_element_by_id(SCRIPT_ID) {
-        Some(existing) => existing.unchecked_into(),
-        None => {
-            let script: web_sys::HtmlScriptElement =
-                document.create_element("script").map_err(|_| "cannot create a script")?.unchecked_into();
-            script.set_type("module");
-            script.set_src(ADAPTER_URL);
-            script.set_id(SCRIPT_ID);
-            document.head().ok_or("the page has no head")?.append_child(&script).map_err(|_| "cannot add a script")?;
-            script
-        }
-    };
-    let loaded = Promise::new(&mut |resolve, reject| {
-        // Once, so the listeners of a chart that loads later do not pile up.
-        let once = web_sys::AddEventListenerOptions::new();
-        once.set_once(true);
-        let _ = script.add_event_listener_with_callback_and_add_event_listener_options("load", &resolve, &once);
-        let _ = script.add_event_listener_with_callback_and_add_event_listener_options("error", &reject, &once);
-    });
-    // It may have finished between the check above and the listeners.
-    if published(&global).is_none() {
-        JsFuture::from(loaded).await.map_err(|_| {
-            script.remove();
-            format!("the chart library did not load from {ADAPTER_URL}")
-        })?;
-    }
-    published(&global).map(JsCast::unchecked_into).ok_or_else(|| format!("{ADAPTER_URL} did not publish {GLOBAL}"))
+    crate::components::script::load_module(ADAPTER_URL, SCRIPT_ID, GLOBAL)
+        .await
+        .map(JsCast::unchecked_into)
+        .map_err(|e| format!("the chart library: {e}"))
 }
 
 /// What the chart reports back, as plain values.

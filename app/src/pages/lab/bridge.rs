@@ -3,7 +3,7 @@
 //! the wasm bundle only; the script, its workers and their wasm are fetched by
 //! the lab page alone.
 
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -179,35 +179,10 @@ impl Session {
     /// # Errors
     /// A message when the script cannot be loaded.
     pub(crate) async fn start() -> Result<Self, String> {
-        let global = js_sys::global();
-        let published = |g: &Object| Reflect::get(g, &GLOBAL.into()).ok().filter(|m| !m.is_undefined());
-        if published(&global).is_none() {
-            let document = leptos::prelude::document();
-            let script: web_sys::HtmlScriptElement = match document.get_element_by_id(SCRIPT_ID) {
-                Some(existing) => existing.unchecked_into(),
-                None => {
-                    let script: web_sys::HtmlScriptElement =
-                        document.create_element("script").map_err(|_| "cannot create a script")?.unchecked_into();
-                    script.set_type("module");
-                    script.set_src(SCRIPT);
-                    script.set_id(SCRIPT_ID);
-                    document.head().ok_or("the page has no head")?.append_child(&script).map_err(|_| "no head")?;
-                    script
-                }
-            };
-            let loaded = Promise::new(&mut |resolve, reject| {
-                let once = web_sys::AddEventListenerOptions::new();
-                once.set_once(true);
-                let _ = script.add_event_listener_with_callback_and_add_event_listener_options("load", &resolve, &once);
-                let _ = script.add_event_listener_with_callback_and_add_event_listener_options("error", &reject, &once);
-            });
-            if published(&global).is_none() {
-                JsFuture::from(loaded).await.map_err(|_| format!("the lab did not load from {SCRIPT}"))?;
-            }
-        }
-        let factory: Factory = published(&global)
-            .map(JsCast::unchecked_into)
-            .ok_or_else(|| format!("{SCRIPT} did not publish {GLOBAL}"))?;
+        let factory: Factory = crate::components::script::load_module(SCRIPT, SCRIPT_ID, GLOBAL)
+            .await
+            .map_err(|e| format!("the lab: {e}"))?
+            .unchecked_into();
         Ok(factory.create())
     }
 

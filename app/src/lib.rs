@@ -19,6 +19,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod auth;
 pub mod lab_api;
 pub mod live;
 pub mod model;

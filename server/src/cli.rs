@@ -124,6 +124,120 @@ pub enum Command {
         #[command(subcommand)]
         action: JobsAction,
     },
+    /// Manage who can log in, and their roles.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// API tokens for scripts and the REST API (`Authorization: Bearer`).
+    Tokens {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// Print the audit log: every change, who made it, when and from where.
+    Audit {
+        /// How many entries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only this user's entries (`cli` for the command line's).
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `finstage users ...`. Passwords are read from a prompt at a terminal, or
+/// from the first line of standard input otherwise; never from an argument.
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Add a user.
+    Add {
+        /// The login name (a-z, 0-9, '.', '_', '-').
+        name: String,
+        /// admin (users, bot, settings), trader (watchlist, strategies, lab runs) or viewer (read only).
+        #[arg(long, default_value = "viewer")]
+        role: app::auth::Role,
+    },
+    /// List users.
+    List,
+    /// Change a user's role (ends their sessions).
+    SetRole {
+        /// The user.
+        name: String,
+        /// The new role.
+        role: app::auth::Role,
+    },
+    /// Disable a user: their sessions, WebSockets and tokens stop at once.
+    Disable {
+        /// The user.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user.
+        name: String,
+    },
+    /// Set a new password (ends the user's sessions).
+    ResetPassword {
+        /// The user.
+        name: String,
+    },
+}
+
+/// `finstage tokens ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    /// Create a token; it is printed once and stored only as a digest.
+    Create {
+        /// The user it acts for.
+        #[arg(long)]
+        user: String,
+        /// read (the user's reads) or write (everything the user's role may do).
+        #[arg(long, default_value = "read")]
+        scope: crate::accounts::Scope,
+        /// Lifetime, e.g. 90d, 12h or 30m; no expiry when omitted.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires: Option<std::time::Duration>,
+        /// A label to recognise it by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token: requests and WebSockets using it stop at once.
+    Revoke {
+        /// The token's id (from `tokens list`).
+        id: i64,
+    },
+}
+
+/// Parses a lifetime such as `90d`, `12h`, `30m` or `45s`.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a lifetime: a whole number followed by d, h, m or s (90d, 12h)");
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .filter(|&s| s > 0)
+    .ok_or_else(bad)?;
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// `finstage telegram ...`

@@ -3,6 +3,8 @@
 //! `walk-forward` with `--symbol`). (`serve` lives in [`crate::serve`], the
 //! analysis itself in [`crate::analysis`].)
 
+pub mod accounts;
+
 use std::io::Write;
 
 use anyhow::Context;
@@ -19,7 +21,7 @@ use crate::storage::Db;
 use crate::storage::jobs as queue;
 use crate::symbol::Symbol;
 
-async fn open(config: &Config) -> anyhow::Result<Db> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))?;
     db.migrate().await.context("applying migrations")?;
     Ok(db)
@@ -28,7 +30,7 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
 /// Opens the database for a command that only reads: a SQLite file that is
 /// not there is an error, never created (a mistyped path would otherwise
 /// leave an empty database behind and report that it holds nothing).
-async fn open_existing(config: &Config) -> anyhow::Result<Db> {
+pub(crate) async fn open_existing(config: &Config) -> anyhow::Result<Db> {
     if let Some(file) = config.database_url.sqlite_file()
         && !file.exists()
     {

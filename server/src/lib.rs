@@ -15,6 +15,7 @@
 // limit of 128 lets the compiler lay out where the router instantiates it.
 #![recursion_limit = "256"]
 
+pub mod accounts;
 pub mod analysis;
 pub mod backfill;
 pub mod bus;

@@ -55,6 +55,11 @@ fn main() -> ExitCode {
                 commands::gaps(&config, &symbol, timeframe, days, fill, out).await
             }
             Command::Telegram { action } => commands::telegram(&config, action, out).await,
+            Command::Users { action } => commands::accounts::users(&config, action, out).await,
+            Command::Tokens { action } => commands::accounts::tokens(&config, action, out).await,
+            Command::Audit { limit, user, json } => {
+                commands::accounts::audit(&config, limit, user.as_deref(), json, out).await
+            }
             Command::Symbols { action } => commands::symbols(&config, action, out).await,
             Command::Runs { action: RunsAction::List { schedule, limit } } => {
                 commands::list_runs(&config, schedule.as_deref(), limit, out).await

@@ -571,8 +571,8 @@ async fn fuzz_round(url: &str, rng: &mut rand_chacha::ChaCha8Rng) {
 
 /// Rounds of fuzzing against the process: it stays up, a well-behaved client
 /// gets its quotes in order throughout, every fuzzing session ends, and the
-/// server's memory after ten more rounds is within 10% of what it was after
-/// two rounds of warm-up.
+/// server's memory after ten more rounds is within 15% of what it was after
+/// two rounds of warm-up, and grows by at most 4% of that in the last five.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_fuzzing_leaves_memory_where_warm_up_left_it() {
     use futures::{SinkExt as _, StreamExt as _};
@@ -612,13 +612,26 @@ async fn websocket_fuzzing_leaves_memory_where_warm_up_left_it() {
     }
     settled("the warm-up's sessions ended").await;
     let warm = rss_kib(served.pid());
-    for _ in 0..10 {
+    for _ in 0..5 {
+        fuzz_round(&ws, &mut rng).await;
+    }
+    settled("the first five rounds' sessions ended").await;
+    let half = rss_kib(served.pid());
+    for _ in 0..5 {
         fuzz_round(&ws, &mut rng).await;
     }
     settled("every fuzzing session ended").await;
     let after = rss_kib(served.pid());
-    println!("RSS after warm-up {warm} KiB, after ten more rounds {after} KiB");
-    assert!(after * 10 <= warm * 11, "memory grew from {warm} KiB to {after} KiB");
+    println!("RSS after warm-up {warm} KiB, after five more rounds {half} KiB, after ten {after} KiB");
+    // Memory that fuzzing leaks grows with every round: by as much in the
+    // second five rounds as in the first. What levels off is the process
+    // settling (the allocator's segments, SQLite's page caches filling as the
+    // feed keeps writing), which a CI run showed can reach 11% by itself.
+    assert!(after * 100 <= warm * 115, "memory grew from {warm} KiB to {after} KiB");
+    assert!(
+        after.saturating_sub(half) * 100 <= warm * 4,
+        "memory kept growing: {warm} KiB after warm-up, {half} KiB after five rounds, {after} KiB after ten"
+    );
     assert!(served.alive());
     served.kill9();
     let quotes = listener.await.unwrap();

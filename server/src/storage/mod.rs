@@ -9,6 +9,7 @@
 //! connections: SQLite serialises writers anyway, and a single writer turns lock
 //! contention into an orderly queue instead of `SQLITE_BUSY` retries.
 
+pub mod accounts;
 pub mod bars;
 pub mod jobs;
 pub mod lab_runs;

@@ -1,0 +1,104 @@
+//! Who is asking: roles, API token scopes and the principal every request
+//! carries. The server decides (`server::accounts`, `server::http::auth`);
+//! the pages read the principal to show only what its role may use.
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do. Each role can do everything the one below it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything shared: quotes, charts, signals, news, the lab.
+    Viewer,
+    /// Also edits the watchlist, strategies and their minimums, and saves lab runs.
+    Trader,
+    /// Also manages users, the Telegram bot and settings, and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Self; 3] = [Self::Viewer, Self::Trader, Self::Admin];
+
+    /// The role's name as stored and typed.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Trader => "trader",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}: admin, trader or viewer"))
+    }
+}
+
+/// How the principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// A browser session (cookie).
+    Session,
+    /// An API token (`Authorization: Bearer`).
+    Token,
+    /// Nobody: the configured anonymous role.
+    Anonymous,
+}
+
+impl Via {
+    /// The name the audit log records.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Token => "token",
+            Self::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// Who a request acts for, and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The user's id; `None` when anonymous.
+    pub user_id: Option<i64>,
+    /// The user's name (`anonymous` when none).
+    pub name: String,
+    /// What the request may do: the user's role, capped at viewer for a
+    /// read-scoped token.
+    pub role: Role,
+    /// How it was established.
+    pub via: Via,
+}
+
+impl Principal {
+    /// Whether the principal may do what `need` may.
+    #[must_use]
+    pub fn can(&self, need: Role) -> bool {
+        self.role >= need
+    }
+}
+
+/// The principal of the request being served (set by the server's auth
+/// layer into the request's extensions), for server functions and pages.
+#[cfg(feature = "ssr")]
+#[must_use]
+pub fn current() -> Option<Principal> {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+}

@@ -102,3 +102,21 @@ pub fn current() -> Option<Principal> {
     leptos::prelude::use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Principal>().cloned())
 }
+
+/// Who the page is shown to (`None`: nobody is logged in). The pages use it
+/// to show only the controls the role may use; the server checks every
+/// request regardless.
+#[leptos::server(prefix = "/api", endpoint = "me")]
+pub async fn me() -> Result<Option<Principal>, crate::api::ApiError> {
+    Ok(current())
+}
+
+/// The principal as the pages share it (provided by the app's root).
+pub type Viewer = leptos::prelude::Resource<Result<Option<Principal>, crate::api::ApiError>>;
+
+/// Whether the page's viewer may do what `need` may (false while unknown).
+pub fn viewer_can(need: Role) -> impl Fn() -> bool + Copy + Send + Sync + 'static {
+    use leptos::prelude::*;
+    let me = use_context::<Viewer>();
+    move || me.and_then(|me| me.get()).and_then(Result::ok).flatten().is_some_and(|p| p.can(need))
+}

@@ -57,6 +57,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Who is looking: read once per page load, in the page's HTML.
+    let me: auth::Viewer = Resource::new_blocking(|| (), |()| auth::me());
+    provide_context(me);
+    let user = move || me.get().and_then(Result::ok).flatten().filter(|p| p.user_id.is_some());
 
     view! {
         <Title text="Finstage"/>
@@ -70,6 +74,22 @@ pub fn App() -> impl IntoView {
                     <A href="/lab">"Lab"</A>
                     <A href="/settings">"Settings"</A>
                 </nav>
+                <Suspense>
+                    {move || {
+                        user()
+                            .map(|p| {
+                                view! {
+                                    <form method="post" action="/api/v1/auth/logout" class="usermenu">
+                                        <span class="user" data-testid="user">
+                                            {p.name.clone()}
+                                            <span class="role">{p.role.as_str()}</span>
+                                        </span>
+                                        <button type="submit" data-testid="logout">"Log out"</button>
+                                    </form>
+                                }
+                            })
+                    }}
+                </Suspense>
             </header>
             <main>
                 // Every page's data comes from in-memory caches in well under a
@@ -78,6 +98,8 @@ pub fn App() -> impl IntoView {
                 // packets and no inline scripts patching fallbacks.
                 <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::Dashboard ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("login") view=pages::Login ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("setup") view=pages::Setup ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("symbol"), ParamSegment("symbol"))
                         view={Lazy::<pages::SymbolRoute>::new()}

@@ -140,9 +140,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %state.config.database_url, feed = ?state.config.feed, "finstage listening on http://{addr}");
+    // Open WebSockets hear of ended credentials (this process's changes and
+    // other processes', the command line's included).
+    let auth_watch = tokio::spawn(state.auth.clone().watch_epoch(shutdown.clone()));
+    http::auth::announce_setup(&state, addr).await;
     let requests = state.metrics.requests().clone();
     let edge = state.config.http.clone();
     http::listen::serve(listener, http::router(state), &edge, requests, wait_for_signal(shutdown.clone())).await;
+    auth_watch.abort();
 
     shutdown.cancel();
     if let Some(feed) = feed {

@@ -68,6 +68,8 @@ pub struct Shared {
     pub watchlist: Watchlist,
     /// The lab's sweeps and walk-forward validations running in the background.
     pub lab: crate::lab::Tasks,
+    /// Accounts: the first admin, the auth epoch live connections watch, the login throttle.
+    pub auth: crate::accounts::live::Live,
 }
 
 /// Start-up work that runs in the background once the server answers (the
@@ -134,6 +136,7 @@ impl AppState {
         let cache = MarketCache::new(&config.cache);
         let metrics = Metrics::new(db.clone(), cache.clone(), remote.clone(), bus.clone());
         let watchlist = Watchlist::new(db.clone());
+        let auth = crate::accounts::live::Live::new(crate::accounts::Accounts::new(db.clone()), config.auth.clone());
         Self(Arc::new(Shared {
             config: Arc::new(config),
             db,
@@ -147,6 +150,7 @@ impl AppState {
             recovery: Recovery::default(),
             watchlist,
             lab: crate::lab::Tasks::default(),
+            auth,
         }))
     }
 

@@ -48,6 +48,7 @@ use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 
+use crate::accounts::live::Credential;
 use crate::bus::{Bus, Due, Subscriber};
 use crate::state::AppState;
 use crate::symbol::Symbol;
@@ -93,18 +94,42 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Upgrades `GET /ws` to a live-feed session; a request that is not a valid
 /// WebSocket handshake gets a 4xx saying why.
 pub async fn handler(State(state): State<AppState>, request: Request) -> Response {
+    let request_credential = request.extensions().get::<Credential>().cloned();
     let (response, on_upgrade) = match upgrade::accept(request) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.into_response(),
     };
+    let credential = request_credential.unwrap_or(Credential::Anonymous);
     let (bus, simulated, shutdown) = (state.bus.clone(), state.is_simulated(), state.shutdown.clone());
+    let ended = CancellationToken::new();
     tokio::spawn(async move {
         match upgrade::connection(on_upgrade).await {
-            Ok((socket, read_ahead)) => session(socket, read_ahead, bus, simulated, shutdown).await,
+            Ok((socket, read_ahead)) => {
+                // Watches the credential while the session runs; stops with it.
+                let watch = tokio::spawn(watch_credential(state, credential, ended.clone()));
+                session(socket, read_ahead, bus, simulated, shutdown, ended).await;
+                watch.abort();
+            }
             Err(e) => tracing::warn!(error = %e, "WebSocket upgrade failed"),
         }
     });
     response
+}
+
+/// Ends the session (`ended`) once its credential stops holding: checked
+/// again whenever the auth epoch moves (a logout, a disabled user, a revoked
+/// token, in this process or another).
+async fn watch_credential(state: AppState, credential: Credential, ended: CancellationToken) {
+    if credential == Credential::Anonymous {
+        return;
+    }
+    let mut epoch = state.auth.epoch();
+    while epoch.changed().await.is_ok() {
+        if !state.auth.still_valid(&credential).await {
+            ended.cancel();
+            return;
+        }
+    }
 }
 
 /// Why a session ends.
@@ -152,7 +177,14 @@ impl Write for Io<'_> {
 /// leaves, the socket fails, the client is too slow, or the server shuts
 /// down. `read_ahead` holds bytes the client sent that were read with its
 /// handshake.
-pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: bool, shutdown: CancellationToken) {
+pub async fn session(
+    socket: TcpStream,
+    read_ahead: Bytes,
+    bus: Bus,
+    simulated: bool,
+    shutdown: CancellationToken,
+    ended: CancellationToken,
+) {
     let socket = Arc::new(socket);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -171,6 +203,7 @@ pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: 
     let mut subscriber = bus.subscriber();
     subscriber.attach(socket.clone());
     let mut cancelled = pin!(shutdown.cancelled());
+    let mut credential_ended = pin!(ended.cancelled());
     let mut heartbeat = pin!(tokio::time::sleep(HEARTBEAT_EVERY));
     let mut overflows = Overflows::default();
 
@@ -198,6 +231,7 @@ pub async fn session(socket: TcpStream, read_ahead: Bytes, bus: Bus, simulated: 
         tokio::select! {
             biased;
             () = cancelled.as_mut() => break End::Close(CloseCode::Away, "server shutting down"),
+            () = credential_ended.as_mut() => break End::Close(CloseCode::Policy, "logged out or access revoked"),
             readable = poll_fn(|cx| socket.poll_read_ready(cx)) => {
                 end = match readable {
                     Ok(()) => read_requests(&mut ws, &socket, &mut subscriber),

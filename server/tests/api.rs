@@ -14,7 +14,6 @@ use server::config::{Config, Feed};
 use server::state::AppState;
 use server::storage::bars::{self, NewBar};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
@@ -23,7 +22,7 @@ async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>) -> 
     }
     let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
     let exchange = async {
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(state, request).await;
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -237,7 +236,7 @@ async fn the_openapi_document_describes_every_route() {
         // Any value matches a path parameter: the method is refused before a handler runs.
         let uri: Vec<&str> = path.split('/').map(|part| if part.starts_with('{') { "x" } else { part }).collect();
         let request = Request::builder().method("PROBE").uri(uri.join("/")).body(Body::empty()).unwrap();
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(&state, request).await;
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
         let allow = response.headers()["allow"].to_str().unwrap().to_owned();
         for method in allow.split(',').map(str::trim).filter(|m| *m != "HEAD") {

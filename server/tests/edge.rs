@@ -38,7 +38,7 @@ struct Answer {
 async fn send(state: &AppState, request: Request<Body>) -> Answer {
     let what = format!("{} {}", request.method(), request.uri());
     let exchange = async {
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(state, request).await;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -335,7 +335,10 @@ async fn cached_pages_get_fresh_nonces_and_state_changes_show_at_once() {
     let t = common::TestDb::sqlite().await;
     let state = state(&t).await;
     let router = server::http::router(state.clone());
-    let get = |uri: &str| Request::get(uri).header("host", "127.0.0.1:3000").body(Body::empty()).unwrap();
+    let token = common::admin_header(&state).await;
+    let get = |uri: &str| {
+        Request::get(uri).header("host", "127.0.0.1:3000").header("authorization", &token).body(Body::empty()).unwrap()
+    };
     let mut seen = Vec::new();
     for _ in 0..3 {
         let response = router.clone().oneshot(get("/settings")).await.unwrap();
@@ -351,6 +354,7 @@ async fn cached_pages_get_fresh_nonces_and_state_changes_show_at_once() {
 
     let change = Request::post("/api/strategy")
         .header("host", "127.0.0.1:3000")
+        .header("authorization", &token)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from("name=sma_cross&enabled=on&min_trades=17"))
         .unwrap();

@@ -539,15 +539,15 @@ async fn sessions(served: &common::Probe) -> Option<u64> {
 /// One round of fuzzing: 40 clients sending random and malformed frames
 /// (half leave without a close frame), and 10 slow readers subscribed to
 /// every bar that never read, all at once.
-async fn fuzz_round(url: &str, rng: &mut rand_chacha::ChaCha8Rng) {
+async fn fuzz_round(url: &str, token: &str, rng: &mut rand_chacha::ChaCha8Rng) {
     use futures::SinkExt as _;
     let mut tasks = Vec::new();
     for client in 0..50 {
         let frames: Vec<_> = (0..25).map(|_| common::fuzz_frame(rng)).collect();
         let abrupt = rng.random_bool(0.5);
-        let url = url.to_owned();
+        let (url, token) = (url.to_owned(), token.to_owned());
         tasks.push(tokio::spawn(async move {
-            let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&url).await else { return };
+            let Ok(mut socket) = common::ws_connect(&url, &token).await else { return };
             if client >= 40 {
                 let subscribe = r#"{"type":"subscribe","channel":"bars","symbols":"*"}"#;
                 let _ = socket.send(subscribe.into()).await;
@@ -578,10 +578,11 @@ async fn websocket_fuzzing_leaves_memory_where_warm_up_left_it() {
     use futures::{SinkExt as _, StreamExt as _};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("finstage.db").display());
+    let token = common::seed_admin(&url).await;
     let mut served = Served::start(&sim_envs(url), &dir.path().join("serve.log")).await;
     let ws = format!("ws://127.0.0.1:{}/ws", served.port);
 
-    let (mut good, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+    let mut good = common::ws_connect(&ws, &token).await.unwrap();
     good.send(r#"{"type":"subscribe","channel":"quotes","symbols":["AAPL"]}"#.into()).await.unwrap();
     let listener = tokio::spawn(async move {
         let mut last_ts = 0;
@@ -608,17 +609,17 @@ async fn websocket_fuzzing_leaves_memory_where_warm_up_left_it() {
         }
     };
     for _ in 0..2 {
-        fuzz_round(&ws, &mut rng).await;
+        fuzz_round(&ws, &token, &mut rng).await;
     }
     settled("the warm-up's sessions ended").await;
     let warm = rss_kib(served.pid());
     for _ in 0..5 {
-        fuzz_round(&ws, &mut rng).await;
+        fuzz_round(&ws, &token, &mut rng).await;
     }
     settled("the first five rounds' sessions ended").await;
     let half = rss_kib(served.pid());
     for _ in 0..5 {
-        fuzz_round(&ws, &mut rng).await;
+        fuzz_round(&ws, &token, &mut rng).await;
     }
     settled("every fuzzing session ended").await;
     let after = rss_kib(served.pid());

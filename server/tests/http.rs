@@ -9,7 +9,6 @@ use http_body_util::BodyExt;
 use server::config::{Config, SimConfig};
 use server::state::AppState;
 use server::symbol::Symbol;
-use tower::ServiceExt;
 
 async fn state_with_history(t: &common::TestDb) -> AppState {
     let config = Config {
@@ -30,7 +29,7 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
     let what = format!("{} {}", request.method(), request.uri());
     let exchange = async {
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(state, request).await;
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())

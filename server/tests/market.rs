@@ -20,12 +20,11 @@ use server::storage::bars::{self, NewBar};
 use server::storage::{jobs, runs, stats, symbols};
 use server::symbol::Symbol;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
     let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
     let exchange = async {
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(state, request).await;
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8(bytes.to_vec()).unwrap())

@@ -3,6 +3,8 @@
 //! and analysis commands piped into a reader that stops early (`| head`).
 #![allow(clippy::unwrap_used, reason = "test helpers should fail loudly at the failing line")]
 
+mod common;
+
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,6 +109,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_streams_live_bars_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let token = common::seed_admin(&format!("sqlite://{}", dir.path().join("f.db").display())).await;
     let port = free_port();
     let child = finstage(&dir)
         .arg("serve")
@@ -123,7 +126,7 @@ async fn serve_streams_live_bars_and_stops_cleanly_on_sigterm() {
     let url = format!("ws://127.0.0.1:{port}/ws");
     let mut socket = None;
     for _ in 0..100 {
-        if let Ok((s, _)) = tokio_tungstenite::connect_async(&url).await {
+        if let Ok(s) = common::ws_connect(&url, &token).await {
             socket = Some(s);
             break;
         }

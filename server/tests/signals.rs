@@ -188,14 +188,13 @@ async fn call(
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
     use http_body_util::BodyExt;
-    use tower::ServiceExt;
     let mut request = axum::http::Request::builder().method(method).uri(uri);
     if body.is_some() {
         request = request.header("content-type", "application/json");
     }
     let request =
         request.body(body.map_or_else(axum::body::Body::empty, |b| axum::body::Body::from(b.to_owned()))).unwrap();
-    let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+    let response = common::as_admin(state, request).await;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))

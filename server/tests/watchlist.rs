@@ -19,7 +19,6 @@ use server::storage::Db;
 use server::storage::watchlist::{self, Watchlist};
 use server::symbol::Symbol;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 fn sym(s: &str) -> Symbol {
     Symbol::parse(s).unwrap()
@@ -138,7 +137,7 @@ async fn post(state: &AppState, endpoint: &str, body: &str) -> (StatusCode, Stri
         .body(Body::from(body.to_owned()))
         .unwrap();
     let exchange = async {
-        let response = server::http::router(state.clone()).oneshot(request).await.unwrap();
+        let response = common::as_admin(state, request).await;
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&bytes).into_owned())
@@ -214,7 +213,7 @@ async fn symbols_are_added_and_removed_through_server_functions() {
 
         // The REST API refuses to delete a symbol on the watchlist.
         let delete = Request::delete("/api/v1/symbols/AMD").body(Body::empty()).unwrap();
-        let response = server::http::router(state.clone()).oneshot(delete).await.unwrap();
+        let response = common::as_admin(&state, delete).await;
         assert_eq!(response.status(), StatusCode::CONFLICT);
         t.cleanup().await;
     }

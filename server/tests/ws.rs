@@ -24,6 +24,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// The real router on a free loopback port, with a bus of `capacity` frames.
 struct Server {
     url: String,
+    /// An admin's `Authorization` header value.
+    token: String,
     bus: Bus,
     shutdown: CancellationToken,
     _db: common::TestDb,
@@ -49,12 +51,13 @@ impl Server {
             server::http::listen::serve(listener, server::http::router(state), &edge, requests, stop.cancelled_owned())
                 .await;
         });
-        Self { url, bus, shutdown, _db: db }
+        let token = common::admin_token(&db.db).await;
+        Self { url, token, bus, shutdown, _db: db }
     }
 
     /// A connected client that has read the server's hello.
     async fn client(&self) -> Socket {
-        let (mut socket, _) = tokio_tungstenite::connect_async(&self.url).await.unwrap();
+        let mut socket = common::ws_connect(&self.url, &self.token).await.unwrap();
         assert!(matches!(hear(&mut socket).await, ServerMessage::Hello { protocol: 1, .. }));
         socket
     }
@@ -214,7 +217,12 @@ async fn each_channel_delivers_its_subscribed_symbols_after_a_snapshot() {
 #[tokio::test]
 async fn a_plain_http_request_to_the_feed_gets_426_with_the_reason() {
     let server = Server::start(16).await;
-    let response = reqwest::get(server.url.replace("ws://", "http://")).await.unwrap();
+    let response = reqwest::Client::new()
+        .get(server.url.replace("ws://", "http://"))
+        .header("authorization", &server.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::UPGRADE_REQUIRED);
     assert_eq!(response.headers()["sec-websocket-version"], "13");
     assert!(response.text().await.unwrap().contains("WebSocket endpoint"));

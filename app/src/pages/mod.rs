@@ -1,11 +1,13 @@
 //! The routed pages.
 
+mod account;
 mod dashboard;
 mod lab;
 mod settings;
 mod signals;
 mod symbol;
 
+pub(crate) use account::{Login, Setup};
 pub(crate) use dashboard::Dashboard;
 
 use leptos::prelude::*;

@@ -6,6 +6,7 @@
 //! Every change goes through [`Accounts`], which checks its input, writes it
 //! and appends to the audit log who did it.
 
+pub mod live;
 pub mod password;
 pub mod sessions;
 pub mod tokens;
@@ -410,10 +411,11 @@ impl Accounts {
     /// A database failure.
     pub async fn token_alive(&self, id: i64) -> Result<bool, StorageError> {
         let now = now_ms();
-        Ok(store::list_tokens(&self.db, None)
-            .await?
-            .iter()
-            .any(|t| t.id == id && t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now)))
+        let Some(token) = store::list_tokens(&self.db, None).await?.into_iter().find(|t| t.id == id) else {
+            return Ok(false);
+        };
+        let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|at| at > now);
+        Ok(live && self.user(token.user_id).await?.is_some_and(|user| user.active))
     }
 
     /// A new setup link's token when no user exists yet (else `None`).

@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::symbol::Symbol;
 
+pub mod auth;
 pub mod cache;
 pub mod news;
 pub mod telegram;
@@ -56,6 +57,8 @@ pub struct Config {
     pub telegram: telegram::TelegramConfig,
     /// The HTTP edge: which names the server answers to, limits and timeouts.
     pub http: HttpConfig,
+    /// Accounts and sessions: anonymous access, timeouts, proxies, login limits.
+    pub auth: auth::AuthConfig,
 }
 
 /// The HTTP edge (section `http`): what every request passes before a route.
@@ -367,6 +370,7 @@ impl Default for Config {
             signals: SignalsConfig::default(),
             telegram: telegram::TelegramConfig::default(),
             http: HttpConfig::default(),
+            auth: auth::AuthConfig::default(),
         }
     }
 }
@@ -460,6 +464,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "http",
                 message: "body_limit_bytes, read_timeout_secs and request_timeout_secs must be at least 1".into(),
+            });
+        }
+        let auth = &self.auth;
+        if auth.session_idle_minutes == 0
+            || auth.session_max_hours == 0
+            || auth.login_failures_per_account == 0
+            || auth.login_failures_per_address == 0
+            || auth.login_window_minutes == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth",
+                message: "session_idle_minutes, session_max_hours, login_failures_per_account, \
+                          login_failures_per_address and login_window_minutes must be at least 1"
+                    .into(),
             });
         }
         let url = self.database_url.expose();

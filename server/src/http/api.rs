@@ -34,6 +34,7 @@ use quant::{Bar, Timeframe};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::auth::Security as AuthSecurity;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::market::{self, SymbolPath};
 use super::routes::Routes;
@@ -71,6 +72,7 @@ fn routes() -> Routes {
         .merge(super::news::listed())
         .merge(super::signals::routes())
         .merge(super::lab::routes())
+        .merge(super::auth::routes())
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }
 
@@ -107,8 +109,13 @@ fn routes() -> Routes {
         super::lab::list_runs,
         super::lab::save_run,
         super::lab::get_run,
-        super::lab::delete_run
+        super::lab::delete_run,
+        super::auth::doc_login,
+        super::auth::doc_logout,
+        super::auth::doc_setup,
+        super::auth::doc_me
     ),
+    modifiers(&AuthSecurity),
     components(schemas(
         SymbolDto,
         NewSymbol,
@@ -139,7 +146,10 @@ fn routes() -> Routes {
         super::lab::TaskDto,
         super::lab::LabRunSummaryDto,
         super::lab::LabRunDto,
-        super::lab::NewLabRun
+        super::lab::NewLabRun,
+        super::auth::LoginRequest,
+        super::auth::SetupRequest,
+        super::auth::Me
     ))
 )]
 struct ApiDoc;

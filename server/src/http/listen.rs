@@ -44,12 +44,12 @@ const DRAIN: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 /// When accepting fails (out of descriptors, a connection reset early).
-pub(crate) async fn accept(listener: &TcpListener) -> std::io::Result<TcpStream> {
-    let (socket, _peer) = listener.accept().await?;
+pub(crate) async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    let (socket, peer) = listener.accept().await?;
     if let Err(e) = socket.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
-    Ok(socket)
+    Ok((socket, peer))
 }
 
 /// Serves `router` on every connection `listener` accepts until `shutdown`
@@ -71,8 +71,8 @@ pub async fn serve(
             accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        let socket = match accepted {
-            Ok(socket) => socket,
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors or a connection reset before accept:
                 // pause briefly instead of spinning, and keep serving.
@@ -82,7 +82,12 @@ pub async fn serve(
             }
         };
         let guard = metrics.connection_opened();
-        let service = router.clone().map_request(|request: axum::http::Request<Incoming>| request.map(Body::new));
+        // The peer's address, for the auth layers (the client, the throttle, the audit log).
+        let service = router.clone().map_request(move |request: axum::http::Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
         let (closing, abort) = (closing.clone(), abort.clone());
         connections.spawn(async move {
             let _counted = guard;
@@ -133,8 +138,9 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
         // The kernel's default for a fresh socket is Nagle on.
         assert!(!client.nodelay().unwrap_or(true));
-        let accepted = accept(&listener).await.unwrap_or_else(|e| panic!("accept: {e}"));
+        let (accepted, peer) = accept(&listener).await.unwrap_or_else(|e| panic!("accept: {e}"));
         assert!(accepted.nodelay().unwrap_or(false), "the server's side of the connection has Nagle on");
+        assert_eq!(Some(peer), client.local_addr().ok(), "the peer is the client");
         drop(client);
     }
 }

@@ -9,6 +9,7 @@
 
 mod api;
 mod assets;
+pub mod auth;
 pub(crate) mod edge;
 mod error;
 mod health;
@@ -79,15 +80,22 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .layer(axum::middleware::from_fn_with_state(pages_cache.clone(), page_cache::serve));
     let router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api::router())
         .merge(pages)
+        // Routes only (not the fallback's static files): who asks, then may they.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(auth::session_layer(&state))
+        // Probes answer whatever the accounts' state (a database that is
+        // down included): no session, no principal.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(fallback)
         .layer(axum::middleware::from_fn(server_fns::status))
         .layer(axum::middleware::from_fn_with_state(pages_cache, page_cache::forget_on_change))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::transport))
         .with_state(state.clone());
     edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
 }

@@ -18,9 +18,10 @@
 //!   served. (Server functions that only read are POSTs too and empty it as
 //!   well: the cost is a render, never a stale page.)
 //! - **What is cached.** Whole answers up to [`MAX_PAGE`] that are not server
-//!   errors, keyed by path and query (larger ones are sent, not kept); a
-//!   server error is answered and not kept. Pages are the same for everyone today;
-//!   once pages depend on who asks (accounts), the key must include it.
+//!   errors, keyed by the principal (user and role) and the path and query
+//!   (larger ones are sent, not kept); a server error is answered and not
+//!   kept. The session cookie is set outside this layer, so no cached page
+//!   carries anyone's cookie.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +76,13 @@ pub(crate) async fn serve(State(cache): State<PageCache>, request: Request, next
     }
     let path =
         request.uri().path_and_query().map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let key = (cache.generation.load(Ordering::Acquire), path);
+    // Pages show who is looking (the user menu, the controls their role may
+    // use): each principal has pages of its own.
+    let who = request
+        .extensions()
+        .get::<app::auth::Principal>()
+        .map_or_else(String::new, |p| format!("{}:{}:{}", p.user_id.unwrap_or(0), p.role, p.name));
+    let key = (cache.generation.load(Ordering::Acquire), format!("{who} {path}"));
     let mut rendered = None;
     let cached = cache
         .pages

@@ -84,7 +84,8 @@ async fn start_with(
     read_ahead: Bytes,
 ) -> (Client, tokio::task::JoinHandle<()>) {
     let (session_end, client_end) = pair(small).await;
-    let task = tokio::spawn(session(session_end, read_ahead, bus.clone(), true, shutdown.clone()));
+    let task =
+        tokio::spawn(session(session_end, read_ahead, bus.clone(), true, shutdown.clone(), CancellationToken::new()));
     let socket = WebSocketStream::from_raw_socket(client_end, Role::Client, None).await;
     (Client { socket }, task)
 }

@@ -261,3 +261,81 @@ pub fn fuzz_frame(rng: &mut impl rand::Rng) -> tokio_tungstenite::tungstenite::M
         _ => Message::Text(r#"{"type":"ping","extra":[1,2,{"a":null}]}"#.into()),
     }
 }
+
+/// A password the policy accepts, for test users.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Adds the user `name` with `role` and returns a `write` token for them:
+/// the `Authorization` header value (`Bearer fst_...`).
+pub async fn token_for(db: &Db, name: &str, role: server::accounts::Role) -> String {
+    let accounts = server::accounts::Accounts::new(db.clone());
+    let cli = server::accounts::Actor::cli();
+    if accounts.users().await.expect("users").iter().all(|u| u.name != name) {
+        accounts.add_user(name, role, PASSWORD, &cli).await.expect("test user added");
+    }
+    let token = accounts
+        .create_token(name, server::accounts::Scope::Write, "test", None, &cli)
+        .await
+        .expect("test token created");
+    format!("Bearer {}", token.secret)
+}
+
+/// An admin's token header value (the user `admin`, created on first use).
+pub async fn admin_token(db: &Db) -> String {
+    token_for(db, "admin", server::accounts::Role::Admin).await
+}
+
+/// The admin token header of the database behind `state`, made once per
+/// database.
+pub async fn admin_header(state: &server::state::AppState) -> String {
+    static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let key = state.config.database_url.expose().to_owned();
+    if let Some((_, token)) =
+        TOKENS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|(k, _)| *k == key)
+    {
+        return token.clone();
+    }
+    let token = admin_token(&state.db).await;
+    TOKENS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((key, token.clone()));
+    token
+}
+
+/// One request through the whole router as the database's admin (a bearer
+/// token), unless the request carries its own `Authorization` or the
+/// `x-test-anonymous` header.
+pub async fn as_admin(
+    state: &server::state::AppState,
+    mut request: axum::http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    use tower::ServiceExt as _;
+    let headers = request.headers_mut();
+    if headers.remove("x-test-anonymous").is_none() && !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let token = admin_header(state).await;
+        headers.insert(axum::http::header::AUTHORIZATION, token.parse().expect("a header value"));
+    }
+    server::http::router(state.clone()).oneshot(request).await.expect("the router answers")
+}
+
+/// Creates the database at `url` if needed, adds an admin, and returns a
+/// token header value for them (for a `serve` process started on it).
+pub async fn seed_admin(url: &str) -> String {
+    let db = Db::connect(&DatabaseUrl::from(url)).await.expect("open the database");
+    db.migrate().await.expect("migrate");
+    let token = admin_token(&db).await;
+    db.close().await;
+    token
+}
+
+/// Opens a WebSocket to `url` with `authorization` as its `Authorization` header.
+pub async fn ws_connect(
+    url: &str,
+    authorization: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", authorization.parse().expect("a header value"));
+    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+}

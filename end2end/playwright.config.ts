@@ -1,13 +1,25 @@
 // Browser tests run against the release build (`cargo leptos build --release`),
 // served by the real `finstage` binary on a private port with a fresh SQLite
-// file and a fast (1 s) simulated feed.
+// file and a fast (1 s) simulated feed. Before it starts, the command line adds
+// the test users (an admin `e2e` and a viewer `watcher`); the global setup logs
+// the admin in and every test starts with that session, unless it asks for
+// another (tests/accounts.spec.ts).
 import { defineConfig } from "@playwright/test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const port = Number(process.env.E2E_PORT ?? 3137);
-const dataDir = mkdtempSync(join(tmpdir(), "finstage-e2e-"));
+// One data directory for the run: the config is read again by each worker,
+// which inherits the environment of the process that made it.
+process.env.E2E_DATA_DIR ??= mkdtempSync(join(tmpdir(), "finstage-e2e-"));
+const dataDir = process.env.E2E_DATA_DIR;
+export const PASSWORD = "e2e correct horse battery";
+export const STATE = join(dataDir, "admin-session.json");
+const bin = "../target/release/finstage";
+const users =
+  `printf "%s\\n" "$E2E_PASSWORD" | ${bin} users add e2e --role admin && ` +
+  `printf "%s\\n" "$E2E_PASSWORD" | ${bin} users add watcher --role viewer`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -18,8 +30,10 @@ export default defineConfig({
   retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: "list",
+  globalSetup: "./global-setup.ts",
   use: {
     baseURL: `http://127.0.0.1:${port}`,
+    storageState: STATE,
     trace: "off",
     launchOptions: {
       executablePath: "/usr/bin/chromium",
@@ -37,7 +51,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: "../target/release/finstage serve",
+    command: `sh -c '${users} && exec ${bin} serve'`,
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,
@@ -50,6 +64,7 @@ export default defineConfig({
       FINSTAGE_SIM__INTERVAL: "1s",
       FINSTAGE_SIM__HISTORY_DAYS: "400",
       FINSTAGE_LOG: "warn",
+      E2E_PASSWORD: PASSWORD,
     },
   },
 });

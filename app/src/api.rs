@@ -76,10 +76,11 @@ impl FromServerFnError for ApiError {
     }
 }
 
-/// The watchlist: each symbol's latest price, recent closes, day and 52-week range.
+/// The caller's watchlist (the followed symbols for an anonymous viewer):
+/// each symbol's latest price, recent closes, day and 52-week range.
 #[server(prefix = "/api", endpoint = "watchlist")]
 pub async fn get_watchlist() -> Result<Vec<WatchRow>, ApiError> {
-    ssr::reply(async move { ssr::backend()?.watchlist().await }.await)
+    ssr::reply(async move { ssr::backend()?.watchlist(crate::auth::current_owner()).await }.await)
 }
 
 /// The most recent `limit` bars of `symbol` in `timeframe` (default `1d`).
@@ -226,13 +227,13 @@ pub async fn set_strategy(
 /// The linked Telegram chats and their subscriptions.
 #[server(prefix = "/api", endpoint = "telegram")]
 pub async fn get_telegram() -> Result<Vec<ChatSettings>, ApiError> {
-    ssr::reply(ssr::backend()?.telegram().await)
+    ssr::reply(ssr::backend()?.telegram(crate::auth::current_owner()).await)
 }
 
 /// A one-time code: send `/start CODE` to the bot within 15 minutes to link that chat.
 #[server(prefix = "/api", endpoint = "telegram_code")]
 pub async fn new_link_code() -> Result<String, ApiError> {
-    ssr::reply(ssr::backend()?.link_code().await)
+    ssr::reply(ssr::backend()?.link_code(crate::auth::current_owner()).await)
 }
 
 /// Changes one chat's settings (form-shaped): `op` is `link`, `unlink`,
@@ -276,7 +277,7 @@ pub async fn change_chat(
                 }
                 other => return Err(ApiError::BadRequest(format!("unknown operation `{}`", excerpt(other)))),
             };
-            ssr::backend()?.change_chat(chat_id, change).await
+            ssr::backend()?.change_chat(crate::auth::current_owner(), chat_id, change).await
         }
         .await,
     )
@@ -285,7 +286,7 @@ pub async fn change_chat(
 /// One change to a chat's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatChange {
-    /// Link the chat (the dashboard is the operator's).
+    /// Link the chat as the caller's (refused when another user linked it).
     Link,
     /// Unlink it; its subscriptions go too.
     Unlink,
@@ -299,19 +300,20 @@ pub enum ChatChange {
     Unsubscribe(String, Option<String>),
 }
 
-/// Puts a symbol on the watchlist (at the end); the live feed and the
-/// schedules follow it from then on. Answers whether it was added (`false`:
+/// Puts a symbol on the caller's watchlist (at the end); the live feed and
+/// the schedules follow it from then on. Answers whether it was added (`false`:
 /// it was on the list already, and nothing changed).
 #[server(prefix = "/api", endpoint = "watchlist_add")]
 pub async fn add_to_watchlist(symbol: String) -> Result<bool, ApiError> {
-    ssr::reply(async move { ssr::backend()?.watch(symbol).await }.await)
+    ssr::reply(async move { ssr::backend()?.watch(crate::auth::current_owner(), symbol).await }.await)
 }
 
-/// Takes a symbol off the watchlist (its stored bars stay). Answers whether it
+/// Takes a symbol off the caller's watchlist (its stored bars stay; the feed
+/// stops following it once no user's list holds it). Answers whether it
 /// was on the list (`false`: it was not, and nothing changed).
 #[server(prefix = "/api", endpoint = "watchlist_remove")]
 pub async fn remove_from_watchlist(symbol: String) -> Result<bool, ApiError> {
-    ssr::reply(async move { ssr::backend()?.unwatch(symbol).await }.await)
+    ssr::reply(async move { ssr::backend()?.unwatch(crate::auth::current_owner(), symbol).await }.await)
 }
 
 /// The server side of the server functions.
@@ -336,7 +338,7 @@ pub mod ssr {
     /// `Arc<dyn Backend>` as Leptos context; tests can provide their own.
     pub trait Backend: Send + Sync + 'static {
         /// Rows of the watchlist, in watchlist order.
-        fn watchlist(&self) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>>;
+        fn watchlist(&self, owner: crate::auth::Owner) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>>;
         /// The latest `limit` bars of `symbol` in `timeframe`; `NotFound` for an unknown symbol.
         fn chart<'a>(
             &'a self,
@@ -361,17 +363,28 @@ pub mod ssr {
         /// Stores a strategy's settings; `NotFound` for an unknown strategy.
         fn set_strategy(&self, row: StrategyRow) -> BoxFuture<'_, Result<StrategyRow, ApiError>>;
         /// The linked Telegram chats with their subscriptions.
-        fn telegram(&self) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>>;
+        fn telegram(&self, owner: crate::auth::Owner) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>>;
         /// A new one-time link code.
-        fn link_code(&self) -> BoxFuture<'_, Result<String, ApiError>>;
+        fn link_code(&self, owner: crate::auth::Owner) -> BoxFuture<'_, Result<String, ApiError>>;
         /// Applies a change to a chat; `NotFound` when it is not linked (except `Link`).
-        fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>>;
+        fn change_chat(
+            &self,
+            owner: crate::auth::Owner,
+            chat_id: i64,
+            change: ChatChange,
+        ) -> BoxFuture<'_, Result<(), ApiError>>;
         /// Puts the ticker `symbol` (as typed) on the watchlist; `BadRequest`
         /// for a malformed ticker, `NotFound` for one the provider does not
         /// know. `Ok(false)` when it is on the list already.
-        fn watch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
+        fn watch(&self, owner: crate::auth::Owner, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
         /// Takes `symbol` off the watchlist; `Ok(false)` when it was not on it.
-        fn unwatch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
+        fn unwatch(&self, owner: crate::auth::Owner, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>>;
+        /// The audit log, newest first: at most `limit` entries older than `before`.
+        fn audit(
+            &self,
+            before: Option<i64>,
+            limit: usize,
+        ) -> BoxFuture<'_, Result<Vec<crate::auth::AuditEntry>, ApiError>>;
     }
 
     /// The backend handle the server puts into context.

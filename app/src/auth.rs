@@ -120,3 +120,62 @@ pub fn viewer_can(need: Role) -> impl Fn() -> bool + Copy + Send + Sync + 'stati
     let me = use_context::<Viewer>();
     move || me.and_then(|me| me.get()).and_then(Result::ok).flatten().is_some_and(|p| p.can(need))
 }
+
+/// Whose rows a request may see of per-user data (saved lab runs, Telegram
+/// chats): its user's, and, for an admin, the rows from before accounts
+/// that belong to nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The user; `None` (anonymous) owns nothing.
+    pub user_id: Option<i64>,
+    /// Whether the rows of nobody are visible too.
+    pub admin: bool,
+}
+
+impl Owner {
+    /// Nobody: sees no per-user rows.
+    pub const NOBODY: Self = Self { user_id: None, admin: false };
+}
+
+impl Principal {
+    /// Whose per-user rows this principal sees.
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner { user_id: self.user_id, admin: self.role == Role::Admin && self.user_id.is_some() }
+    }
+}
+
+/// The owner of the request being served ([`Owner::NOBODY`] without a principal).
+#[cfg(feature = "ssr")]
+#[must_use]
+pub fn current_owner() -> Owner {
+    current().map_or(Owner::NOBODY, |p| p.owner())
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Row id (the cursor for older entries).
+    pub id: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// Who: the user's name then, `cli`, `setup` or `anonymous`.
+    pub actor: String,
+    /// How: `session`, `token`, `anonymous`, `cli` or `setup`.
+    pub via: String,
+    /// What: `METHOD /route` or a command such as `users.add`.
+    pub action: String,
+    /// What it named (a path, a user), when one thing.
+    pub target: Option<String>,
+    /// The HTTP status answered.
+    pub status: Option<i64>,
+    /// From where: the client's address.
+    pub source: Option<String>,
+}
+
+/// The audit log, newest first: up to 100 entries older than `before` (a
+/// row id) when given. Admins only.
+#[leptos::server(prefix = "/api", endpoint = "audit")]
+pub async fn audit_log(before: Option<i64>) -> Result<Vec<AuditEntry>, crate::api::ApiError> {
+    crate::api::ssr::reply(async move { crate::api::ssr::backend()?.audit(before, 100).await }.await)
+}

@@ -65,7 +65,7 @@ pub struct CheckReply {
 /// Saved runs, newest first.
 #[server(prefix = "/api", endpoint = "lab_runs", input = Json)]
 pub async fn lab_runs() -> Result<Vec<LabRunSummary>, ApiError> {
-    crate::api::ssr::reply(async move { ssr::lab_backend()?.runs().await }.await)
+    crate::api::ssr::reply(async move { ssr::lab_backend()?.runs(crate::auth::current_owner()).await }.await)
 }
 
 /// Saves a run: `input` is its flat input as JSON text (checked as a
@@ -73,19 +73,21 @@ pub async fn lab_runs() -> Result<Vec<LabRunSummary>, ApiError> {
 /// as a JSON object (empty for none). `name`: 1 to 100 characters.
 #[server(prefix = "/api", endpoint = "lab_save", input = Json)]
 pub async fn save_lab_run(name: String, input: String, metrics: String) -> Result<LabRunSummary, ApiError> {
-    crate::api::ssr::reply(async move { ssr::lab_backend()?.save(name, input, metrics).await }.await)
+    crate::api::ssr::reply(
+        async move { ssr::lab_backend()?.save(crate::auth::current_owner(), name, input, metrics).await }.await,
+    )
 }
 
 /// One saved run with its input; `NotFound` when there is none.
 #[server(name = LabRunCall, prefix = "/api", endpoint = "lab_run", input = Json)]
 pub async fn lab_run(id: i64) -> Result<LabRun, ApiError> {
-    crate::api::ssr::reply(async move { ssr::lab_backend()?.run(id).await }.await)
+    crate::api::ssr::reply(async move { ssr::lab_backend()?.run(crate::auth::current_owner(), id).await }.await)
 }
 
 /// Deletes a saved run; whether there was one.
 #[server(prefix = "/api", endpoint = "lab_delete", input = Json)]
 pub async fn delete_lab_run(id: i64) -> Result<bool, ApiError> {
-    crate::api::ssr::reply(async move { ssr::lab_backend()?.delete(id).await }.await)
+    crate::api::ssr::reply(async move { ssr::lab_backend()?.delete(crate::auth::current_owner(), id).await }.await)
 }
 
 /// Runs the backtest `input` (flat JSON text) natively on the stored bars
@@ -106,18 +108,25 @@ pub mod ssr {
     use super::{CheckReply, LabRun, LabRunSummary};
     use crate::api::ApiError;
     use crate::api::ssr::BoxFuture;
+    use crate::auth::Owner;
 
     /// What the lab's server functions need from the server, provided as an
     /// `Arc<dyn LabBackend>` in context beside [`crate::api::ssr::Backend`].
     pub trait LabBackend: Send + Sync + 'static {
-        /// Saved runs, newest first.
-        fn runs(&self) -> BoxFuture<'_, Result<Vec<LabRunSummary>, ApiError>>;
-        /// Checks and saves a run; `BadRequest` naming the bad field.
-        fn save(&self, name: String, input: String, metrics: String) -> BoxFuture<'_, Result<LabRunSummary, ApiError>>;
-        /// A saved run; `NotFound` when absent.
-        fn run(&self, id: i64) -> BoxFuture<'_, Result<LabRun, ApiError>>;
-        /// Deletes a saved run; whether there was one.
-        fn delete(&self, id: i64) -> BoxFuture<'_, Result<bool, ApiError>>;
+        /// `owner`'s saved runs, newest first.
+        fn runs(&self, owner: Owner) -> BoxFuture<'_, Result<Vec<LabRunSummary>, ApiError>>;
+        /// Checks and saves a run as `owner`'s; `BadRequest` naming the bad field.
+        fn save(
+            &self,
+            owner: Owner,
+            name: String,
+            input: String,
+            metrics: String,
+        ) -> BoxFuture<'_, Result<LabRunSummary, ApiError>>;
+        /// One of `owner`'s saved runs; `NotFound` when absent (or another's).
+        fn run(&self, owner: Owner, id: i64) -> BoxFuture<'_, Result<LabRun, ApiError>>;
+        /// Deletes one of `owner`'s saved runs; whether there was one.
+        fn delete(&self, owner: Owner, id: i64) -> BoxFuture<'_, Result<bool, ApiError>>;
         /// Runs `input` on the stored bars; the report only when `fingerprint` differs.
         fn check(&self, input: String, fingerprint: Fingerprint) -> BoxFuture<'_, Result<CheckReply, ApiError>>;
     }

@@ -73,6 +73,9 @@ pub fn App() -> impl IntoView {
                     <A href="/signals">"Signals"</A>
                     <A href="/lab">"Lab"</A>
                     <A href="/settings">"Settings"</A>
+                    <Show when=auth::viewer_can(auth::Role::Admin)>
+                        <A href="/audit">"Audit"</A>
+                    </Show>
                 </nav>
                 <Suspense>
                     {move || {
@@ -113,6 +116,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=StaticSegment("lab")
                         view={Lazy::<pages::LabRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("audit")
+                        view={Lazy::<pages::AuditRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route

@@ -67,3 +67,27 @@ INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
 -- accounts have none and are shown to admins only).
 ALTER TABLE lab_runs ADD COLUMN user_id BIGINT  REFERENCES users(id) ON DELETE CASCADE;
 CREATE INDEX lab_runs_user ON lab_runs (user_id);
+
+-- Telegram chats belong to the user whose link code (or dashboard) linked
+-- them; link codes remember who made them. Chats from before accounts, or
+-- linked by the command line, belong to nobody and are the admins'.
+ALTER TABLE telegram_chats ADD COLUMN user_id BIGINT REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE telegram_link_codes ADD COLUMN user_id BIGINT REFERENCES users(id) ON DELETE SET NULL;
+
+-- Each user's own watchlist (what their dashboard shows, in their order).
+-- The table `watchlist` stays the service's followed symbols: every symbol
+-- on any user's list is on it, and one no list holds any more leaves it.
+-- A user's list starts, on their first look, as a copy of the followed list
+-- (`user_watchlist_started` records that it has).
+CREATE TABLE user_watchlist (
+    user_id   BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    symbol    TEXT    NOT NULL REFERENCES symbols(symbol) ON DELETE CASCADE,
+    position  BIGINT NOT NULL,
+    added_at  BIGINT NOT NULL,
+    PRIMARY KEY (user_id, symbol)
+);
+CREATE INDEX user_watchlist_symbol ON user_watchlist (symbol);
+CREATE TABLE user_watchlist_started (
+    user_id     BIGINT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    started_at  BIGINT NOT NULL
+);

@@ -8,6 +8,7 @@ mod watchlist;
 use app::api::ApiError;
 use app::api::ChatChange;
 use app::api::ssr::{Backend, BoxFuture};
+use app::auth::Owner;
 use app::live::protocol::NewsItem;
 use app::model::{Chart, ChatSettings, QuoteRow, SignalQuery, SignalRow, StrategyRow, WatchRow};
 use quant::Timeframe;
@@ -149,10 +150,10 @@ impl DashboardData {
 }
 
 impl DashboardData {
-    async fn chats(&self) -> Result<Vec<ChatSettings>, StorageError> {
+    async fn chats(&self, owner: Owner) -> Result<Vec<ChatSettings>, StorageError> {
         use crate::storage::telegram as tg;
         let mut out = Vec::new();
-        for chat in tg::list_chats(&self.db).await? {
+        for chat in tg::list_chats_of(&self.db, owner).await? {
             let subscriptions =
                 tg::subscriptions(&self.db, chat.chat_id).await?.into_iter().map(|s| (s.symbol, s.strategy)).collect();
             out.push(ChatSettings {
@@ -166,14 +167,25 @@ impl DashboardData {
         Ok(out)
     }
 
-    async fn apply(&self, chat_id: i64, change: ChatChange) -> Result<Result<(), ApiError>, StorageError> {
+    async fn apply(
+        &self,
+        owner: Owner,
+        chat_id: i64,
+        change: ChatChange,
+    ) -> Result<Result<(), ApiError>, StorageError> {
         use crate::storage::telegram as tg;
         let now = crate::jobs::now_ms();
         if change == ChatChange::Link {
-            tg::link_chat(&self.db, chat_id, None, now).await?;
+            let Some(user_id) = owner.user_id else {
+                return Ok(Err(ApiError::BadRequest("log in to link a chat".into())));
+            };
+            if !tg::link_chat_for(&self.db, chat_id, user_id, now).await? {
+                return Ok(Err(ApiError::BadRequest(format!("chat {chat_id} is linked already, by someone else"))));
+            }
             return Ok(Ok(()));
         }
-        if tg::get_chat(&self.db, chat_id).await?.is_none() {
+        // Another user's chat is, to this caller, no chat at all.
+        if tg::get_chat_of(&self.db, owner, chat_id).await?.is_none() {
             return Ok(Err(ApiError::NotFound(format!("chat {chat_id} is not linked"))));
         }
         match change {
@@ -217,8 +229,8 @@ fn internal(e: StorageError) -> ApiError {
 }
 
 impl Backend for DashboardData {
-    fn watchlist(&self) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>> {
-        Box::pin(async move { self.watch_rows().await.map_err(internal) })
+    fn watchlist(&self, owner: Owner) -> BoxFuture<'_, Result<Vec<WatchRow>, ApiError>> {
+        Box::pin(async move { self.watch_rows(owner).await.map_err(internal) })
     }
 
     fn chart<'a>(
@@ -277,25 +289,34 @@ impl Backend for DashboardData {
         Box::pin(async move { self.store_strategy(row).await.map_err(internal)? })
     }
 
-    fn telegram(&self) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>> {
-        Box::pin(async move { self.chats().await.map_err(internal) })
+    fn telegram(&self, owner: Owner) -> BoxFuture<'_, Result<Vec<ChatSettings>, ApiError>> {
+        Box::pin(async move { self.chats(owner).await.map_err(internal) })
     }
 
-    fn link_code(&self) -> BoxFuture<'_, Result<String, ApiError>> {
+    fn link_code(&self, owner: Owner) -> BoxFuture<'_, Result<String, ApiError>> {
         Box::pin(async move {
-            crate::storage::telegram::create_link_code(&self.db, crate::jobs::now_ms()).await.map_err(internal)
+            crate::storage::telegram::create_link_code_for(&self.db, owner.user_id, crate::jobs::now_ms())
+                .await
+                .map_err(internal)
         })
     }
 
-    fn change_chat(&self, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>> {
-        Box::pin(async move { self.apply(chat_id, change).await.map_err(internal)? })
+    fn change_chat(&self, owner: Owner, chat_id: i64, change: ChatChange) -> BoxFuture<'_, Result<(), ApiError>> {
+        Box::pin(async move { self.apply(owner, chat_id, change).await.map_err(internal)? })
     }
 
-    fn watch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
-        Box::pin(async move { self.watch_symbol(&symbol).await.map_err(internal)? })
+    fn watch(&self, owner: Owner, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move { self.watch_symbol(owner, &symbol).await.map_err(internal)? })
     }
 
-    fn unwatch(&self, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
-        Box::pin(async move { self.unwatch_symbol(&symbol).await.map_err(internal)? })
+    fn unwatch(&self, owner: Owner, symbol: String) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move { self.unwatch_symbol(owner, &symbol).await.map_err(internal)? })
+    }
+
+    fn audit(&self, before: Option<i64>, limit: usize) -> BoxFuture<'_, Result<Vec<app::auth::AuditEntry>, ApiError>> {
+        Box::pin(async move {
+            let rows = crate::storage::accounts::list_audit(&self.db, limit, before, None).await.map_err(internal)?;
+            Ok(rows.into_iter().map(crate::accounts::audit_entry).collect())
+        })
     }
 }

@@ -101,8 +101,19 @@ where
     }
 }
 
-async fn saved_runs_are_stored_listed_and_deleted(db: &Db) {
-    assert!(lab_runs::list(db, 10).await.unwrap().is_empty());
+/// Saved runs belong to their user: another user neither lists, reads nor
+/// deletes them; rows from before accounts (no user) are the admins'.
+async fn saved_runs_are_stored_listed_and_deleted_by_their_owner_only(db: &Db) {
+    use app::auth::Owner;
+    common::token_for(db, "ann", server::accounts::Role::Trader).await;
+    common::token_for(db, "bob", server::accounts::Role::Trader).await;
+    let users = server::accounts::Accounts::new(db.clone()).users().await.unwrap();
+    let id = |name: &str| users.iter().find(|u| u.name == name).unwrap().id;
+    let (ann_id, bob_id) = (id("ann"), id("bob"));
+    let (ann, bob) = (Owner { user_id: Some(ann_id), admin: false }, Owner { user_id: Some(bob_id), admin: false });
+    let admin = Owner { user_id: Some(bob_id), admin: true };
+
+    assert!(lab_runs::list(db, ann, 10).await.unwrap().is_empty());
     let run = |name| NewLabRun {
         name,
         symbol: "AAPL",
@@ -112,23 +123,35 @@ async fn saved_runs_are_stored_listed_and_deleted(db: &Db) {
         metrics: Some(r#"{"sharpe":1.5}"#),
         equity: None,
     };
-    let first = lab_runs::insert(db, &run("first"), 1_000).await.unwrap();
-    let second = lab_runs::insert(db, &run("second"), 2_000).await.unwrap();
+    let first = lab_runs::insert(db, &run("first"), Some(ann_id), 1_000).await.unwrap();
+    let second = lab_runs::insert(db, &run("second"), Some(ann_id), 2_000).await.unwrap();
+    let bobs = lab_runs::insert(db, &run("bob's"), Some(bob_id), 3_000).await.unwrap();
+    let legacy = lab_runs::insert(db, &run("from before accounts"), None, 500).await.unwrap();
     assert!(second.id > first.id);
     assert_eq!(
         (first.name.as_str(), first.created_at, first.metrics.as_deref()),
         ("first", 1_000, Some(r#"{"sharpe":1.5}"#))
     );
-    let listed = lab_runs::list(db, 10).await.unwrap();
-    assert_eq!(listed.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["second", "first"], "newest first");
-    assert_eq!(lab_runs::list(db, 1).await.unwrap().len(), 1);
-    assert_eq!(lab_runs::get(db, first.id).await.unwrap(), Some(first.clone()));
-    assert!(lab_runs::delete(db, first.id).await.unwrap());
-    assert!(!lab_runs::delete(db, first.id).await.unwrap());
-    assert_eq!(lab_runs::get(db, first.id).await.unwrap(), None);
+    let names = |rows: Vec<server::storage::lab_runs::LabRunRow>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(lab_runs::list(db, ann, 10).await.unwrap()), ["second", "first"], "newest first, own only");
+    assert_eq!(lab_runs::list(db, ann, 1).await.unwrap().len(), 1);
+    assert_eq!(names(lab_runs::list(db, bob, 10).await.unwrap()), ["bob's"]);
+    assert_eq!(names(lab_runs::list(db, admin, 10).await.unwrap()), ["from before accounts", "bob's"]);
+    assert!(lab_runs::list(db, Owner::NOBODY, 10).await.unwrap().is_empty());
+
+    // Bob can neither read nor delete Ann's run; she can.
+    assert_eq!(lab_runs::get(db, bob, first.id).await.unwrap(), None);
+    assert!(!lab_runs::delete(db, bob, first.id).await.unwrap());
+    assert!(!lab_runs::delete(db, ann, bobs.id).await.unwrap());
+    assert!(!lab_runs::delete(db, ann, legacy.id).await.unwrap());
+    assert_eq!(lab_runs::get(db, ann, first.id).await.unwrap(), Some(first.clone()));
+    assert!(lab_runs::delete(db, ann, first.id).await.unwrap());
+    assert!(!lab_runs::delete(db, ann, first.id).await.unwrap());
+    assert_eq!(lab_runs::get(db, ann, first.id).await.unwrap(), None);
+    assert!(lab_runs::delete(db, admin, legacy.id).await.unwrap(), "an admin tidies rows of nobody");
 }
 
-on_both_backends!(saved_runs_are_stored_listed_and_deleted);
+on_both_backends!(saved_runs_are_stored_listed_and_deleted_by_their_owner_only);
 
 /// `finstage backtest --symbol ... --json` over the state's database.
 async fn cli_json(config: &Config, args: &[&str]) -> Value {

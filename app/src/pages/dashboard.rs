@@ -125,8 +125,11 @@ pub(crate) fn Dashboard() -> impl IntoView {
             edit.dispatch((field.value(), true));
         }
     };
+    // Viewers read; traders and admins edit (the server checks regardless).
+    let editable = crate::auth::viewer_can(crate::auth::Role::Trader);
     view! {
         <h1>"Watchlist"</h1>
+        <Show when=editable>
         <form class="watch-add" on:submit=submit data-testid="watch-add">
             <label for="watch-symbol">"Add a symbol"</label>
             <input
@@ -145,6 +148,7 @@ pub(crate) fn Dashboard() -> impl IntoView {
             <button type="submit" class="watch-edit">"Add"</button>
             <span id="watch-error" class="error" role="alert" data-testid="watch-error"></span>
         </form>
+        </Show>
         <Transition fallback=|| view! { <p class="loading">"Loading watchlist…"</p> }>
             {move || Suspend::new(async move {
                 match rows.await {
@@ -152,7 +156,7 @@ pub(crate) fn Dashboard() -> impl IntoView {
                         let simulated = rows.iter().any(|r| r.simulated);
                         view! {
                             {simulated.then(|| view! { <SimulatedBanner/> })}
-                            {watchlist_table(rows, live, edit, reload)}
+                            {watchlist_table(rows, live, edit, reload, editable())}
                         }
                             .into_any()
                     }
@@ -203,7 +207,7 @@ fn message(error: &ApiError) -> String {
     }
 }
 
-fn watchlist_table(rows: Vec<WatchRow>, live: Live, edit: Change, reload: Callback<()>) -> AnyView {
+fn watchlist_table(rows: Vec<WatchRow>, live: Live, edit: Change, reload: Callback<()>, editable: bool) -> AnyView {
     if rows.is_empty() {
         return view! { <p class="empty" data-testid="watchlist-empty">"The watchlist is empty: add a symbol above."</p> }
             .into_any();
@@ -216,7 +220,7 @@ fn watchlist_table(rows: Vec<WatchRow>, live: Live, edit: Change, reload: Callba
     let shown: Vec<RowText> = live.quotes.with_untracked(|quotes| {
         live.days.with_untracked(|days| rows.iter().map(|row| row_text(row, quotes, days)).collect())
     });
-    let markup: String = rows.iter().zip(&shown).map(|(row, text)| row_markup(row, text)).collect();
+    let markup: String = rows.iter().zip(&shown).map(|(row, text)| row_markup(row, text, editable)).collect();
     Effect::new(move |before: Option<(Vec<RowText>, bool)>| {
         let (before, mut reloaded) = before.unwrap_or_else(|| (shown.clone(), false));
         let now: Vec<RowText> = live
@@ -259,7 +263,7 @@ fn watchlist_table(rows: Vec<WatchRow>, live: Live, edit: Change, reload: Callba
                         <th class="num volume">"Volume"</th>
                         <th class="w52">"52 weeks"</th>
                         <th class="time">"Updated (UTC)"</th>
-                        <th class="remove"><span class="visually-hidden">"Remove"</span></th>
+                        {editable.then(|| view! { <th class="remove"><span class="visually-hidden">"Remove"</span></th> })}
                     </tr>
                 </thead>
                 <tbody inner_html=markup on:click=remove></tbody>
@@ -290,7 +294,7 @@ struct RowText {
 
 /// A row as markup: symbol (a link to its page), name, the live cells of
 /// `text`, and the remove button.
-fn row_markup(row: &WatchRow, text: &RowText) -> String {
+fn row_markup(row: &WatchRow, text: &RowText, editable: bool) -> String {
     let symbol = escape(&row.symbol);
     let name = escape(row.name.as_deref().unwrap_or_default());
     let mut html = format!(
@@ -300,9 +304,12 @@ fn row_markup(row: &WatchRow, text: &RowText) -> String {
     for ((class, id), cell) in CELLS.iter().zip(&text.cells) {
         html.push_str(&format!(r#"<td class="{class}" data-testid="{id}">{cell}</td>"#));
     }
-    html.push_str(&format!(
-        r#"<td class="remove"><button type="button" class="remove watch-edit" aria-label="Remove {symbol}" title="Remove {symbol}" data-symbol="{symbol}">×</button></td></tr>"#
-    ));
+    if editable {
+        html.push_str(&format!(
+            r#"<td class="remove"><button type="button" class="remove watch-edit" aria-label="Remove {symbol}" title="Remove {symbol}" data-symbol="{symbol}">×</button></td>"#
+        ));
+    }
+    html.push_str("</tr>");
     html
 }
 

@@ -1,6 +1,7 @@
 //! The routed pages.
 
 mod account;
+mod audit;
 mod dashboard;
 mod lab;
 mod settings;
@@ -78,6 +79,21 @@ impl LazyRoute for SettingsRoute {
     fn view(this: Self) -> AnyView {
         let SettingsRoute = this;
         view! { <settings::SettingsPage/> }.into_any()
+    }
+}
+
+/// `/audit`, lazily loaded: the audit log (admins).
+pub(crate) struct AuditRoute;
+
+#[lazy_route]
+impl LazyRoute for AuditRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(this: Self) -> AnyView {
+        let AuditRoute = this;
+        view! { <audit::AuditPage/> }.into_any()
     }
 }
 

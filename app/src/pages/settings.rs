@@ -12,9 +12,14 @@ use crate::model::{ChatSettings, StrategyRow};
 #[component]
 pub(super) fn SettingsPage() -> impl IntoView {
     let strategies = Resource::new(|| (), |()| get_strategies());
+    // Viewers see the settings; traders and admins change them (and link
+    // their own Telegram chats). The server checks regardless.
+    let editable = crate::auth::viewer_can(crate::auth::Role::Trader);
     view! {
         <h1>"Settings"</h1>
-        <Telegram/>
+        <Show when=editable>
+            <Telegram/>
+        </Show>
         <h2>"Strategies and minimum backtest quality"</h2>
         <p class="hint">
             "A signal is sent only when its strategy's backtest on that symbol meets every minimum set here. "
@@ -80,7 +85,13 @@ fn StrategyForm(row: StrategyRow) -> impl IntoView {
             <td><input name="min_win_rate" size="5" value=text(row.min_win_rate) form=form_id.clone()/></td>
             <td><input name="min_profit_factor" size="5" value=text(row.min_profit_factor) form=form_id.clone()/></td>
             <td><input name="min_sharpe" size="5" value=text(row.min_sharpe) form=form_id.clone()/></td>
-            <td><button type="submit" form=form_id>"Save"</button> " " {status}</td>
+            <td>
+                <Show when=crate::auth::viewer_can(crate::auth::Role::Trader)>
+                    <button type="submit" form=form_id.clone()>"Save"</button>
+                </Show>
+                " "
+                {status}
+            </td>
         </tr>
     }
 }

@@ -29,6 +29,8 @@ pub struct Live {
     epoch: Arc<watch::Sender<i64>>,
     /// Failed logins.
     pub throttle: Arc<Throttle>,
+    /// Requests per API token (a keyed GCRA limiter: `auth.token_requests_per_minute`).
+    pub token_rate: Arc<governor::DefaultKeyedRateLimiter<i64>>,
 }
 
 impl Live {
@@ -36,13 +38,28 @@ impl Live {
     #[must_use]
     pub fn new(accounts: Accounts, config: AuthConfig) -> Self {
         let throttle = Throttle::new(&config);
+        let per_minute =
+            std::num::NonZeroU32::new(config.token_requests_per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        let token_rate = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
         Self {
+            token_rate: Arc::new(token_rate),
             accounts,
             config: Arc::new(config),
             set_up: Arc::default(),
             epoch: Arc::new(watch::Sender::new(0)),
             throttle: Arc::new(throttle),
         }
+    }
+
+    /// Counts a request of the token `id`: how long it must wait when it is
+    /// over its rate.
+    #[must_use]
+    pub fn token_wait(&self, id: i64) -> Option<Duration> {
+        use governor::clock::Clock as _;
+        self.token_rate
+            .check_key(&id)
+            .err()
+            .map(|not_until| not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
     }
 
     /// Whether a user exists (once true, it stays true: users are never

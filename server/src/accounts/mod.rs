@@ -486,6 +486,21 @@ impl Accounts {
     }
 }
 
+/// An audit row as the pages and the API show it.
+#[must_use]
+pub fn audit_entry(row: store::AuditRow) -> app::auth::AuditEntry {
+    app::auth::AuditEntry {
+        id: row.id,
+        at: row.at,
+        actor: row.actor,
+        via: row.via,
+        action: row.action,
+        target: row.target,
+        status: row.status,
+        source: row.source,
+    }
+}
+
 /// axum-login's view of the accounts: logs in by name and password, and
 /// loads the session's user on every request (a disabled user is nobody).
 #[derive(Debug, Clone)]

@@ -21,10 +21,10 @@ pub enum Anonymous {
 pub struct AuthConfig {
     /// What a request without credentials may do: `none` or `viewer`.
     pub anonymous: Anonymous,
-    /// A session ends after this many minutes without a request.
-    pub session_idle_minutes: u64,
-    /// A session ends this many hours after its login, however active.
-    pub session_max_hours: u64,
+    /// A session ends after this many seconds without a request (7 days).
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after its login, however active (30 days).
+    pub session_max_secs: u64,
     /// Addresses of reverse proxies whose `X-Forwarded-For` (the client's
     /// address) and `X-Forwarded-Proto` (`https`: cookies get `Secure` and
     /// answers HSTS) are believed. Empty: none are.
@@ -40,19 +40,23 @@ pub struct AuthConfig {
     pub login_failures_per_address: u32,
     /// The window the failures are counted over, and the longest wait.
     pub login_window_minutes: u64,
+    /// Requests an API token may make per minute (bursts up to that many);
+    /// beyond, 429 with `Retry-After`.
+    pub token_requests_per_minute: u32,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             anonymous: Anonymous::None,
-            session_idle_minutes: 7 * 24 * 60,
-            session_max_hours: 30 * 24,
+            session_idle_secs: 7 * 24 * 3600,
+            session_max_secs: 30 * 24 * 3600,
             trusted_proxies: Vec::new(),
             metrics_allow: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)],
             login_failures_per_account: 5,
             login_failures_per_address: 20,
             login_window_minutes: 15,
+            token_requests_per_minute: 600,
         }
     }
 }

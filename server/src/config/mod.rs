@@ -78,6 +78,21 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Count requests per route with a latency histogram on `/metrics`.
     pub request_metrics: bool,
+    /// Web origins (`https://app.example.com`) whose pages may call the REST
+    /// API with an API token (CORS; never with the session cookie). Empty:
+    /// none may.
+    pub cors_origins: Vec<String>,
+}
+
+/// Whether `origin` is a web origin as an `Origin` header carries it:
+/// `http://` or `https://`, a host name or IPv4 address, an optional port.
+#[must_use]
+pub fn is_origin(origin: &str) -> bool {
+    let Some(authority) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
+        return false;
+    };
+    let (host, port) = authority.rsplit_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
+    is_host_name(host) && port.is_none_or(|p| p.parse::<u16>().is_ok())
 }
 
 /// Whether `name` is a DNS host name as a `Host` header carries it, without
@@ -103,6 +118,7 @@ impl Default for HttpConfig {
             read_timeout_secs: 10,
             request_timeout_secs: 30,
             request_metrics: true,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -466,17 +482,27 @@ impl Config {
                 message: "body_limit_bytes, read_timeout_secs and request_timeout_secs must be at least 1".into(),
             });
         }
+        if let Some(bad) = self.http.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid {
+                key: "http.cors_origins",
+                message: format!(
+                    "`{bad}` is not an origin: `http://` or `https://`, a host name, an optional port, no path"
+                ),
+            });
+        }
         let auth = &self.auth;
-        if auth.session_idle_minutes == 0
-            || auth.session_max_hours == 0
+        if auth.session_idle_secs == 0
+            || auth.session_max_secs == 0
             || auth.login_failures_per_account == 0
             || auth.login_failures_per_address == 0
             || auth.login_window_minutes == 0
+            || auth.token_requests_per_minute == 0
         {
             return Err(ConfigError::Invalid {
                 key: "auth",
-                message: "session_idle_minutes, session_max_hours, login_failures_per_account, \
-                          login_failures_per_address and login_window_minutes must be at least 1"
+                message: "session_idle_secs, session_max_secs, login_failures_per_account, \
+                          login_failures_per_address, login_window_minutes and token_requests_per_minute \
+                          must be at least 1"
                     .into(),
             });
         }

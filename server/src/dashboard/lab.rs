@@ -5,6 +5,7 @@
 
 use app::api::ApiError;
 use app::api::ssr::BoxFuture;
+use app::auth::Owner;
 use app::lab_api::ssr::LabBackend;
 use app::lab_api::{CheckReply, LabRun, LabRunSummary};
 use quant::backtest::Fingerprint;
@@ -40,7 +41,13 @@ fn summary(row: &LabRunRow) -> LabRunSummary {
 }
 
 impl DashboardData {
-    async fn save_run(&self, name: String, input: String, metrics: String) -> Result<LabRunSummary, ApiError> {
+    async fn save_run(
+        &self,
+        owner: Owner,
+        name: String,
+        input: String,
+        metrics: String,
+    ) -> Result<LabRunSummary, ApiError> {
         let input: Value = serde_json::from_str(&input).map_err(|e| {
             ApiError::BadRequest(format!("input is not JSON: {}", app::api::excerpt_message(&e.to_string())))
         })?;
@@ -51,7 +58,7 @@ impl DashboardData {
             })?),
         };
         let run = ToSave { name, input, metrics, equity: None };
-        let row = saved::save(&self.db, run, crate::jobs::now_ms()).await.map_err(refusal)?;
+        let row = saved::save(&self.db, run, owner.user_id, crate::jobs::now_ms()).await.map_err(refusal)?;
         Ok(summary(&row))
     }
 
@@ -73,27 +80,33 @@ impl DashboardData {
 }
 
 impl LabBackend for DashboardData {
-    fn runs(&self) -> BoxFuture<'_, Result<Vec<LabRunSummary>, ApiError>> {
+    fn runs(&self, owner: Owner) -> BoxFuture<'_, Result<Vec<LabRunSummary>, ApiError>> {
         Box::pin(async move {
-            let rows = saved::list(&self.db, LISTED).await.map_err(refusal)?;
+            let rows = saved::list(&self.db, owner, LISTED).await.map_err(refusal)?;
             Ok(rows.iter().map(summary).collect())
         })
     }
 
-    fn save(&self, name: String, input: String, metrics: String) -> BoxFuture<'_, Result<LabRunSummary, ApiError>> {
-        Box::pin(self.save_run(name, input, metrics))
+    fn save(
+        &self,
+        owner: Owner,
+        name: String,
+        input: String,
+        metrics: String,
+    ) -> BoxFuture<'_, Result<LabRunSummary, ApiError>> {
+        Box::pin(self.save_run(owner, name, input, metrics))
     }
 
-    fn run(&self, id: i64) -> BoxFuture<'_, Result<LabRun, ApiError>> {
+    fn run(&self, owner: Owner, id: i64) -> BoxFuture<'_, Result<LabRun, ApiError>> {
         Box::pin(async move {
-            let row = lab_runs::get(&self.db, id).await.map_err(internal)?;
+            let row = lab_runs::get(&self.db, owner, id).await.map_err(internal)?;
             let row = row.ok_or_else(|| ApiError::NotFound(format!("lab run {id}")))?;
             Ok(LabRun { summary: summary(&row), input: row.input })
         })
     }
 
-    fn delete(&self, id: i64) -> BoxFuture<'_, Result<bool, ApiError>> {
-        Box::pin(async move { lab_runs::delete(&self.db, id).await.map_err(internal) })
+    fn delete(&self, owner: Owner, id: i64) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move { lab_runs::delete(&self.db, owner, id).await.map_err(internal) })
     }
 
     fn check(&self, input: String, fingerprint: Fingerprint) -> BoxFuture<'_, Result<CheckReply, ApiError>> {

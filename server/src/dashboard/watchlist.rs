@@ -2,6 +2,7 @@
 //! bar, the 52-week range), and adding and removing symbols.
 
 use app::api::ApiError;
+use app::auth::Owner;
 use app::model::{SPARK_POINTS, WatchRow};
 use quant::Timeframe;
 
@@ -16,10 +17,11 @@ use crate::symbol::Symbol;
 const YEAR_SECS: i64 = 365 * 86_400;
 
 impl DashboardData {
-    /// The rows of the stored watchlist, in its order. A symbol without data
-    /// yet (just added) has a row without a quote.
-    pub(super) async fn watch_rows(&self) -> Result<Vec<WatchRow>, StorageError> {
-        let symbols = self.watchlist.symbols().await?;
+    /// The rows of `owner`'s watchlist (the followed list for nobody), in
+    /// its order. A symbol without data yet (just added) has a row without a
+    /// quote.
+    pub(super) async fn watch_rows(&self, owner: Owner) -> Result<Vec<WatchRow>, StorageError> {
+        let symbols = self.watchlist.symbols_for(owner.user_id).await?;
         let mut rows = Vec::with_capacity(symbols.len());
         for symbol in &symbols {
             let Some(info) = crate::quotes::details(&self.db, &self.cache, symbol.as_str()).await? else { continue };
@@ -56,15 +58,19 @@ impl DashboardData {
         Ok((low.is_finite() && high.is_finite()).then_some((low, high)))
     }
 
-    /// Puts `text` (a ticker as typed) on the watchlist. With the Yahoo feed,
+    /// Puts `text` (a ticker as typed) on `owner`'s watchlist (and so on the
+    /// followed list). With the Yahoo feed,
     /// Yahoo is asked first, and a ticker it does not know is refused; the
     /// simulator makes up prices for any well-formed ticker.
-    pub(super) async fn watch_symbol(&self, text: &str) -> Result<Result<bool, ApiError>, StorageError> {
+    pub(super) async fn watch_symbol(&self, owner: Owner, text: &str) -> Result<Result<bool, ApiError>, StorageError> {
         let symbol = match Symbol::parse(text) {
             Ok(s) => s,
             Err(e) => return Ok(Err(ApiError::BadRequest(e.to_string()))),
         };
-        if self.watchlist.symbols().await?.contains(&symbol) {
+        let Some(user) = owner.user_id else {
+            return Ok(Err(ApiError::BadRequest("log in to keep a watchlist".into())));
+        };
+        if self.watchlist.symbols_for(Some(user)).await?.contains(&symbol) {
             return Ok(Ok(false));
         }
         if self.feed == Feed::Yahoo {
@@ -84,7 +90,7 @@ impl DashboardData {
                 }
             }
         }
-        let added = self.watchlist.add(&symbol, None, self.feed == Feed::Sim).await?;
+        let added = self.watchlist.add_for(user, &symbol, None, self.feed == Feed::Sim).await?;
         self.cache.symbol_changed(symbol.as_str());
         if added {
             tracing::info!(%symbol, "symbol added to the watchlist");
@@ -92,14 +98,22 @@ impl DashboardData {
         Ok(Ok(added))
     }
 
-    /// Takes `text` off the watchlist; its stored bars stay, so adding it
+    /// Takes `text` off `owner`'s watchlist (and off the followed list when
+    /// no other list holds it); its stored bars stay, so adding it
     /// again brings its history back at once.
-    pub(super) async fn unwatch_symbol(&self, text: &str) -> Result<Result<bool, ApiError>, StorageError> {
+    pub(super) async fn unwatch_symbol(
+        &self,
+        owner: Owner,
+        text: &str,
+    ) -> Result<Result<bool, ApiError>, StorageError> {
         let symbol = match Symbol::parse(text) {
             Ok(s) => s,
             Err(e) => return Ok(Err(ApiError::BadRequest(e.to_string()))),
         };
-        let removed = self.watchlist.remove(&symbol).await?;
+        let Some(user) = owner.user_id else {
+            return Ok(Err(ApiError::BadRequest("log in to keep a watchlist".into())));
+        };
+        let removed = self.watchlist.remove_for(user, &symbol).await?;
         if removed {
             tracing::info!(%symbol, "symbol removed from the watchlist");
         }

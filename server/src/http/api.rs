@@ -113,7 +113,8 @@ fn routes() -> Routes {
         super::auth::doc_login,
         super::auth::doc_logout,
         super::auth::doc_setup,
-        super::auth::doc_me
+        super::auth::doc_me,
+        super::auth::list_audit
     ),
     modifiers(&AuthSecurity),
     components(schemas(
@@ -149,7 +150,8 @@ fn routes() -> Routes {
         super::lab::NewLabRun,
         super::auth::LoginRequest,
         super::auth::SetupRequest,
-        super::auth::Me
+        super::auth::Me,
+        super::auth::AuditDto
     ))
 )]
 struct ApiDoc;

@@ -41,7 +41,8 @@ pub const COOKIE: &str = "finstage_session";
 /// Session keys: when the user logged in, and when the session was last seen (Unix s).
 const LOGIN_AT: &str = "login_at";
 const SEEN_AT: &str = "seen_at";
-/// A session's idle deadline is pushed on at most this often (each push is a write).
+/// A session's idle deadline is pushed on at most this often (each push is a
+/// write), or every quarter of the idle timeout when that is shorter.
 const TOUCH_EVERY_SECS: i64 = 60;
 
 /// What a route asks of the principal.
@@ -124,9 +125,10 @@ pub const RULES: &[(&str, &str, Need)] = &[
     ("POST", "/api/news", VIEWER),
     ("POST", "/api/strategies", VIEWER),
     ("POST", "/api/strategy", TRADER),
-    ("POST", "/api/telegram", ADMIN),
-    ("POST", "/api/telegram_code", ADMIN),
-    ("POST", "/api/telegram_chat", ADMIN),
+    // Telegram chats are each user's own (the bot itself is configured by the operator).
+    ("POST", "/api/telegram", TRADER),
+    ("POST", "/api/telegram_code", TRADER),
+    ("POST", "/api/telegram_chat", TRADER),
     ("POST", "/api/watchlist_add", TRADER),
     ("POST", "/api/watchlist_remove", TRADER),
     ("POST", "/api/lab_runs", VIEWER),
@@ -134,6 +136,25 @@ pub const RULES: &[(&str, &str, Need)] = &[
     ("POST", "/api/lab_run", VIEWER),
     ("POST", "/api/lab_delete", TRADER),
     ("POST", "/api/lab_check", VIEWER),
+    ("POST", "/api/audit", ADMIN),
+];
+
+/// Routes taken by POST that only read (server functions are all POSTs):
+/// not written to the audit log.
+const READS_BY_POST: &[&str] = &[
+    "/api/watchlist",
+    "/api/chart",
+    "/api/older_bars",
+    "/api/signals",
+    "/api/news",
+    "/api/strategies",
+    "/api/telegram",
+    "/api/lab_runs",
+    "/api/lab_run",
+    "/api/lab_check",
+    "/api/me",
+    "/api/audit",
+    "/api/v1/backtests",
 ];
 
 /// The rule for `method` on the matched `route`.
@@ -210,7 +231,7 @@ pub(crate) async fn transport(State(state): State<AppState>, mut request: Reques
 /// The session layers: `tower-sessions` over the `sessions` table, and
 /// `axum-login` loading the session's user on each request.
 pub(crate) fn session_layer(state: &AppState) -> axum_login::AuthManagerLayer<LoginBackend, DbStore> {
-    let idle = i64::try_from(state.auth.config.session_idle_minutes).unwrap_or(i64::MAX / 60);
+    let idle = i64::try_from(state.auth.config.session_idle_secs).unwrap_or(i64::MAX);
     let sessions = SessionManagerLayer::new(DbStore::new(state.db.clone()))
         .with_name(COOKIE)
         .with_http_only(true)
@@ -218,7 +239,7 @@ pub(crate) fn session_layer(state: &AppState) -> axum_login::AuthManagerLayer<Lo
         // `Secure` is added per request by `transport`, when over TLS.
         .with_secure(false)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(idle)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(idle)));
     axum_login::AuthManagerLayerBuilder::new(LoginBackend::new(state.auth.accounts.clone()), sessions)
         .with_data_key(LOGIN_KEY)
         .build()
@@ -248,7 +269,23 @@ pub(crate) async fn authenticate(
             return unauthorized("the Authorization header takes `Bearer <token>`");
         };
         match state.auth.accounts.principal_for_token(&secret).await {
-            Ok(Some((id, principal))) => Some((principal, Credential::Token(id))),
+            Ok(Some((id, principal))) => {
+                if let Some(wait) = state.auth.token_wait(id) {
+                    let seconds = wait.as_secs().max(1);
+                    let mut response = refuse(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!(
+                            "this token is over its {} requests a minute; try again in {seconds} s",
+                            state.auth.config.token_requests_per_minute
+                        ),
+                    );
+                    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                        response.headers_mut().insert(header::RETRY_AFTER, value);
+                    }
+                    return response;
+                }
+                Some((principal, Credential::Token(id)))
+            }
             Ok(None) => return unauthorized("this token is unknown, revoked or expired, or its user is disabled"),
             Err(e) => {
                 // Public routes still answer; `authorize` refuses the rest with 503.
@@ -260,14 +297,15 @@ pub(crate) async fn authenticate(
     } else if let Some(user) = session.user.clone() {
         let now = unix_now();
         let login_at = session.session.get::<i64>(LOGIN_AT).await.ok().flatten().unwrap_or(0);
-        let max = i64::try_from(state.auth.config.session_max_hours).unwrap_or(i64::MAX / 3600).saturating_mul(3600);
+        let max = i64::try_from(state.auth.config.session_max_secs).unwrap_or(i64::MAX);
         if now.saturating_sub(login_at) >= max {
             // Past the absolute timeout: the session ends, whatever its activity.
             let _ = session.logout().await;
             None
         } else {
             let seen = session.session.get::<i64>(SEEN_AT).await.ok().flatten().unwrap_or(0);
-            if now - seen >= TOUCH_EVERY_SECS {
+            let idle = i64::try_from(state.auth.config.session_idle_secs).unwrap_or(i64::MAX);
+            if now - seen >= TOUCH_EVERY_SECS.min(idle / 4).max(1) {
                 // Saving moves the idle deadline on.
                 let _ = session.session.insert(SEEN_AT, now).await;
             }
@@ -303,9 +341,11 @@ fn unavailable(e: &dyn std::fmt::Display) -> Response {
     refuse(StatusCode::SERVICE_UNAVAILABLE, "the accounts database is unavailable; try again".into())
 }
 
-/// Whether the request is a browser asking for a page (a GET outside the API).
+/// Whether the request is a browser asking for a page (a GET outside the
+/// API, the feed and the metrics).
 fn wants_page(request: &Request) -> bool {
-    request.method() == Method::GET && !request.uri().path().starts_with("/api/") && request.uri().path() != "/ws"
+    let path = request.uri().path();
+    request.method() == Method::GET && !path.starts_with("/api/") && path != "/ws" && path != "/metrics"
 }
 
 /// Route layer: checks the principal against the matched route's rule.
@@ -389,6 +429,32 @@ async fn without_rule(request: Request, next: Next, route: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(&allowed.join(",")) {
         response.headers_mut().insert(header::ALLOW, value);
     }
+    response
+}
+
+/// Route layer inside [`authorize`]: writes every authorized request that
+/// changes something to the audit log: who, what (method and route), the
+/// path it named, the answer's status, and from where. The login, logout and
+/// setup endpoints write their own entries.
+pub(crate) async fn audit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let changes = matches!(method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH)
+        && route.as_deref().is_some_and(|r| !r.starts_with("/api/v1/auth/") && !READS_BY_POST.contains(&r));
+    if !changes {
+        return next.run(request).await;
+    }
+    let principal = request.extensions().get::<Principal>().cloned();
+    let client = request.extensions().get::<Client>().copied();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let actor = principal.as_ref().map_or_else(
+        || Actor { user_id: None, name: "anonymous".into(), via: "anonymous", source: None },
+        |p| Actor::of(p, None),
+    );
+    let actor = Actor { source: client.map(|c| c.source()), ..actor };
+    let action = format!("{method} {}", route.unwrap_or_default());
+    state.auth.accounts.audit(&actor, &action, Some(&path), Some(response.status().as_u16())).await;
     response
 }
 
@@ -511,7 +577,19 @@ pub(crate) async fn login(
         return if form { back_to("/login", message, &[("next", &next)]) } else { unauthorized(message) };
     };
     state.auth.throttle.succeeded(&account);
-    // A fresh session id (no fixation), then the login time for the absolute timeout.
+    // A session logged in already ends first, and every login gets a new
+    // session id (no fixation): axum-login cycles the id only for a session
+    // that never had a user, and after a logout tower-sessions would store
+    // the new login under the old id.
+    if session.user.is_some()
+        && let Err(e) = session.logout().await
+    {
+        return unavailable(&e);
+    }
+    if let Err(e) = session.session.cycle_id().await {
+        return unavailable(&e);
+    }
+    // Then the login, and its time for the absolute timeout.
     if let Err(e) = session.login(&user).await {
         return unavailable(&e);
     }
@@ -624,6 +702,76 @@ pub(super) fn routes() -> super::routes::Routes {
         .route("/auth/logout", post(logout))
         .route("/auth/setup", post(setup))
         .route("/auth/me", get(me))
+        .route("/audit", get(list_audit))
+}
+
+/// `GET /api/v1/audit` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Most entries (1 to 1000; default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Only entries older than this id (the cursor for the next page).
+    pub before: Option<i64>,
+    /// Only this actor's entries (a user name, or `cli`).
+    #[param(max_length = 64)]
+    pub user: Option<String>,
+}
+
+/// The audit log, newest first (admins).
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
+    responses((status = 200, body = [AuditDto]), (status = 400, body = super::error::ErrorBody)))]
+pub(crate) async fn list_audit(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditDto>>, super::ApiError> {
+    let axum::extract::Query(q) = query?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(super::ApiError::BadRequest(format!("limit must be between 1 and 1000, got {limit}")));
+    }
+    if q.user.as_ref().is_some_and(|u| u.chars().count() > 64) {
+        return Err(super::ApiError::BadRequest("user: at most 64 characters".into()));
+    }
+    let rows = crate::storage::accounts::list_audit(&state.db, limit, q.before, q.user.as_deref()).await?;
+    Ok(Json(rows.into_iter().map(|r| AuditDto::from(crate::accounts::audit_entry(r))).collect()))
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditDto {
+    /// Row id.
+    pub id: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// How: session, token, anonymous, cli or setup.
+    pub via: String,
+    /// What.
+    pub action: String,
+    /// What it named.
+    pub target: Option<String>,
+    /// The status answered.
+    pub status: Option<i64>,
+    /// From where.
+    pub source: Option<String>,
+}
+
+impl From<app::auth::AuditEntry> for AuditDto {
+    fn from(e: app::auth::AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            via: e.via,
+            action: e.action,
+            target: e.target,
+            status: e.status,
+            source: e.source,
+        }
+    }
 }
 
 /// Prints the setup link when no user exists yet.
@@ -721,6 +869,16 @@ impl utoipa::Modify for Security {
                     responses.entry("403".into()).or_insert_with(|| {
                         RefOr::T(
                             ResponseBuilder::new().description("The role or token scope does not allow this").build(),
+                        )
+                    });
+                    responses.entry("429".into()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(
+                                    "The token is over `auth.token_requests_per_minute`; `Retry-After` says when to \
+                                     try again",
+                                )
+                                .build(),
                         )
                     });
                 }

@@ -17,12 +17,13 @@
 
 use std::hash::Hasher;
 
-use axum::Json;
+use app::auth::Principal;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -646,15 +647,21 @@ fn full(row: LabRunRow) -> LabRunDto {
     }
 }
 
-/// Saved lab runs, newest first.
+/// Whose saved runs a request sees (its user's; nobody's without one).
+fn owner(who: Option<&Extension<Principal>>) -> app::auth::Owner {
+    who.map_or(app::auth::Owner::NOBODY, |Extension(p)| p.owner())
+}
+
+/// The caller's saved lab runs, newest first.
 #[utoipa::path(get, path = "/api/v1/lab/runs", params(RunsQuery),
     responses((status = 200, body = [LabRunSummaryDto]), (status = 400, body = ErrorBody)))]
 pub(super) async fn list_runs(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<LabRunSummaryDto>>, ApiError> {
     let Query(q) = query?;
-    let rows = saved::list(&state.db, q.limit.unwrap_or(100)).await?;
+    let rows = saved::list(&state.db, owner(who.as_ref()), q.limit.unwrap_or(100)).await?;
     Ok(Json(rows.into_iter().map(summary).collect()))
 }
 
@@ -664,11 +671,12 @@ pub(super) async fn list_runs(
         (status = 400, description = "Bad input; the message names the field", body = ErrorBody)))]
 pub(super) async fn save_run(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     body: Result<Json<NewLabRun>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(new) = body?;
     let run = ToSave { name: new.name, input: new.input, metrics: new.metrics, equity: new.equity };
-    let row = saved::save(&state.db, run, crate::jobs::now_ms()).await?;
+    let row = saved::save(&state.db, run, owner(who.as_ref()).user_id, crate::jobs::now_ms()).await?;
     let location = format!("/api/v1/lab/runs/{}", row.id);
     let mut response = (StatusCode::CREATED, Json(full(row))).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -682,10 +690,11 @@ pub(super) async fn save_run(
     responses((status = 200, body = LabRunDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_run(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     path: Result<Path<RunPath>, PathRejection>,
 ) -> Result<Json<LabRunDto>, ApiError> {
     let Path(RunPath { id }) = path?;
-    crate::storage::lab_runs::get(&state.db, id)
+    crate::storage::lab_runs::get(&state.db, owner(who.as_ref()), id)
         .await?
         .map(|row| Json(full(row)))
         .ok_or_else(|| ApiError::NotFound(format!("no lab run {id}")))
@@ -696,10 +705,11 @@ pub(super) async fn get_run(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn delete_run(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     path: Result<Path<RunPath>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(RunPath { id }) = path?;
-    if crate::storage::lab_runs::delete(&state.db, id).await? {
+    if crate::storage::lab_runs::delete(&state.db, owner(who.as_ref()), id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no lab run {id}")))

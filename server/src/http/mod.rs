@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(pages)
         // Routes only (not the fallback's static files): who asks, then may they.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::audit))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .route_layer(auth::session_layer(&state))
@@ -97,7 +98,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(pages_cache, page_cache::forget_on_change))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::transport))
         .with_state(state.clone());
-    edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(TraceLayer::new_for_http())
+    // Requests are traced by path, never by query: a setup link's token
+    // travels in one (`/setup?token=...`) and must stay out of the logs.
+    let trace = TraceLayer::new_for_http().make_span_with(
+        |request: &Request| tracing::debug_span!("request", method = %request.method(), path = %request.uri().path()),
+    );
+    edge::wrap(router, &state.config.http, state.metrics.requests().clone()).layer(trace)
 }
 
 /// The path of every REST route, `/api/v1` included, as the router was built
@@ -105,6 +111,13 @@ pub fn router(state: AppState) -> Router {
 #[must_use]
 pub fn api_paths() -> Vec<String> {
     api::paths().into_iter().map(|path| format!("/api/v1{path}")).collect()
+}
+
+/// The path of every page route, as the router has it (for the test that
+/// each one has an access rule).
+#[must_use]
+pub fn page_paths() -> Vec<String> {
+    route_list().iter().map(|route| route.path().to_owned()).collect()
 }
 
 /// The app's routes, listed once per process.

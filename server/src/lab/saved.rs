@@ -38,7 +38,7 @@ fn invalid(message: impl Into<String>) -> LabError {
 /// # Errors
 /// [`LabError::Invalid`] naming the field (`name`, `input...`, `metrics`,
 /// `equity`), [`LabError::Storage`] when the database fails.
-pub async fn save(db: &Db, run: ToSave, now_ms: i64) -> Result<LabRunRow, LabError> {
+pub async fn save(db: &Db, run: ToSave, user_id: Option<i64>, now_ms: i64) -> Result<LabRunRow, LabError> {
     let name = run.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
@@ -77,18 +77,18 @@ pub async fn save(db: &Db, run: ToSave, now_ms: i64) -> Result<LabRunRow, LabErr
         metrics: metrics.as_deref(),
         equity: equity.as_deref(),
     };
-    Ok(lab_runs::insert(db, &row, now_ms).await?)
+    Ok(lab_runs::insert(db, &row, user_id, now_ms).await?)
 }
 
 /// Saved runs, newest first.
 ///
 /// # Errors
 /// [`LabError::Invalid`] for a limit outside 1 to [`MAX_LIST`], [`LabError::Storage`].
-pub async fn list(db: &Db, limit: usize) -> Result<Vec<LabRunRow>, LabError> {
+pub async fn list(db: &Db, owner: app::auth::Owner, limit: usize) -> Result<Vec<LabRunRow>, LabError> {
     if limit == 0 || limit > MAX_LIST {
         return Err(invalid(format!("limit must be between 1 and {MAX_LIST}, got {limit}")));
     }
-    Ok(lab_runs::list(db, limit).await?)
+    Ok(lab_runs::list(db, owner, limit).await?)
 }
 
 /// A stored JSON text as a value (`Null` for one that does not parse, which

@@ -3,9 +3,12 @@
 //! input (the flat JSON object the page keeps in its URL), so opening it
 //! reproduces the run; its metrics and an optional sample of its equity
 //! curve, so a list or a comparison needs no run. JSON is stored as text and
-//! checked by the caller.
+//! checked by the caller. Each row belongs to the user who saved it: every
+//! read and delete is filtered by its [`Owner`] in the SQL.
 
 use serde::Serialize;
+
+use app::auth::Owner;
 
 use super::{Db, StorageError, with_reader, with_writer};
 
@@ -57,10 +60,15 @@ const COLUMNS: &str = "id, name, created_at, symbol, timeframe, strategy, input,
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn insert(db: &Db, run: &NewLabRun<'_>, now_ms: i64) -> Result<LabRunRow, StorageError> {
+pub async fn insert(
+    db: &Db,
+    run: &NewLabRun<'_>,
+    user_id: Option<i64>,
+    now_ms: i64,
+) -> Result<LabRunRow, StorageError> {
     let sql = format!(
-        "INSERT INTO lab_runs (name, created_at, symbol, timeframe, strategy, input, metrics, equity) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO lab_runs (name, created_at, symbol, timeframe, strategy, input, metrics, equity, user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     );
     Ok(with_writer!(db, |pool| sqlx::query_as::<_, LabRunRow>(&sql)
         .bind(run.name)
@@ -71,34 +79,55 @@ pub async fn insert(db: &Db, run: &NewLabRun<'_>, now_ms: i64) -> Result<LabRunR
         .bind(run.input)
         .bind(run.metrics)
         .bind(run.equity)
+        .bind(user_id)
         .fetch_one(pool)
         .await?))
 }
 
-/// Saved runs, newest first, at most `limit`.
+/// The rows `owner` may see: `$1` is the user, `$2` whether rows of nobody count.
+const OWNED: &str = "(user_id = $1 OR ($2 AND user_id IS NULL))";
+
+/// `owner`'s saved runs, newest first, at most `limit`.
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn list(db: &Db, limit: usize) -> Result<Vec<LabRunRow>, StorageError> {
-    let sql = format!("SELECT {COLUMNS} FROM lab_runs ORDER BY id DESC LIMIT $1");
+pub async fn list(db: &Db, owner: Owner, limit: usize) -> Result<Vec<LabRunRow>, StorageError> {
+    let sql = format!("SELECT {COLUMNS} FROM lab_runs WHERE {OWNED} ORDER BY id DESC LIMIT $3");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(with_reader!(db, |pool| sqlx::query_as::<_, LabRunRow>(&sql).bind(limit).fetch_all(pool).await?))
+    Ok(with_reader!(db, |pool| sqlx::query_as::<_, LabRunRow>(&sql)
+        .bind(owner.user_id)
+        .bind(owner.admin)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
 }
 
-/// The run `id`.
+/// The run `id`, if `owner` may see it.
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn get(db: &Db, id: i64) -> Result<Option<LabRunRow>, StorageError> {
-    let sql = format!("SELECT {COLUMNS} FROM lab_runs WHERE id = $1");
-    Ok(with_reader!(db, |pool| sqlx::query_as::<_, LabRunRow>(&sql).bind(id).fetch_optional(pool).await?))
+pub async fn get(db: &Db, owner: Owner, id: i64) -> Result<Option<LabRunRow>, StorageError> {
+    let sql = format!("SELECT {COLUMNS} FROM lab_runs WHERE {OWNED} AND id = $3");
+    Ok(with_reader!(db, |pool| sqlx::query_as::<_, LabRunRow>(&sql)
+        .bind(owner.user_id)
+        .bind(owner.admin)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
 }
 
-/// Deletes the run `id`; whether there was one.
+/// Deletes the run `id` if it is `owner`'s; whether there was one.
 ///
 /// # Errors
 /// [`StorageError::Database`] on a database failure.
-pub async fn delete(db: &Db, id: i64) -> Result<bool, StorageError> {
-    const SQL: &str = "DELETE FROM lab_runs WHERE id = $1";
-    Ok(with_writer!(db, |pool| sqlx::query(SQL).bind(id).execute(pool).await?.rows_affected()) > 0)
+pub async fn delete(db: &Db, owner: Owner, id: i64) -> Result<bool, StorageError> {
+    let sql = format!("DELETE FROM lab_runs WHERE {OWNED} AND id = $3");
+    Ok(with_writer!(db, |pool| sqlx::query(&sql)
+        .bind(owner.user_id)
+        .bind(owner.admin)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected())
+        > 0)
 }

@@ -6,6 +6,12 @@
 //! configured symbol not yet in `watchlist_seeded` is added and recorded
 //! there. A symbol the user removed was seeded before, so it is not added
 //! again at the next start; a symbol newly written into the configuration is.
+//!
+//! Each user has a list of their own (`user_watchlist`): it starts as a copy
+//! of the followed list on their first look, and their edits go to it. The
+//! followed list is the union: a symbol a user adds is followed, and one no
+//! user's list holds any more is not ([`Watchlist::add_for`],
+//! [`Watchlist::remove_for`]).
 
 use tokio::sync::watch;
 
@@ -138,6 +144,106 @@ impl Watchlist {
             self.changed.send_modify(|n| *n += 1);
         }
         Ok(removed > 0)
+    }
+}
+
+/// Starts `$user`'s list as a copy of the followed one, unless it has
+/// started already, in the transaction `$tx` (a macro: the statement runs on
+/// either backend's transaction).
+macro_rules! start_list {
+    ($tx:expr, $user:expr, $now:expr) => {{
+        const STARTED: &str = "INSERT INTO user_watchlist_started (user_id, started_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO NOTHING";
+        const COPY: &str = "INSERT INTO user_watchlist (user_id, symbol, position, added_at) \
+             SELECT $1, symbol, position, $2 FROM watchlist";
+        if sqlx::query(STARTED).bind($user).bind($now).execute(&mut *$tx).await?.rows_affected() == 1 {
+            sqlx::query(COPY).bind($user).bind($now).execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+impl Watchlist {
+    /// `user`'s list in their order; the followed list for nobody (an
+    /// anonymous viewer).
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] on a database failure.
+    pub async fn symbols_for(&self, user: Option<i64>) -> Result<Vec<Symbol>, StorageError> {
+        const STARTED: &str = "SELECT COUNT(*) FROM user_watchlist_started WHERE user_id = $1";
+        const LIST: &str = "SELECT symbol FROM user_watchlist WHERE user_id = $1 ORDER BY position, symbol";
+        let Some(user) = user else { return self.symbols().await };
+        let started: i64 =
+            with_reader!(&self.db, |pool| sqlx::query_scalar(STARTED).bind(user).fetch_one(pool).await?);
+        if started == 0 {
+            let now = now_ms();
+            write_transaction!(&self.db, |tx| start_list!(tx, user, now));
+        }
+        let rows: Vec<String> =
+            with_reader!(&self.db, |pool| sqlx::query_scalar(LIST).bind(user).fetch_all(pool).await?);
+        Ok(rows.into_iter().filter_map(|s| Symbol::parse(&s).ok()).collect())
+    }
+
+    /// Puts `symbol` at the end of `user`'s list, and on the followed list
+    /// (with a `symbols` row named `name`, flagged `simulated`, when there is
+    /// none). Returns whether it was added to the user's list.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] on a database failure.
+    pub async fn add_for(
+        &self,
+        user: i64,
+        symbol: &Symbol,
+        name: Option<&str>,
+        simulated: bool,
+    ) -> Result<bool, StorageError> {
+        const ADD_OWN: &str = "INSERT INTO user_watchlist (user_id, symbol, position, added_at) \
+             SELECT $1, $2, COALESCE(MAX(position), 0) + 1, $3 FROM user_watchlist WHERE user_id = $1 \
+             ON CONFLICT (user_id, symbol) DO NOTHING";
+        let now = now_ms();
+        let (own, followed) = write_transaction!(&self.db, |tx| {
+            start_list!(tx, user, now);
+            sqlx::query(SYMBOL).bind(symbol.as_str()).bind(name).bind(simulated).execute(&mut *tx).await?;
+            let own = sqlx::query(ADD_OWN)
+                .bind(user)
+                .bind(symbol.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let followed = sqlx::query(ADD).bind(symbol.as_str()).bind(now).execute(&mut *tx).await?.rows_affected();
+            (own, followed)
+        });
+        if followed > 0 {
+            self.changed.send_modify(|n| *n += 1);
+        }
+        Ok(own > 0)
+    }
+
+    /// Takes `symbol` off `user`'s list, and off the followed list when no
+    /// user's list holds it any more; its stored bars stay. Returns whether it
+    /// was on the user's list.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] on a database failure.
+    pub async fn remove_for(&self, user: i64, symbol: &Symbol) -> Result<bool, StorageError> {
+        const REMOVE_OWN: &str = "DELETE FROM user_watchlist WHERE user_id = $1 AND symbol = $2";
+        const UNFOLLOW: &str = "DELETE FROM watchlist WHERE symbol = $1 \
+             AND NOT EXISTS (SELECT 1 FROM user_watchlist WHERE symbol = $1)";
+        let now = now_ms();
+        let (own, unfollowed) = write_transaction!(&self.db, |tx| {
+            start_list!(tx, user, now);
+            let own = sqlx::query(REMOVE_OWN).bind(user).bind(symbol.as_str()).execute(&mut *tx).await?.rows_affected();
+            let unfollowed = if own > 0 {
+                sqlx::query(UNFOLLOW).bind(symbol.as_str()).execute(&mut *tx).await?.rows_affected()
+            } else {
+                0
+            };
+            (own, unfollowed)
+        });
+        if unfollowed > 0 {
+            self.changed.send_modify(|n| *n += 1);
+        }
+        Ok(own > 0)
     }
 }
 

@@ -285,19 +285,10 @@ pub async fn admin_token(db: &Db) -> String {
     token_for(db, "admin", server::accounts::Role::Admin).await
 }
 
-/// The admin token header of the database behind `state`, made once per
-/// database.
+/// An admin token header for the database behind `state` (the user
+/// `admin`, created on first use; a token per call, an insert).
 pub async fn admin_header(state: &server::state::AppState) -> String {
-    static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
-    let key = state.config.database_url.expose().to_owned();
-    if let Some((_, token)) =
-        TOKENS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|(k, _)| *k == key)
-    {
-        return token.clone();
-    }
-    let token = admin_token(&state.db).await;
-    TOKENS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((key, token.clone()));
-    token
+    admin_token(&state.db).await
 }
 
 /// One request through the whole router as the database's admin (a bearer
@@ -339,3 +330,6 @@ pub async fn ws_connect(
     request.headers_mut().insert("authorization", authorization.parse().expect("a header value"));
     tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
 }
+
+/// A client WebSocket.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

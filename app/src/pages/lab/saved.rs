@@ -57,7 +57,10 @@ pub(super) fn SavedRuns(
         })
     };
     let can_compare = move || (2..=4).contains(&chosen.with(Vec::len));
+    // Viewers compare runs; traders and admins save and delete their own.
+    let can_save = crate::auth::viewer_can(crate::auth::Role::Trader);
     view! {
+        <Show when=can_save>
         <form class="sweep-form" data-testid="save-form" on:submit=move |ev| {
             ev.prevent_default();
             save.run(name.get_untracked());
@@ -67,6 +70,7 @@ pub(super) fn SavedRuns(
             <button type="submit" class="primary">"Save this run"</button>
             <span role="status" class="hint">{move || message.get()}</span>
         </form>
+        </Show>
         <div class="table-scroll">
             <table class="saved-runs" data-testid="saved-runs">
                 <caption>"Saved runs: tick two to four to compare them"</caption>
@@ -85,8 +89,8 @@ pub(super) fn SavedRuns(
                                     <td>{format::date(run.created_at / 1000)}</td>
                                     <td>{metric(&run, "total_return", true)}</td>
                                     <td>{metric(&run, "sharpe", false)}</td>
-                                    <td><button type="button" class="remove" on:click=move |_| delete.run(id)
-                                        aria-label=format!("Delete {}", run.name)>"Delete"</button></td>
+                                    <td><Show when=can_save><button type="button" class="remove" on:click=move |_| delete.run(id)
+                                        aria-label=format!("Delete {}", run.name.clone())>"Delete"</button></Show></td>
                                 </tr>
                             }
                         }

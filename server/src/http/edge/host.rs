@@ -22,11 +22,21 @@ use axum::response::Response;
 pub(crate) struct Allowed {
     /// Configured public names, lower-case, without a trailing dot.
     names: Vec<String>,
+    /// Origins whose pages may call the API with a token (`http.cors_origins`).
+    pub(crate) cors: super::cors::Origins,
 }
 
 impl Allowed {
     pub(crate) fn new(public_names: &[String]) -> Self {
-        Self { names: public_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect() }
+        Self {
+            names: public_names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            cors: super::cors::Origins::default(),
+        }
+    }
+
+    /// With the CORS origins.
+    pub(crate) fn with_cors(self, origins: &[String]) -> Self {
+        Self { cors: super::cors::Origins::new(origins), ..self }
     }
 
     /// Whether `host` (a name or IP literal, without port) is one of ours.

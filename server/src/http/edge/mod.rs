@@ -19,6 +19,7 @@
 //! that quotes at most a short prefix of what the client sent
 //! ([`app::api::excerpt`]).
 
+pub(crate) mod cors;
 pub(crate) mod headers;
 pub(crate) mod host;
 pub(crate) mod origin;
@@ -45,7 +46,8 @@ const COMPRESS_ABOVE: u16 = 1_024;
 
 /// Wraps the router in the edge's layers (see the module docs for the order).
 pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics) -> Router {
-    let hosts = Arc::new(host::Allowed::new(&config.public_names));
+    let hosts = Arc::new(host::Allowed::new(&config.public_names).with_cors(&config.cors_origins));
+    let cors = Arc::new(cors::Origins::new(&config.cors_origins));
     let compress = SizeAbove::new(COMPRESS_ABOVE)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
@@ -56,6 +58,7 @@ pub(crate) fn wrap(router: Router, config: &HttpConfig, metrics: RequestMetrics)
     let router = router
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(compress))
         .layer(axum::middleware::from_fn_with_state(hosts.clone(), origin::check))
+        .layer(axum::middleware::from_fn_with_state(cors, cors::layer))
         .layer(axum::middleware::from_fn_with_state(hosts, host::check))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))

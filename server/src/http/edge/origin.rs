@@ -24,7 +24,10 @@ const CROSS_SITE: &str = "cross-site request refused: the request's Origin is no
 
 /// Middleware: 403 for a state change or WebSocket upgrade from another site.
 pub(crate) async fn check(State(allowed): State<Arc<Allowed>>, request: Request, next: Next) -> Response {
-    if needs_check(&request) && !same_site(request.headers(), &allowed) {
+    let headers = request.headers();
+    // A page of an allowed CORS origin may change state with a token, never with the cookie.
+    let cors_token = allowed.cors.allowed(headers).is_some() && super::cors::token_only(headers);
+    if needs_check(&request) && !same_site(headers, &allowed) && !cors_token {
         return super::refuse(StatusCode::FORBIDDEN, CROSS_SITE.into());
     }
     next.run(request).await

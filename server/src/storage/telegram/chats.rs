@@ -120,9 +120,17 @@ fn random_code() -> String {
 /// # Errors
 /// [`StorageError`] on a database failure.
 pub async fn create_link_code(db: &Db, now_ms: i64) -> Result<String, StorageError> {
+    create_link_code_for(db, None, now_ms).await
+}
+
+/// Like [`create_link_code`], for `user_id`: the chat it links is theirs.
+///
+/// # Errors
+/// [`StorageError`] on a database failure.
+pub async fn create_link_code_for(db: &Db, user_id: Option<i64>, now_ms: i64) -> Result<String, StorageError> {
     const PURGE: &str = "DELETE FROM telegram_link_codes WHERE expires_at < $1";
-    const INSERT: &str = "INSERT INTO telegram_link_codes (code, created_at, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (code) DO NOTHING";
+    const INSERT: &str = "INSERT INTO telegram_link_codes (code, created_at, expires_at, user_id) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING";
     with_writer!(db, |pool| sqlx::query(PURGE).bind(now_ms - CODE_RETENTION_MS).execute(pool).await?.rows_affected());
     // A collision with a kept code is unlikely (2^40 codes); try a few times anyway.
     for _ in 0..8 {
@@ -131,6 +139,7 @@ pub async fn create_link_code(db: &Db, now_ms: i64) -> Result<String, StorageErr
             .bind(&code)
             .bind(now_ms)
             .bind(now_ms + LINK_CODE_TTL_MS)
+            .bind(user_id)
             .execute(pool)
             .await?
             .rows_affected());
@@ -171,7 +180,14 @@ pub async fn redeem_code(
     let outcome = write_transaction!(db, |tx| {
         let taken = sqlx::query(TAKE).bind(&code).bind(chat_id).bind(now_ms).execute(&mut *tx).await?.rows_affected();
         if taken == 1 {
-            sqlx::query(INSERT_CHAT).bind(chat_id).bind(title).bind(now_ms).execute(&mut *tx).await?;
+            // The chat is the code's maker's (re-linked with another's code, it moves to them).
+            sqlx::query(INSERT_CHAT_FROM_CODE)
+                .bind(chat_id)
+                .bind(title)
+                .bind(now_ms)
+                .bind(&code)
+                .execute(&mut *tx)
+                .await?;
             LinkOutcome::Linked
         } else {
             let used_by: Option<Option<i64>> = sqlx::query_scalar(USED_BY).bind(&code).fetch_optional(&mut *tx).await?;
@@ -183,6 +199,59 @@ pub async fn redeem_code(
 
 const INSERT_CHAT: &str = "INSERT INTO telegram_chats (chat_id, title, linked_at) VALUES ($1, $2, $3) \
      ON CONFLICT (chat_id) DO UPDATE SET title = COALESCE(excluded.title, telegram_chats.title)";
+const INSERT_CHAT_FROM_CODE: &str = "INSERT INTO telegram_chats (chat_id, title, linked_at, user_id) \
+     SELECT $1, $2, $3, user_id FROM telegram_link_codes WHERE code = $4 \
+     ON CONFLICT (chat_id) DO UPDATE SET title = COALESCE(excluded.title, telegram_chats.title), \
+     user_id = COALESCE(excluded.user_id, telegram_chats.user_id)";
+
+/// The chats `owner` may see: `$1` the user, `$2` whether chats of nobody count.
+const OWNED: &str = "(user_id = $1 OR ($2 AND user_id IS NULL))";
+
+/// `owner`'s linked chats, oldest link first.
+///
+/// # Errors
+/// [`StorageError`] on a database failure.
+pub async fn list_chats_of(db: &Db, owner: app::auth::Owner) -> Result<Vec<LinkedChat>, StorageError> {
+    let sql = format!("SELECT {CHAT_COLUMNS} FROM telegram_chats WHERE {OWNED} ORDER BY linked_at, chat_id");
+    let rows: Vec<ChatRow> =
+        with_reader!(db, |pool| sqlx::query_as(&sql).bind(owner.user_id).bind(owner.admin).fetch_all(pool).await?);
+    Ok(rows.into_iter().map(LinkedChat::from).collect())
+}
+
+/// The chat `chat_id` if it is linked and `owner`'s.
+///
+/// # Errors
+/// [`StorageError`] on a database failure.
+pub async fn get_chat_of(db: &Db, owner: app::auth::Owner, chat_id: i64) -> Result<Option<LinkedChat>, StorageError> {
+    let sql = format!("SELECT {CHAT_COLUMNS} FROM telegram_chats WHERE {OWNED} AND chat_id = $3");
+    let row: Option<ChatRow> = with_reader!(db, |pool| sqlx::query_as(&sql)
+        .bind(owner.user_id)
+        .bind(owner.admin)
+        .bind(chat_id)
+        .fetch_optional(pool)
+        .await?);
+    Ok(row.map(LinkedChat::from))
+}
+
+/// Links `chat_id` as `user_id`'s from the dashboard: `false` when the chat
+/// is linked already and not theirs (another user's, or nobody's, which only
+/// a link code moves).
+///
+/// # Errors
+/// [`StorageError`] on a database failure.
+pub async fn link_chat_for(db: &Db, chat_id: i64, user_id: i64, now_ms: i64) -> Result<bool, StorageError> {
+    const SQL: &str = "INSERT INTO telegram_chats (chat_id, linked_at, user_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (chat_id) DO UPDATE SET linked_at = telegram_chats.linked_at \
+         WHERE telegram_chats.user_id = excluded.user_id";
+    let n = with_writer!(db, |pool| sqlx::query(SQL)
+        .bind(chat_id)
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
+}
 
 /// Links a chat without a code (a chat of `telegram.allowed_chats`, or an
 /// operator's choice); keeps its settings when it is linked already. Returns

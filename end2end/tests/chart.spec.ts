@@ -47,7 +47,9 @@ async function drawn(page: Page) {
   })()`) as Promise<{ type: string; bars: number; volume: number; panes: number; last: { time: number; close: number } }>;
 }
 
-test("the symbol chart: candles, legend, indicators, zoom and live bars", async ({ page, request }) => {
+test("the symbol chart: candles, legend, indicators, zoom and live bars", async ({ page }) => {
+  // The page's own request context: it carries the logged-in session.
+  const request = page.request;
   const errors = collectErrors(page);
   await page.goto("/symbol/AAPL?tf=1d");
   const chart = page.getByTestId("chart");
@@ -127,7 +129,9 @@ test("the symbol chart: candles, legend, indicators, zoom and live bars", async 
   expect(errors).toEqual([]);
 });
 
-test("a signal marker shows its strategy and links to the signal", async ({ page, request }) => {
+test("a signal marker shows its strategy and links to the signal", async ({ page }) => {
+  // The page's own request context: it carries the logged-in session.
+  const request = page.request;
   const errors = collectErrors(page);
   // The simulated feed produces signals on short timeframes within seconds.
   let signal: ApiSignal | undefined;

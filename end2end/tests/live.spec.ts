@@ -46,7 +46,9 @@ async function expectPricesMatchApi(request: APIRequestContext, read: () => Prom
   }
 }
 
-test("the watchlist goes live, a symbol opens, and new prices arrive without a reload", async ({ page, request }) => {
+test("the watchlist goes live, a symbol opens, and new prices arrive without a reload", async ({ page }) => {
+  // The page's own request context: it carries the logged-in session.
+  const request = page.request;
   const errors = collectErrors(page);
   await page.goto("/");
 

@@ -12,7 +12,9 @@ function collectErrors(page: Page): string[] {
 
 type ApiSignal = { id: number; action: string; price: number; evidence: Record<string, number> };
 
-test("a new signal appears live on the signals page", async ({ page, request }) => {
+test("a new signal appears live on the signals page", async ({ page }) => {
+  // The page's own request context: it carries the logged-in session.
+  const request = page.request;
   const errors = collectErrors(page);
   await page.goto("/signals");
   await expect(page.getByTestId("signals")).toBeVisible();

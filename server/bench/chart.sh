@@ -70,6 +70,9 @@ target/release/finstage migrate >&2
 target/release/finstage import --csv "$work/daily.csv" --symbol BENCH --timeframe 1d >&2
 target/release/finstage import --csv "$work/minutes.csv" --symbol BENCH --timeframe 1m >&2
 
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
+bench_accounts target/release/finstage
 target/release/finstage serve >"$work/serve.log" 2>&1 &
 server_pid=$!
 # The reference: the library alone in a bare page (server/bench/chart_ref/),

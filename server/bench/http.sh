@@ -172,6 +172,9 @@ binary_date=$(date -u -r "$work/bin/finstage" '+%Y-%m-%d %H:%M UTC')
 port=$(free_port)
 OURS=http://127.0.0.1:$port
 log "starting finstage on $OURS"
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
+FINSTAGE_CONFIG=$work/finstage.toml FINSTAGE_DATABASE_URL=sqlite://$work/bench.db bench_accounts "$work/bin/finstage"
 (
     cd "$work"
     FINSTAGE_CONFIG=$work/finstage.toml \

@@ -83,6 +83,9 @@ started=$(date +%s%N)
 echo "imported 1,000,000 one-minute bars in $((($(date +%s%N) - started) / 1000000)) ms" >&2
 rm -f "$work/minutes.csv"
 
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
+bench_accounts "$work/bin/finstage"
 "$work/bin/finstage" serve >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

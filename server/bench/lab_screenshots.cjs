@@ -21,6 +21,8 @@ async function done(page) {
   });
   const errors = [];
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 }, colorScheme: "dark" });
+  // Saving runs needs a trader: the admin server/bench/accounts.sh made.
+  await page.request.post(`${BASE}/api/v1/auth/login`, { data: { username: "bench", password: "bench passphrase 2026" } });
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(e.message));
 

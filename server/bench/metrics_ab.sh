@@ -27,10 +27,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
 start() { # name metrics-on?
     local port
     port=$(free_port)
     mkdir -p "$work/$1"
+    FINSTAGE_DATABASE_URL="sqlite://$work/$1/db.sqlite" bench_accounts target/release/finstage
     FINSTAGE_DATABASE_URL="sqlite://$work/$1/db.sqlite" FINSTAGE_LISTEN="127.0.0.1:$port" FINSTAGE_LOG=warn \
         FINSTAGE_HTTP__REQUEST_METRICS="$2" target/release/finstage serve >"$work/$1/log" 2>&1 &
     pids+=($!)

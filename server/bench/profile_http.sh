@@ -21,6 +21,9 @@ done
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
+FINSTAGE_DATABASE_URL="sqlite://$work/f.db" bench_accounts target/release/finstage
 FINSTAGE_DATABASE_URL="sqlite://$work/f.db" FINSTAGE_LISTEN="127.0.0.1:$port" FINSTAGE_LOG=warn \
   FINSTAGE_SITE_ROOT=target/site target/release/finstage serve &
 server=$!

@@ -20,6 +20,9 @@ python3 server/bench/random_walk.py "$work/minutes.csv" minutes 1000000 16 0.000
 FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" target/release/finstage migrate >/dev/null
 FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" target/release/finstage import --csv "$work/minutes.csv" --symbol LABM --timeframe 1m >/dev/null
 rm -f "$work/minutes.csv"
+# shellcheck source=server/bench/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"
+FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" bench_accounts target/release/finstage
 FINSTAGE_DATABASE_URL="sqlite://$work/shots.db" FINSTAGE_LISTEN="127.0.0.1:$port" \
   FINSTAGE_SITE_ROOT="$ROOT/target/site" FINSTAGE_SIM__INTERVAL=1s FINSTAGE_SIM__HISTORY_DAYS=${HISTORY_DAYS:-1500} \
   FINSTAGE_LOG=warn target/release/finstage serve >"$work/serve.log" 2>&1 &

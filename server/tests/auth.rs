@@ -627,3 +627,33 @@ async fn cors_lets_listed_origins_use_tokens_only() {
     assert!(read.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     t.cleanup().await;
 }
+
+/// A session ends after `auth.session_idle_secs` without a request, and
+/// `auth.session_max_secs` after its login however busy it is.
+#[tokio::test]
+async fn sessions_end_when_idle_and_at_their_absolute_limit() {
+    let t = common::TestDb::sqlite().await;
+    common::token_for(&t.db, "ann", Role::Viewer).await;
+    let me = |state: &AppState, cookie: &str| {
+        let (state, cookie) = (state.clone(), cookie.to_owned());
+        async move { send(&state, with_cookie(request("GET", "/api/v1/auth/me", None, None), &cookie)).await.status }
+    };
+
+    let idle = state_on(&t, |c| c.auth.session_idle_secs = 2).await;
+    let cookie = session_cookie(&login(&idle, "ann", PASSWORD, None).await).unwrap();
+    assert_eq!(me(&idle, &cookie).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    assert_eq!(me(&idle, &cookie).await, StatusCode::UNAUTHORIZED, "idle for longer than 2 s");
+
+    // Login times are kept in whole seconds: 4 s, with 2.5 s of requests.
+    let capped = state_on(&t, |c| c.auth.session_max_secs = 4).await;
+    let cookie = session_cookie(&login(&capped, "ann", PASSWORD, None).await).unwrap();
+    // Busy all along: a request every half second.
+    for _ in 0..5 {
+        assert_eq!(me(&capped, &cookie).await, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    assert_eq!(me(&capped, &cookie).await, StatusCode::UNAUTHORIZED, "over 4 s after its login");
+    t.cleanup().await;
+}

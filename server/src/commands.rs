@@ -43,6 +43,12 @@ pub(crate) async fn open_existing(config: &Config) -> anyhow::Result<Db> {
     open(config).await
 }
 
+/// Records a change the command line made in the audit log.
+async fn audit_cli(db: &Db, action: &str, target: &str) {
+    let target = (!target.is_empty()).then_some(target);
+    crate::accounts::Accounts::new(db.clone()).audit(&crate::accounts::Actor::cli(), action, target, None).await;
+}
+
 /// `finstage migrate`.
 ///
 /// # Errors
@@ -186,6 +192,7 @@ pub async fn import(
     let db = open(config).await?;
     let ingest = Ingest::new(db.clone(), MarketCache::new(&config.cache));
     let changed = ingest.history(&symbol, timeframe, &data.bars, false).await?;
+    audit_cli(&db, "import", &format!("{symbol} {timeframe}: {} bars", data.bars.len())).await;
     db.close().await;
     writeln!(out, "imported {} {timeframe} bars of {symbol} ({changed} new or changed)", data.bars.len())?;
     Ok(())
@@ -320,6 +327,7 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
                     anyhow::bail!("symbol {symbol} already exists");
                 }
                 symbols::upsert(&db, &symbol, name.as_deref(), false).await?;
+                audit_cli(&db, "symbols.add", symbol.as_str()).await;
                 writeln!(out, "added {symbol}")?;
             }
             SymbolsAction::Remove { symbol } => {
@@ -332,6 +340,7 @@ pub async fn symbols(config: &Config, action: crate::cli::SymbolsAction, out: &m
                 if !symbols::delete(&db, symbol.as_str()).await? {
                     anyhow::bail!("symbol {symbol} not found");
                 }
+                audit_cli(&db, "symbols.remove", symbol.as_str()).await;
                 writeln!(out, "removed {symbol} and its bars")?;
             }
         }
@@ -353,6 +362,7 @@ pub async fn telegram(config: &Config, action: crate::cli::TelegramAction, out: 
     let result = match action {
         TelegramAction::Link => {
             let code = tg::create_link_code(&db, jobs::now_ms()).await?;
+            audit_cli(&db, "telegram.link-code", "").await;
             writeln!(out, "send this to the bot within 15 minutes to link a chat:\n/start {code}")?;
             Ok(())
         }
@@ -370,6 +380,7 @@ pub async fn telegram(config: &Config, action: crate::cli::TelegramAction, out: 
         }
         TelegramAction::Unlink { chat_id } => {
             if tg::unlink(&db, chat_id).await? {
+                audit_cli(&db, "telegram.unlink", &chat_id.to_string()).await;
                 writeln!(out, "chat {chat_id} unlinked")?;
                 Ok(())
             } else {

@@ -249,4 +249,14 @@ fn the_command_line_manages_users_tokens_and_prints_the_audit_log() {
         ["users.set-role", "users.reset-password", "tokens.revoke", "tokens.create", "users.add", "users.add"]
     );
     assert!(!out.contains(&secret) && !out.contains(GOOD), "no secret in the audit log");
+
+    // Other changes from the command line are audited too.
+    let (ok, _, _) = finstage(&url, &["symbols", "add", "ZZZ"], "");
+    assert!(ok);
+    let (ok, _, _) = finstage(&url, &["symbols", "remove", "ZZZ"], "");
+    assert!(ok);
+    let (_, out, _) = finstage(&url, &["audit", "--limit", "2", "--user", "cli"], "");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("symbols.remove") && lines[0].contains("ZZZ"), "{out}");
+    assert!(lines[1].contains("symbols.add"), "{out}");
 }

@@ -103,22 +103,66 @@ pub fn current() -> Option<Principal> {
         .and_then(|parts| parts.extensions.get::<Principal>().cloned())
 }
 
-/// Who the page is shown to (`None`: nobody is logged in). The pages use it
-/// to show only the controls the role may use; the server checks every
-/// request regardless.
-#[leptos::server(prefix = "/api", endpoint = "me")]
-pub async fn me() -> Result<Option<Principal>, crate::api::ApiError> {
-    Ok(current())
+/// The name of the `<meta>` element that carries the page's principal from
+/// the server's render to the browser: `ID|NAME|ROLE` (ID empty for the
+/// anonymous viewer). Names are `[a-z0-9._-]`, so `|` cannot occur in them.
+pub const META: &str = "finstage-user";
+
+impl Principal {
+    /// The principal as the page's `<meta>` carries it.
+    #[must_use]
+    pub fn to_meta(&self) -> String {
+        format!("{}|{}|{}", self.user_id.map(|id| id.to_string()).unwrap_or_default(), self.name, self.role)
+    }
+
+    /// Reads [`Principal::to_meta`]'s text back (as the page's viewer, `via` unknown: session).
+    #[must_use]
+    pub fn from_meta(text: &str) -> Option<Self> {
+        let mut parts = text.split('|');
+        let id = parts.next()?;
+        let name = parts.next()?.to_owned();
+        let role = parts.next()?.parse().ok()?;
+        let user_id = if id.is_empty() { None } else { Some(id.parse().ok()?) };
+        let via = if user_id.is_some() { Via::Session } else { Via::Anonymous };
+        Some(Self { user_id, name, role, via })
+    }
 }
 
-/// The principal as the pages share it (provided by the app's root).
-pub type Viewer = leptos::prelude::Resource<Result<Option<Principal>, crate::api::ApiError>>;
+/// Who the page is shown to (`None`: nobody is logged in), as the app's
+/// root provides it. The pages use it to leave out the controls the role
+/// may not use; the server checks every request regardless. It is written
+/// into the page by the server (the shell's `<meta>`) and read from there
+/// in the browser: no request, no suspense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageViewer(pub Option<Principal>);
 
-/// Whether the page's viewer may do what `need` may (false while unknown).
+impl PageViewer {
+    /// The principal this page is rendered for, or was rendered for.
+    #[must_use]
+    pub fn detect() -> Self {
+        #[cfg(feature = "ssr")]
+        {
+            Self(current())
+        }
+        #[cfg(all(not(feature = "ssr"), feature = "hydrate"))]
+        {
+            let text = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.query_selector(&format!("meta[name=\"{META}\"]")).ok().flatten())
+                .and_then(|m| m.get_attribute("content"));
+            Self(text.as_deref().and_then(Principal::from_meta))
+        }
+        #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+        {
+            Self(None)
+        }
+    }
+}
+
+/// Whether the page's viewer may do what `need` may (false when nobody).
 pub fn viewer_can(need: Role) -> impl Fn() -> bool + Copy + Send + Sync + 'static {
-    use leptos::prelude::*;
-    let me = use_context::<Viewer>();
-    move || me.and_then(|me| me.get()).and_then(Result::ok).flatten().is_some_and(|p| p.can(need))
+    let can = leptos::prelude::use_context::<PageViewer>().and_then(|v| v.0).is_some_and(|p| p.can(need));
+    move || can
 }
 
 /// Whose rows a request may see of per-user data (saved lab runs, Telegram
@@ -178,4 +222,22 @@ pub struct AuditEntry {
 #[leptos::server(prefix = "/api", endpoint = "audit")]
 pub async fn audit_log(before: Option<i64>) -> Result<Vec<AuditEntry>, crate::api::ApiError> {
     crate::api::ssr::reply(async move { crate::api::ssr::backend()?.audit(before, 100).await }.await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_principal_round_trips_through_its_meta_text() {
+        let ann = Principal { user_id: Some(7), name: "ann.lee".into(), role: Role::Trader, via: Via::Session };
+        assert_eq!(ann.to_meta(), "7|ann.lee|trader");
+        assert_eq!(Principal::from_meta(&ann.to_meta()), Some(ann));
+        let anonymous = Principal { user_id: None, name: "anonymous".into(), role: Role::Viewer, via: Via::Anonymous };
+        assert_eq!(Principal::from_meta(&anonymous.to_meta()), Some(anonymous));
+        for bad in ["", "7|ann", "x|ann|trader", "7|ann|root"] {
+            assert_eq!(Principal::from_meta(bad), None, "{bad}");
+        }
+        assert!(!Role::Viewer.to_string().is_empty());
+    }
 }

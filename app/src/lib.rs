@@ -41,6 +41,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                // Who the page is for: read back by the browser's App (auth::PageViewer).
+                <meta name=auth::META content=auth::PageViewer::detect().0.map(|p| p.to_meta()).unwrap_or_default()/>
                 // The stylesheet's name carries its content hash in release builds.
                 <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
@@ -57,10 +59,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Who is looking: read once per page load, in the page's HTML.
-    let me: auth::Viewer = Resource::new_blocking(|| (), |()| auth::me());
-    provide_context(me);
-    let user = move || me.get().and_then(Result::ok).flatten().filter(|p| p.user_id.is_some());
+    // Who is looking: settled once per page load (on the server from the
+    // request, in the browser from the page's <meta>).
+    let viewer = auth::PageViewer::detect();
+    let user = viewer.0.clone().filter(|p| p.user_id.is_some());
+    provide_context(viewer);
 
     view! {
         <Title text="Finstage"/>
@@ -77,22 +80,18 @@ pub fn App() -> impl IntoView {
                         <A href="/audit">"Audit"</A>
                     </Show>
                 </nav>
-                <Suspense>
-                    {move || {
-                        user()
-                            .map(|p| {
-                                view! {
-                                    <form method="post" action="/api/v1/auth/logout" class="usermenu">
-                                        <span class="user" data-testid="user">
-                                            {p.name.clone()}
-                                            <span class="role">{p.role.as_str()}</span>
-                                        </span>
-                                        <button type="submit" data-testid="logout">"Log out"</button>
-                                    </form>
-                                }
-                            })
-                    }}
-                </Suspense>
+                {user
+                    .map(|p| {
+                        view! {
+                            <form method="post" action="/api/v1/auth/logout" class="usermenu">
+                                <span class="user" data-testid="user">
+                                    {p.name}
+                                    <span class="role">{p.role.as_str()}</span>
+                                </span>
+                                <button type="submit" data-testid="logout">"Log out"</button>
+                            </form>
+                        }
+                    })}
             </header>
             <main>
                 // Every page's data comes from in-memory caches in well under a

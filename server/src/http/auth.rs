@@ -73,7 +73,6 @@ pub const RULES: &[(&str, &str, Need)] = &[
     ("POST", "/api/v1/auth/logout", Public),
     ("POST", "/api/v1/auth/setup", Public),
     ("GET", "/api/v1/auth/me", Public),
-    ("POST", "/api/me", Public),
     ("GET", "/login", Public),
     ("GET", "/setup", Public),
     // Pages.
@@ -152,7 +151,6 @@ const READS_BY_POST: &[&str] = &[
     "/api/lab_runs",
     "/api/lab_run",
     "/api/lab_check",
-    "/api/me",
     "/api/audit",
     "/api/v1/backtests",
 ];

@@ -24,6 +24,12 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
     send(state, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
+/// A probe's request: no credentials (the probes need none, and answer
+/// with the database gone).
+async fn probe(state: &AppState, uri: &str) -> (StatusCode, String) {
+    send(state, Request::get(uri).header("x-test-anonymous", "1").body(Body::empty()).unwrap()).await
+}
+
 /// One request through the router. Bounded in time so that a stalled response
 /// fails the test naming the request instead of hanging the suite.
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
@@ -43,26 +49,26 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) 
 async fn health_and_readiness() {
     let t = common::TestDb::sqlite().await;
     let state = state_with_history(&t).await;
-    assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, r#"{"status":"ok"}"#.into()));
-    assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, r#"{"status":"ready"}"#.into()));
+    assert_eq!(probe(&state, "/healthz").await, (StatusCode::OK, r#"{"status":"ok"}"#.into()));
+    assert_eq!(probe(&state, "/readyz").await, (StatusCode::OK, r#"{"status":"ready"}"#.into()));
     // Start-up work running in the background is named until it finishes.
     let catching_up = state.recovery.begin("telegram_alert_catch_up");
     let backfill = state.recovery.begin("startup_backfill");
     let ready = |body: String| serde_json::from_str::<serde_json::Value>(&body).unwrap();
-    let (status, body) = get(&state, "/readyz").await;
+    let (status, body) = probe(&state, "/readyz").await;
     assert_eq!(status, StatusCode::OK);
     let expected =
         serde_json::json!({"status": "ready", "recovering": ["telegram_alert_catch_up", "startup_backfill"]});
     assert_eq!(ready(body), expected);
     drop(catching_up);
     let expected = serde_json::json!({"status": "ready", "recovering": ["startup_backfill"]});
-    assert_eq!(ready(get(&state, "/readyz").await.1), expected);
+    assert_eq!(ready(probe(&state, "/readyz").await.1), expected);
     drop(backfill);
-    assert_eq!(get(&state, "/readyz").await, (StatusCode::OK, r#"{"status":"ready"}"#.into()));
+    assert_eq!(probe(&state, "/readyz").await, (StatusCode::OK, r#"{"status":"ready"}"#.into()));
     // With the database gone, the process is alive but not ready.
     tokio::time::timeout(std::time::Duration::from_secs(30), t.db.close()).await.expect("pool close hung");
-    assert_eq!(get(&state, "/healthz").await.0, StatusCode::OK);
-    let (status, body) = get(&state, "/readyz").await;
+    assert_eq!(probe(&state, "/healthz").await.0, StatusCode::OK);
+    let (status, body) = probe(&state, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("database"), "{body}");
 }

@@ -23,6 +23,7 @@ pub mod backtest;
 pub mod bar;
 pub mod error;
 pub mod indicators;
+pub mod market;
 pub mod number;
 pub mod pack;
 pub mod strategies;

@@ -16,31 +16,37 @@
 //! - [`authorize`]: the rule of the matched route ([`RULES`]); a route
 //!   without one is refused, and a test sends every method of every route to
 //!   make sure none is missing.
+//!
+//! The endpoints (login, logout, setup, who am I, the audit log) are in
+//! `endpoints`; what the OpenAPI document says of all this in `openapi`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_login::AuthSession;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tower_sessions::{Expiry, SessionManagerLayer};
+
+mod endpoints;
+mod openapi;
+
+// Globs: utoipa finds each documented operation through a hidden item next to it.
+pub use endpoints::*;
+pub(crate) use openapi::*;
 
 use super::edge::refuse;
 use crate::accounts::live::Credential;
 use crate::accounts::sessions::{DbStore, LOGIN_KEY};
-use crate::accounts::{AccountError, Actor, Credentials, LoginBackend, Principal, Role, Via};
+use crate::accounts::{Actor, LoginBackend, Principal, Role, Via};
 use crate::state::AppState;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "finstage_session";
 /// Session keys: when the user logged in, and when the session was last seen (Unix s).
-const LOGIN_AT: &str = "login_at";
-const SEEN_AT: &str = "seen_at";
+pub(super) const LOGIN_AT: &str = "login_at";
+pub(super) const SEEN_AT: &str = "seen_at";
 /// A session's idle deadline is pushed on at most this often (each push is a
 /// write), or every quarter of the idle timeout when that is shorter.
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -248,7 +254,7 @@ pub(crate) fn session_layer(state: &AppState) -> axum_login::AuthManagerLayer<Lo
 #[derive(Debug, Clone, Copy)]
 struct AccountsUnavailable;
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -328,13 +334,13 @@ pub(crate) async fn authenticate(
     next.run(request).await
 }
 
-fn unauthorized(message: &str) -> Response {
+pub(super) fn unauthorized(message: &str) -> Response {
     let mut response = refuse(StatusCode::UNAUTHORIZED, message.into());
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
-fn unavailable(e: &dyn std::fmt::Display) -> Response {
+pub(super) fn unavailable(e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "reading accounts failed");
     refuse(StatusCode::SERVICE_UNAVAILABLE, "the accounts database is unavailable; try again".into())
 }
@@ -457,7 +463,7 @@ pub(crate) async fn audit(State(state): State<AppState>, request: Request, next:
 }
 
 /// Percent-encodes a path for a query value.
-fn encode(text: &str) -> String {
+pub(super) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => char::from(b).to_string(),
@@ -467,454 +473,9 @@ fn encode(text: &str) -> String {
 }
 
 /// Where to go after logging in: a local path only (never another site).
-fn local_path(next: Option<&str>) -> &str {
+pub(super) fn local_path(next: Option<&str>) -> &str {
     match next {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
         _ => "/",
     }
 }
-
-/// A login, from the API (JSON) or the login page (a form).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct LoginRequest {
-    /// The user name.
-    pub username: String,
-    /// The password.
-    pub password: String,
-    /// Where the login page goes afterwards (forms only).
-    #[serde(default)]
-    pub next: Option<String>,
-}
-
-/// Who the request acts for.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    /// The user name (`anonymous` without one).
-    pub name: String,
-    /// `admin`, `trader` or `viewer`.
-    pub role: String,
-    /// `session`, `token` or `anonymous`.
-    pub via: String,
-}
-
-impl From<&Principal> for Me {
-    fn from(p: &Principal) -> Self {
-        Self { name: p.name.clone(), role: p.role.as_str().into(), via: p.via.as_str().into() }
-    }
-}
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
-/// Reads a JSON or form body into `T`; a 400 naming the problem otherwise.
-async fn read_body<T: serde::de::DeserializeOwned>(request: Request) -> Result<(bool, T), Box<Response>> {
-    let form = is_form(request.headers());
-    let bytes = axum::body::to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|_| Box::new(refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large".into())))?;
-    let parsed = if form {
-        serde_urlencoded_from(&bytes)
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
-    };
-    parsed.map(|value| (form, value)).map_err(|message| Box::new(refuse(StatusCode::BAD_REQUEST, message)))
-}
-
-fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    serde_urlencoded::from_bytes(bytes).map_err(|e| format!("the form is incomplete: {e}"))
-}
-
-fn back_to(page: &str, error: &str, keep: &[(&str, &str)]) -> Response {
-    let mut query = format!("error={}", encode(error));
-    for (key, value) in keep {
-        query.push_str(&format!("&{key}={}", encode(value)));
-    }
-    Redirect::to(&format!("{page}?{query}")).into_response()
-}
-
-/// `POST /api/v1/auth/login`.
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    mut session: AuthSession<LoginBackend>,
-    request: Request,
-) -> Response {
-    let client = request.extensions().get::<Client>().copied().unwrap_or(Client { address: None, https: false });
-    let (form, body) = match read_body::<LoginRequest>(request).await {
-        Ok(read) => read,
-        Err(refusal) => return *refusal,
-    };
-    let account = crate::accounts::fold_name(&body.username);
-    let source = client.source();
-    let next = local_path(body.next.as_deref()).to_owned();
-    if let Some(wait) = state.auth.throttle.wait(&account, &source, Instant::now()) {
-        let seconds = wait.as_secs().max(1);
-        let message = format!("too many failed logins; try again in {seconds} s");
-        if form {
-            return back_to("/login", &message, &[("next", &next)]);
-        }
-        let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, message);
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
-    }
-    let user = match session.authenticate(Credentials { username: account.clone(), password: body.password }).await {
-        Ok(user) => user,
-        Err(e) => return unavailable(&e),
-    };
-    let by =
-        |user_id, name: &str| Actor { user_id, name: name.to_owned(), via: "session", source: Some(source.clone()) };
-    let Some(user) = user else {
-        state.auth.throttle.failed(&account, &source, Instant::now());
-        state.auth.accounts.audit(&by(None, &account), "auth.login-failed", Some(&account), Some(401)).await;
-        let message = "wrong user name or password";
-        return if form { back_to("/login", message, &[("next", &next)]) } else { unauthorized(message) };
-    };
-    state.auth.throttle.succeeded(&account);
-    // A session logged in already ends first, and every login gets a new
-    // session id (no fixation): axum-login cycles the id only for a session
-    // that never had a user, and after a logout tower-sessions would store
-    // the new login under the old id.
-    if session.user.is_some()
-        && let Err(e) = session.logout().await
-    {
-        return unavailable(&e);
-    }
-    if let Err(e) = session.session.cycle_id().await {
-        return unavailable(&e);
-    }
-    // Then the login, and its time for the absolute timeout.
-    if let Err(e) = session.login(&user).await {
-        return unavailable(&e);
-    }
-    let now = unix_now();
-    if session.session.insert(LOGIN_AT, now).await.is_err() || session.session.insert(SEEN_AT, now).await.is_err() {
-        return unavailable(&"the session could not be written");
-    }
-    state.auth.accounts.audit(&by(Some(user.id), &user.name), "auth.login", None, Some(200)).await;
-    if form {
-        return Redirect::to(&next).into_response();
-    }
-    Json(json!({ "user": Me::from(&user.principal(Via::Session)) })).into_response()
-}
-
-/// `POST /api/v1/auth/logout`: ends the session (and its WebSockets).
-pub(crate) async fn logout(
-    State(state): State<AppState>,
-    mut session: AuthSession<LoginBackend>,
-    request: Request,
-) -> Response {
-    let form = is_form(request.headers());
-    let client = request.extensions().get::<Client>().copied();
-    if let Some(user) = session.user.clone() {
-        if let Err(e) = session.logout().await {
-            return unavailable(&e);
-        }
-        let by = Actor {
-            user_id: Some(user.id),
-            name: user.name.clone(),
-            via: "session",
-            source: client.map(|c| c.source()),
-        };
-        state.auth.accounts.audit(&by, "auth.logout", None, Some(204)).await;
-        state.auth.poke().await;
-    }
-    if form { Redirect::to("/login").into_response() } else { StatusCode::NO_CONTENT.into_response() }
-}
-
-/// `GET /api/v1/auth/me`.
-pub(crate) async fn me(request: Request) -> Response {
-    match request.extensions().get::<Principal>() {
-        Some(p) => Json(Me::from(p)).into_response(),
-        None => unauthorized("not logged in"),
-    }
-}
-
-/// The first admin, from the setup page.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct SetupRequest {
-    /// The setup link's token.
-    pub token: String,
-    /// The admin's user name.
-    pub username: String,
-    /// The password.
-    pub password: String,
-    /// The password again (forms).
-    #[serde(default)]
-    pub confirm: Option<String>,
-}
-
-/// `POST /api/v1/auth/setup`: uses the setup link to create the first admin
-/// and logs them in.
-pub(crate) async fn setup(
-    State(state): State<AppState>,
-    mut session: AuthSession<LoginBackend>,
-    request: Request,
-) -> Response {
-    let client = request.extensions().get::<Client>().copied();
-    let (form, body) = match read_body::<SetupRequest>(request).await {
-        Ok(read) => read,
-        Err(refusal) => return *refusal,
-    };
-    let fail = |status: StatusCode, message: String| {
-        if form {
-            back_to("/setup", &message, &[("token", &body.token), ("username", &body.username)])
-        } else {
-            refuse(status, message)
-        }
-    };
-    if body.confirm.as_ref().is_some_and(|c| *c != body.password) {
-        return fail(StatusCode::BAD_REQUEST, "the two passwords differ".into());
-    }
-    let source = client.map(|c| c.source());
-    let user = match state.auth.accounts.complete_setup(&body.token, &body.username, &body.password, source).await {
-        Ok(user) => user,
-        Err(e @ (AccountError::BadName | AccountError::WeakPassword(_))) => {
-            return fail(StatusCode::BAD_REQUEST, e.to_string());
-        }
-        Err(e @ AccountError::SetupLinkInvalid) => return fail(StatusCode::FORBIDDEN, e.to_string()),
-        Err(e) => return unavailable(&e),
-    };
-    let _ = state.auth.is_set_up().await;
-    if session.login(&user).await.is_err() {
-        return unavailable(&"the session could not be written");
-    }
-    let now = unix_now();
-    let _ = session.session.insert(LOGIN_AT, now).await;
-    let _ = session.session.insert(SEEN_AT, now).await;
-    if form {
-        return Redirect::to("/").into_response();
-    }
-    (StatusCode::CREATED, Json(json!({ "user": Me::from(&user.principal(Via::Session)) }))).into_response()
-}
-
-/// The auth routes, under `/api/v1`.
-pub(super) fn routes() -> super::routes::Routes {
-    use axum::routing::{get, post};
-    super::routes::Routes::default()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/setup", post(setup))
-        .route("/auth/me", get(me))
-        .route("/audit", get(list_audit))
-}
-
-/// `GET /api/v1/audit` query.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Most entries (1 to 1000; default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
-    /// Only entries older than this id (the cursor for the next page).
-    pub before: Option<i64>,
-    /// Only this actor's entries (a user name, or `cli`).
-    #[param(max_length = 64)]
-    pub user: Option<String>,
-}
-
-/// The audit log, newest first (admins).
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
-    responses((status = 200, body = [AuditDto]), (status = 400, body = super::error::ErrorBody)))]
-pub(crate) async fn list_audit(
-    State(state): State<AppState>,
-    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<AuditDto>>, super::ApiError> {
-    let axum::extract::Query(q) = query?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(super::ApiError::BadRequest(format!("limit must be between 1 and 1000, got {limit}")));
-    }
-    if q.user.as_ref().is_some_and(|u| u.chars().count() > 64) {
-        return Err(super::ApiError::BadRequest("user: at most 64 characters".into()));
-    }
-    let rows = crate::storage::accounts::list_audit(&state.db, limit, q.before, q.user.as_deref()).await?;
-    Ok(Json(rows.into_iter().map(|r| AuditDto::from(crate::accounts::audit_entry(r))).collect()))
-}
-
-/// One audit entry.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditDto {
-    /// Row id.
-    pub id: i64,
-    /// When, Unix ms.
-    pub at: i64,
-    /// Who.
-    pub actor: String,
-    /// How: session, token, anonymous, cli or setup.
-    pub via: String,
-    /// What.
-    pub action: String,
-    /// What it named.
-    pub target: Option<String>,
-    /// The status answered.
-    pub status: Option<i64>,
-    /// From where.
-    pub source: Option<String>,
-}
-
-impl From<app::auth::AuditEntry> for AuditDto {
-    fn from(e: app::auth::AuditEntry) -> Self {
-        Self {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            via: e.via,
-            action: e.action,
-            target: e.target,
-            status: e.status,
-            source: e.source,
-        }
-    }
-}
-
-/// Prints the setup link when no user exists yet.
-pub async fn announce_setup(state: &AppState, listen: SocketAddr) {
-    match state.auth.accounts.issue_setup_link().await {
-        Ok(Some(token)) => {
-            let host = if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
-            let link = format!("http://{host}:{}/setup?token={token}", listen.port());
-            // Printed, not logged: the token must not end up in log files.
-            println!(
-                "\nNo user yet. Open this link within 24 hours to create the first admin:\n\n    {link}\n\n\
-                 (or run `finstage users add NAME --role admin`)\n"
-            );
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "issuing the setup link failed"),
-    }
-}
-
-/// Adds the security schemes to the OpenAPI document and, from [`RULES`],
-/// what each operation needs: public ones say so (an empty requirement),
-/// the others name the token scope (`read` for a viewer's rights, `write`
-/// for a trader's or an admin's) and the role, and document 401 and 403.
-#[derive(Debug)]
-pub(crate) struct Security;
-
-impl utoipa::Modify for Security {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
-        };
-        use utoipa::openapi::{RefOr, ResponseBuilder};
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API token from `finstage tokens create --user NAME --scope read|write`. A `read` token \
-                         has a viewer's rights; a `write` token has its user's role.",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                COOKIE,
-                "The browser session set by `POST /api/v1/auth/login`.",
-            ))),
-        );
-        for (path, item) in &mut doc.paths.paths {
-            let operations = [
-                ("GET", &mut item.get),
-                ("POST", &mut item.post),
-                ("PUT", &mut item.put),
-                ("DELETE", &mut item.delete),
-                ("PATCH", &mut item.patch),
-            ];
-            for (method, operation) in operations {
-                let Some(operation) = operation else { continue };
-                let Some(need) = RULES.iter().find(|(m, r, _)| *m == method && r == path).map(|(_, _, n)| *n) else {
-                    continue;
-                };
-                let (security, needs) = match need {
-                    Public => (vec![SecurityRequirement::default()], None),
-                    Need::Operator => (
-                        vec![
-                            SecurityRequirement::new("bearer", ["read"]),
-                            SecurityRequirement::new::<&str, [&str; 0], &str>("session", []),
-                        ],
-                        Some("any user or token, or an address in `auth.metrics_allow`".to_owned()),
-                    ),
-                    Need::Role(role) => {
-                        let scope = if role == Role::Viewer { "read" } else { "write" };
-                        (
-                            vec![
-                                SecurityRequirement::new("bearer", [scope]),
-                                SecurityRequirement::new::<&str, [&str; 0], &str>("session", []),
-                            ],
-                            Some(format!("the {role} role (a `{scope}` token)")),
-                        )
-                    }
-                };
-                operation.security = Some(security);
-                if let Some(needs) = needs {
-                    let note = format!("Needs {needs}.");
-                    operation.description =
-                        Some(operation.description.take().map_or_else(|| note.clone(), |d| format!("{d}\n\n{note}")));
-                    let responses = &mut operation.responses.responses;
-                    responses.entry("401".into()).or_insert_with(|| {
-                        RefOr::T(ResponseBuilder::new().description("No valid session or token").build())
-                    });
-                    responses.entry("403".into()).or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new().description("The role or token scope does not allow this").build(),
-                        )
-                    });
-                    responses.entry("429".into()).or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description(
-                                    "The token is over `auth.token_requests_per_minute`; `Retry-After` says when to \
-                                     try again",
-                                )
-                                .build(),
-                        )
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// `POST /api/v1/auth/login` (documentation only; [`login`] answers).
-#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, description = "Logged in; the session cookie is set"),
-        (status = 303, description = "From a form: on to `next`, or back to the login page with the reason"),
-        (status = 400, description = "The body is not a login", body = super::error::ErrorBody),
-        (status = 401, description = "Wrong user name or password", body = super::error::ErrorBody),
-        (status = 429, description = "Too many failed logins; `Retry-After` says when to try again",
-            body = super::error::ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait")))))]
-#[allow(dead_code, reason = "the OpenAPI document's description of `login`")]
-pub(crate) fn doc_login() {}
-
-/// `POST /api/v1/auth/logout`.
-#[utoipa::path(post, path = "/api/v1/auth/logout",
-    responses((status = 204, description = "The session ended (or there was none)"),
-        (status = 303, description = "From a form: on to the login page")))]
-#[allow(dead_code, reason = "the OpenAPI document's description of `logout`")]
-pub(crate) fn doc_logout() {}
-
-/// `POST /api/v1/auth/setup`.
-#[utoipa::path(post, path = "/api/v1/auth/setup", request_body = SetupRequest,
-    responses((status = 201, description = "The first admin exists and is logged in"),
-        (status = 303, description = "From a form: on to the dashboard, or back with the reason"),
-        (status = 400, description = "A bad name or weak password", body = super::error::ErrorBody),
-        (status = 403, description = "The link was used, expired, or an admin exists", body = super::error::ErrorBody)))]
-#[allow(dead_code, reason = "the OpenAPI document's description of `setup`")]
-pub(crate) fn doc_setup() {}
-
-/// `GET /api/v1/auth/me`.
-#[utoipa::path(get, path = "/api/v1/auth/me",
-    responses((status = 200, description = "Who the request acts for", body = Me),
-        (status = 401, description = "Nobody", body = super::error::ErrorBody)))]
-#[allow(dead_code, reason = "the OpenAPI document's description of `me`")]
-pub(crate) fn doc_me() {}
